@@ -1,0 +1,52 @@
+# The README's two commands: `make run` (the site on the embedded default) and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint serve worker beat bench clean
+
+$(VENV)/.installed: requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+## make run: install, migrate, load sources and stories, serve http://127.0.0.1:8000
+run: $(VENV)/.installed
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py load_default_sources
+	$(PY) manage.py load_sample_feeds --unless-online
+	$(PY) manage.py create_demo_editor
+	@echo "ArcticNews is at http://$(HOST):$(PORT)/ (editors: http://$(HOST):$(PORT)/admin/)"
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+## make test: the whole suite (PostgreSQL/Redis/worker tests need DATABASE_URL and REDIS_URL)
+test: $(VENV)/.installed-dev
+	@sh .ci/browser.sh || true
+	$(VENV)/bin/ruff check .
+	$(PY) manage.py makemigrations --check --dry-run >/dev/null
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+
+# Production-style processes (set DATABASE_URL and REDIS_URL first).
+serve: $(VENV)/.installed
+	$(VENV)/bin/gunicorn arcticnews.wsgi -w 2 -b $(HOST):$(PORT)
+worker: $(VENV)/.installed
+	$(VENV)/bin/celery -A arcticnews worker -l info
+beat: $(VENV)/.installed
+	$(VENV)/bin/celery -A arcticnews beat -l info
+
+bench: $(VENV)/.installed-dev
+	$(PY) bench/ingest_bench.py
+
+clean:
+	rm -rf $(VENV) var staticfiles test-artifacts .pytest_cache .ruff_cache

@@ -1,0 +1,154 @@
+"""Ingest benchmark: ArcticNews against the `reader` library on the same loopback feeds.
+
+Serves N synthetic feeds from a local HTTP server, then reports as medians over rounds:
+cold ingest (feeds/s, items/s: fetch + parse + sanitise + store + tag, one process),
+a warm re-poll where every feed answers 304, and the same two for lemon24/reader.
+Ratios are computed within the run, so the noisy shared machine cancels out.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/arcticnews_bench \
+        .venv/bin/python bench/ingest_bench.py --feeds 500 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arcticnews.settings")
+os.environ["FEEDS_ALLOW_PRIVATE_ADDRESSES"] = "true"
+os.environ.pop("REDIS_URL", None)  # tasks in-process: we time the pipeline, not the broker
+
+PLACES = ["Murmansk", "Kirkenes", "Longyearbyen", "Nuuk", "Iqaluit", "Utqiaġvik", "Rovaniemi",
+          "Kiruna", "Tromsø", "Akureyri", "Sabetta", "Inuvik", "Norilsk", "Bodø", "Ilulissat"]
+SUBJECTS = ["icebreaker convoy", "LNG tanker", "military exercise", "mining permit",
+            "sea ice record", "Sámi reindeer herders", "Inuit leaders", "election campaign",
+            "fishing quota", "research station", "music festival", "housing shortage"]
+
+
+def make_feed(n: int, items: int, rng: random.Random) -> bytes:
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    parts = []
+    for i in range(items):
+        place, subject = rng.choice(PLACES), rng.choice(SUBJECTS)
+        when = now - timedelta(minutes=rng.randint(1, 60 * 24 * 10))
+        body = " ".join(f"<p>Officials in {place} said the {subject} would continue. "
+                        f"Paragraph {k} of story {n}-{i} adds detail on the {subject}.</p>"
+                        for k in range(4))
+        parts.append(
+            f"<item><title>{subject.capitalize()} in {place}: update {n}-{i}</title>"
+            f"<link>https://news{n}.example.org/{i}/</link>"
+            f'<guid isPermaLink="false">bench-{n}-{i}</guid>'
+            f"<pubDate>{format_datetime(when)}</pubDate>"
+            f"<dc:creator>Reporter {i}, Outlet {n}</dc:creator>"
+            f"<category>Politics</category>"
+            f"<description><![CDATA[<p>The {subject} in {place}.</p>]]></description>"
+            f"<content:encoded><![CDATA[{body}]]></content:encoded></item>"
+        )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        'xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel>'
+        f"<title>Outlet {n}</title><link>https://news{n}.example.org/</link>"
+        f"<description>bench</description>{''.join(parts)}</channel></rss>"
+    ).encode()
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def run_ours(urls: list[str], rounds: int) -> dict[str, list[float]]:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    from feeds import ingest
+    from feeds.models import Feed, Source, Story
+
+    call_command("migrate", verbosity=0)
+    out: dict[str, list[float]] = {"cold": [], "warm": [], "items": []}
+    for _ in range(rounds):
+        with connection.cursor() as cur:
+            cur.execute("DELETE FROM feeds_relatedslot")
+        Story.objects.all().delete()
+        Feed.objects.all().delete()
+        source, _ = Source.objects.get_or_create(name="Bench", slug="bench")
+        feeds = Feed.objects.bulk_create([Feed(source=source, url=u) for u in urls])
+        start = time.perf_counter()
+        for feed in feeds:
+            ingest.fetch_and_store(feed.pk, force=True)
+        out["cold"].append(time.perf_counter() - start)
+        out["items"].append(Story.objects.count())
+        start = time.perf_counter()
+        statuses = [ingest.fetch_and_store(feed.pk, force=True).status for feed in feeds]
+        out["warm"].append(time.perf_counter() - start)
+        assert set(statuses) == {"not-modified"}, set(statuses)
+    return out
+
+
+def run_reader(urls: list[str], rounds: int) -> dict[str, list[float]]:
+    from reader import make_reader
+
+    out: dict[str, list[float]] = {"cold": [], "warm": [], "items": []}
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory() as tmp:
+            reader = make_reader(str(Path(tmp) / "reader.sqlite"))
+            for url in urls:
+                reader.add_feed(url)
+            start = time.perf_counter()
+            reader.update_feeds()
+            out["cold"].append(time.perf_counter() - start)
+            out["items"].append(reader.get_entry_counts().total)
+            start = time.perf_counter()
+            reader.update_feeds(scheduled=False)
+            out["warm"].append(time.perf_counter() - start)
+            reader.close()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--feeds", type=int, default=500)
+    parser.add_argument("--items", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    from tests.fixtureserver import FixtureServer
+
+    rng = random.Random(42)
+    with FixtureServer() as server:
+        urls = []
+        for n in range(args.feeds):
+            server.add(f"/feed/{n}.xml", make_feed(n, args.items, rng))
+            urls.append(server.url(f"/feed/{n}.xml"))
+        ours = run_ours(urls, args.rounds)
+        peer = run_reader(urls, args.rounds)
+
+    def report(name: str, r: dict[str, list[float]]) -> tuple[float, float, float]:
+        cold, warm, items = median(r["cold"]), median(r["warm"]), median(r["items"])
+        print(f"{name:12} cold {cold:7.2f}s  {args.feeds / cold:8.1f} feeds/s  "
+              f"{items / cold:8.1f} items/s | warm(304) {warm:6.2f}s  "
+              f"{args.feeds / warm:8.1f} feeds/s | warm/cold speed-up {cold / warm:6.1f}x")
+        return cold, warm, items / cold
+
+    print(f"{args.feeds} feeds x {args.items} items, {args.rounds} rounds, medians "
+          f"(database: {os.environ.get('DATABASE_URL', 'sqlite')})")
+    _, _, ours_ips = report("arcticnews", ours)
+    _, _, peer_ips = report("reader", peer)
+    print(f"cold items/s, arcticnews / reader: {ours_ips / peer_ips:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

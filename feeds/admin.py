@@ -1,0 +1,352 @@
+"""The editors' newsroom: sources, feeds and their fetch state, stories, tags, related boxes.
+
+Whatever an editor does to a tag or a related slot is recorded as the editor's, and the
+system never overrides it: removing an automatic tag keeps a "rejected" row so re-tagging
+cannot bring it back, and deleting a story hides it so the next fetch cannot either.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.db import models, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+from django.utils.html import format_html
+
+from . import ingest
+from .cache import bump_generation
+from .fetching import FetchError, validate_feed_url
+from .models import (
+    Country,
+    Feed,
+    FetchLog,
+    Origin,
+    RelatedSlot,
+    Source,
+    Story,
+    StoryCountry,
+    StoryTopic,
+    Topic,
+)
+from .tags import apply_tags
+
+
+# Editors paste addresses without a scheme; feeds and outlets are https nowadays.
+URL_OVERRIDES = {models.URLField: {"assume_scheme": "https"}}
+
+
+def _changed() -> None:
+    """Readers' pages and feeds must show an editor's change at once, not after a cache expiry."""
+    transaction.on_commit(bump_generation)
+
+
+class NewsroomAdmin(admin.ModelAdmin):
+    formfield_overrides = URL_OVERRIDES
+
+
+@admin.register(Country)
+class CountryAdmin(NewsroomAdmin):
+    list_display = ["name", "slug"]
+    readonly_fields = ["slug"]
+    fields = ["name", "slug", "description"]
+
+    def has_add_permission(self, request):
+        return False  # the nine countries are fixed
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Topic)
+class TopicAdmin(CountryAdmin):
+    pass
+
+
+class FeedInline(admin.TabularInline):
+    formfield_overrides = URL_OVERRIDES
+    model = Feed
+    fields = ["url", "is_active", "last_status", "last_fetched_at"]
+    readonly_fields = ["last_status", "last_fetched_at"]
+    extra = 0
+
+
+@admin.register(Source)
+class SourceAdmin(NewsroomAdmin):
+    list_display = ["name", "country", "language", "show_full_text", "homepage"]
+    list_filter = ["country", "show_full_text"]
+    search_fields = ["name"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [FeedInline]
+
+
+class FeedForm(forms.ModelForm):
+    url = forms.URLField(max_length=2000, assume_scheme="https")
+
+    class Meta:
+        model = Feed
+        fields = ["source", "url", "title", "is_active", "deactivated_reason"]
+
+    def clean_url(self) -> str:
+        # The same policy the fetcher enforces, so editors hear about a bad URL at once.
+        try:
+            return validate_feed_url(self.cleaned_data["url"])
+        except FetchError as exc:
+            raise forms.ValidationError(exc.reason) from None
+
+
+class FetchLogInline(admin.TabularInline):
+    model = FetchLog
+    fields = ["started_at", "status", "created", "updated", "duration_ms", "error"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    ordering = ["-started_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).order_by("-started_at")
+
+
+class FetchHealthFilter(admin.SimpleListFilter):
+    title = "health"
+    parameter_name = "health"
+
+    def lookups(self, request, model_admin):
+        return [("failing", "Failing"), ("ok", "Healthy"), ("inactive", "Deactivated")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "failing":
+            return queryset.filter(is_active=True, consecutive_failures__gt=0)
+        if self.value() == "ok":
+            return queryset.filter(is_active=True, consecutive_failures=0)
+        if self.value() == "inactive":
+            return queryset.filter(is_active=False)
+        return queryset
+
+
+@admin.register(Feed)
+class FeedAdmin(NewsroomAdmin):
+    form = FeedForm
+    list_display = [
+        "__str__", "source", "is_active", "last_status", "consecutive_failures",
+        "last_fetched_at", "next_fetch_at",
+    ]
+    list_filter = [FetchHealthFilter, "source"]
+    list_select_related = ["source"]
+    search_fields = ["url", "title", "source__name"]
+    actions = ["fetch_now"]
+    readonly_fields = [
+        "last_status", "last_error", "consecutive_failures", "last_fetched_at",
+        "last_success_at", "next_fetch_at", "etag", "last_modified", "hub_url",
+        "publish_interval_minutes", "lease_until",
+    ]
+    fieldsets = [
+        (None, {"fields": ["source", "url", "title", "is_active", "deactivated_reason"]}),
+        ("Fetch state", {"fields": readonly_fields}),
+    ]
+    inlines = [FetchLogInline]
+
+    @admin.action(description="Fetch now")
+    def fetch_now(self, request, queryset):
+        from .tasks import fetch_feed
+
+        ids = list(queryset.values_list("pk", flat=True))
+        Feed.objects.filter(pk__in=ids).update(next_fetch_at=timezone.now())
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            lines = []
+            for feed in queryset:
+                result = ingest.fetch_and_store(feed.pk, force=True)
+                if result.changed_story_ids:
+                    ingest.enrich(result.changed_story_ids)
+                lines.append(result.line(feed))
+            self.message_user(request, "; ".join(lines), messages.INFO)
+        else:
+            for feed_id in ids:
+                fetch_feed.delay(feed_id, force=True)
+            self.message_user(request, f"{len(ids)} feed(s) queued for fetching.", messages.INFO)
+
+
+class EditorOriginMixin:
+    """Rows an editor adds or changes become the editor's; deleted system rows are rejected."""
+
+    def save_editor_rows(self, formset):
+        instances = formset.save(commit=False)
+        for obj in instances:
+            obj.origin = Origin.EDITOR
+            obj.save()
+        for obj in formset.deleted_objects:
+            if obj.origin == Origin.SYSTEM and hasattr(obj, "rejected"):
+                obj.origin = Origin.EDITOR
+                obj.rejected = True
+                obj.save()
+            else:
+                obj.delete()
+        formset.save_m2m()
+
+
+class StoryCountryInline(admin.TabularInline):
+    model = StoryCountry
+    fields = ["country", "origin", "rejected", "score"]
+    readonly_fields = ["origin", "score"]
+    extra = 0
+    verbose_name_plural = "Countries (system tags you delete are kept as rejected)"
+
+
+class StoryTopicInline(admin.TabularInline):
+    model = StoryTopic
+    fields = ["topic", "origin", "rejected", "score"]
+    readonly_fields = ["origin", "score"]
+    extra = 0
+    verbose_name_plural = "Topics (system tags you delete are kept as rejected)"
+
+
+class RelatedSlotInline(admin.TabularInline):
+    formfield_overrides = URL_OVERRIDES
+    model = RelatedSlot
+    fk_name = "story"
+    fields = [
+        "position", "country", "target", "external_headline", "external_outlet",
+        "external_url", "pinned", "origin",
+    ]
+    readonly_fields = ["origin"]
+    raw_id_fields = ["target"]
+    extra = 0
+    ordering = ["position", "country__name"]
+    verbose_name_plural = "Related stories from around the North"
+
+
+class EditedByEditorFilter(admin.SimpleListFilter):
+    title = "tags changed by an editor"
+    parameter_name = "edited"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Changed by an editor"), ("no", "Automatic only")]
+
+    def queryset(self, request, queryset):
+        edited = Q(primary_set_by_editor=True) | Q(
+            Exists(StoryCountry.objects.filter(story=OuterRef("pk"), origin=Origin.EDITOR))
+        ) | Q(Exists(StoryTopic.objects.filter(story=OuterRef("pk"), origin=Origin.EDITOR)))
+        if self.value() == "yes":
+            return queryset.filter(edited)
+        if self.value() == "no":
+            return queryset.exclude(edited)
+        return queryset
+
+
+class CopyFilter(admin.SimpleListFilter):
+    title = "copies"
+    parameter_name = "copy"
+
+    def lookups(self, request, model_admin):
+        return [("canonical", "Canonical stories"), ("copy", "Republished copies")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "canonical":
+            return queryset.filter(canonical__isnull=True)
+        if self.value() == "copy":
+            return queryset.filter(canonical__isnull=False)
+        return queryset
+
+
+@admin.register(Story)
+class StoryAdmin(EditorOriginMixin, NewsroomAdmin):
+    list_display = [
+        "title", "source", "outlet_display", "primary_country", "published_at", "is_hidden",
+        "canonical_display",
+    ]
+    list_filter = [EditedByEditorFilter, CopyFilter, "is_hidden", "primary_country", "source"]
+    list_select_related = ["source", "primary_country", "canonical"]
+    search_fields = ["title", "guid", "link"]
+    date_hierarchy = "published_at"
+    raw_id_fields = ["canonical", "feed"]
+    readonly_fields = [
+        "view_on_site_link", "original_link", "first_seen_at", "last_seen_at",
+        "source_published_at", "tagged_at", "related_suggested_at", "categories",
+    ]
+    fieldsets = [
+        (None, {"fields": ["view_on_site_link", "title", "original_link", "source", "feed",
+                           "byline", "author", "original_outlet", "published_at",
+                           "source_updated_at", "is_hidden"]}),
+        ("Tags", {"fields": ["primary_country", "primary_set_by_editor", "categories",
+                             "tagged_at"]}),
+        ("Related box", {"fields": ["related_locked", "related_suggested_at"]}),
+        ("Copies", {"fields": ["canonical"]}),
+        ("Text", {"classes": ["collapse"], "fields": ["summary", "content", "image_url",
+                                                      "image_caption", "image_credit",
+                                                      "language", "link", "guid"]}),
+        ("Fetch history", {"classes": ["collapse"], "fields": ["first_seen_at",
+                                                              "last_seen_at",
+                                                              "source_published_at"]}),
+    ]
+    inlines = [StoryCountryInline, StoryTopicInline, RelatedSlotInline]
+    actions = ["hide", "unhide", "resuggest_related", "retag"]
+
+    @admin.display(description="Outlet")
+    def outlet_display(self, obj: Story) -> str:
+        return obj.original_outlet or "—"
+
+    @admin.display(description="Copy of")
+    def canonical_display(self, obj: Story) -> str:
+        return str(obj.canonical) if obj.canonical_id else ""
+
+    @admin.display(description="On the site")
+    def view_on_site_link(self, obj: Story) -> str:
+        if not obj.pk:
+            return ""
+        return format_html('<a href="{}">{}</a>', obj.get_absolute_url(), obj.get_absolute_url())
+
+    @admin.display(description="Original article")
+    def original_link(self, obj: Story) -> str:
+        if not obj.link:
+            return "—"
+        return format_html('<a href="{}" rel="noopener nofollow">{}</a>', obj.link, obj.link)
+
+    def save_model(self, request, obj, form, change):
+        if "primary_country" in form.changed_data:
+            obj.primary_set_by_editor = obj.primary_country_id is not None
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        _changed()
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model in (StoryCountry, StoryTopic, RelatedSlot):
+            self.save_editor_rows(formset)
+        else:
+            super().save_formset(request, form, formset, change)
+
+    def delete_model(self, request, obj):
+        # Deleting would let the next fetch bring the story back: hide it instead.
+        Story.objects.filter(pk=obj.pk).update(is_hidden=True)
+        _changed()
+
+    def delete_queryset(self, request, queryset):
+        queryset.update(is_hidden=True)
+        _changed()
+
+    @admin.action(description="Hide from readers (kept hidden on re-fetch)")
+    def hide(self, request, queryset):
+        n = queryset.update(is_hidden=True)
+        _changed()
+        self.message_user(request, f"{n} stories hidden.")
+
+    @admin.action(description="Show to readers again")
+    def unhide(self, request, queryset):
+        n = queryset.update(is_hidden=False)
+        _changed()
+        self.message_user(request, f"{n} stories visible again.")
+
+    @admin.action(description="Re-suggest related boxes (unlocked, unpinned slots)")
+    def resuggest_related(self, request, queryset):
+        from .related import refresh_boxes
+
+        n = refresh_boxes(queryset.values_list("pk", flat=True))
+        self.message_user(request, f"{n} boxes changed.")
+
+    @admin.action(description="Re-run automatic tagging (editors' tags kept)")
+    def retag(self, request, queryset):
+        n = apply_tags(queryset.select_related("source", "source__country"))
+        self.message_user(request, f"{n} stories' tags changed.")

@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class FeedsConfig(AppConfig):
+    name = "feeds"
+    verbose_name = "ArcticNews"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)
+        from .permissions import ensure_editors_group
+
+        # After migrate, when Django has created the permissions the group needs.
+        post_migrate.connect(_editors_group, sender=self, dispatch_uid="feeds-editors-group")
+        self._ensure = ensure_editors_group
+
+
+def _editors_group(sender, **kwargs) -> None:
+    sender._ensure()

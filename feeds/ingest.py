@@ -1,0 +1,499 @@
+"""Coordinates one feed's fetch → parse → store → tag, and records the outcome on the feed.
+
+The only entry points are ``fetch_and_store`` (a poll) and ``store_parsed`` (bytes we already
+have, e.g. the bundled sample feeds). Stories, their tags and the feed's validators are
+written in ONE transaction, so a crash can never leave an ETag that hides unstored stories.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from . import dedupe, scheduling
+from .fetching import FetchError, fetch
+from .models import Country, Feed, FetchLog, Origin, RelatedSlot, Story
+from .parsing import parse_feed
+from .sanitizing import html_to_text
+from .tags import apply_tags
+from .types import FetchResult, ParsedEntry, ParsedFeed
+
+logger = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)
+# A date later than this past "now" is a publisher's clock or typo, not news from the future.
+FUTURE_SKEW = timedelta(minutes=10)
+DUPLICATE_WINDOW = timedelta(days=2)
+LEAD_HAMMING = 8
+
+
+@dataclass
+class FeedRunResult:
+    feed_id: int
+    status: str  # ok, not-modified, unchanged, failed, gone, skipped
+    created: int = 0
+    updated: int = 0
+    error: str = ""
+    new_story_ids: list[int] = field(default_factory=list)
+    changed_story_ids: list[int] = field(default_factory=list)
+
+    def line(self, feed: Feed | None = None) -> str:
+        name = str(feed) if feed else f"feed {self.feed_id}"
+        if self.status in {"failed", "gone"}:
+            return f"{name}: {self.status}: {self.error}"
+        if self.status == "ok":
+            return f"{name}: ok, {self.created} new, {self.updated} updated"
+        return f"{name}: {self.status}"
+
+
+# --- claiming -------------------------------------------------------------------------------
+
+
+def claim(feed_id: int, *, force: bool = False, now: datetime | None = None) -> bool:
+    """Take a short lease on a feed with a conditional UPDATE; False if someone else has it.
+
+    Duplicate task deliveries and two beats firing at once are harmless: only one claim wins,
+    and a lease that outlives a killed worker simply expires.
+    """
+    now = now or timezone.now()
+    qs = Feed.objects.filter(pk=feed_id, is_active=True).filter(
+        Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    )
+    if not force:
+        qs = qs.filter(next_fetch_at__lte=now)
+    return qs.update(lease_until=now + LEASE) == 1
+
+
+def release(feed_id: int) -> None:
+    Feed.objects.filter(pk=feed_id).update(lease_until=None)
+
+
+# --- the poll -------------------------------------------------------------------------------
+
+
+def fetch_and_store(feed_id: int, *, force: bool = False) -> FeedRunResult:
+    """Poll one feed if it is due (or ``force``), store what is new, schedule the next poll."""
+    if not claim(feed_id, force=force):
+        return FeedRunResult(feed_id, "skipped")
+    feed = Feed.objects.select_related("source", "source__country").get(pk=feed_id)
+    started = time.monotonic()
+    try:
+        result = fetch(
+            feed.url,
+            etag=feed.etag,
+            last_modified=feed.last_modified,
+            total_timeout=settings.FEEDS_FETCH_TIMEOUT,
+            max_bytes=settings.FEEDS_MAX_BYTES,
+        )
+    except FetchError as exc:
+        return record_failure(feed, exc, started)
+    except Exception:
+        # Whatever went wrong, the lease must not hold the feed hostage until it expires.
+        release(feed_id)
+        raise
+
+    if result.not_modified:
+        return _record_unchanged(feed, result, started, "not-modified", "304 not modified")
+    checksum = hashlib.sha256(result.body or b"").hexdigest()
+    if checksum == feed.checksum:
+        return _record_unchanged(feed, result, started, "unchanged", "200 unchanged body")
+
+    parsed = parse_feed(
+        result.body or b"", url=result.url, headers=result.headers,
+        max_entries=settings.FEEDS_MAX_ENTRIES,
+    )
+    if not parsed.entries and parsed.bozo:
+        reason = f"not a usable feed: {parsed.bozo_reason or 'no entries'}"
+        return record_failure(feed, FetchError(reason), started)
+
+    try:
+        run = store_parsed(feed, parsed, result=result, checksum=checksum, started=started)
+    except Exception:
+        release(feed_id)
+        raise
+    return run
+
+
+def _record_unchanged(
+    feed: Feed, result: FetchResult, started: float, status: str, label: str
+) -> FeedRunResult:
+    now = timezone.now()
+    delay = scheduling.next_success_delay(
+        headers=result.headers, previous_interval_minutes=feed.publish_interval_minutes
+    )
+    # A 304 costs no parsing and writes only the fetch state.
+    Feed.objects.filter(pk=feed.pk).update(
+        last_fetched_at=now,
+        last_success_at=now,
+        last_status=label,
+        last_error="",
+        consecutive_failures=0,
+        next_fetch_at=now + delay,
+        lease_until=None,
+        etag=result.etag or feed.etag,
+        last_modified=result.last_modified or feed.last_modified,
+        **_moved(feed, result.permanent_url),
+    )
+    return FeedRunResult(feed.pk, status)
+
+
+def record_failure(feed: Feed, exc: FetchError, started: float) -> FeedRunResult:
+    """Back off exponentially (never give up), except 410 Gone, which deactivates."""
+    now = timezone.now()
+    failures = feed.consecutive_failures + 1
+    gone = bool(getattr(exc, "gone", False))
+    status = f"HTTP {exc.status}" if getattr(exc, "status", None) else "error"
+    updates = {
+        "last_fetched_at": now,
+        "last_status": status[:200],
+        "last_error": exc.reason[:2000] if getattr(exc, "reason", "") else str(exc)[:2000],
+        "consecutive_failures": failures,
+        "next_fetch_at": now
+        + scheduling.failure_delay(failures, retry_after=getattr(exc, "retry_after", None)),
+        "lease_until": None,
+    }
+    if gone:
+        updates["is_active"] = False
+        updates["deactivated_reason"] = f"410 Gone at {now:%Y-%m-%d %H:%M} UTC"
+    updates.update(_moved(feed, getattr(exc, "permanent_url", None)))
+    with transaction.atomic():
+        Feed.objects.filter(pk=feed.pk).update(**updates)
+        FetchLog.objects.create(
+            feed=feed, status=status[:200], error=updates["last_error"],
+            duration_ms=int((time.monotonic() - started) * 1000),
+        )
+    logger.warning("feed %s (%s) failed: %s", feed.pk, feed.url, updates["last_error"])
+    return FeedRunResult(feed.pk, "gone" if gone else "failed", error=updates["last_error"])
+
+
+def _moved(feed: Feed, permanent_url: str | None) -> dict:
+    """A 301/308 moves the feed, unless another feed already polls the new address."""
+    if not permanent_url or permanent_url == feed.url:
+        return {}
+    if Feed.objects.filter(url=permanent_url).exclude(pk=feed.pk).exists():
+        return {"is_active": False, "deactivated_reason": f"moved to {permanent_url}, "
+                "which another feed already polls"}
+    return {"url": permanent_url}
+
+
+# --- storing ----------------------------------------------------------------------------------
+
+
+def _content_hash(entry: ParsedEntry) -> str:
+    h = hashlib.sha256()
+    for part in (entry.title, entry.link, entry.summary_html, entry.content_html,
+                 "\x1f".join(entry.categories), entry.byline, entry.image_url,
+                 entry.updated.isoformat() if entry.updated else ""):
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\x1e")
+    return h.hexdigest()
+
+
+def _fields(entry: ParsedEntry, now: datetime) -> dict:
+    source_published = entry.published or entry.updated
+    plain = html_to_text(entry.summary_html or entry.content_html)
+    return {
+        "link": entry.link,
+        "title": entry.title or "(untitled)",
+        "summary": entry.summary_html,
+        "content": entry.content_html,
+        "raw_content": entry.raw_html,
+        "byline": entry.byline[:500],
+        "author": entry.author[:300],
+        "original_outlet": entry.original_outlet[:300],
+        "image_url": entry.image_url,
+        "image_caption": entry.image_caption[:1000],
+        "image_credit": entry.image_credit[:300],
+        "language": entry.language[:16],
+        "categories": list(entry.categories)[:50],
+        "source_published_at": source_published,
+        "source_updated_at": entry.updated,
+        "title_key": dedupe.title_key(entry.title),
+        "url_key": dedupe.url_key(entry.link),
+        "lead_hash": dedupe.simhash(dedupe.lead(plain)),
+        "content_hash": _content_hash(entry),
+    }
+
+
+def _published(source_published: datetime | None, first_seen: datetime) -> datetime:
+    """Never after we first saw it: a story dated next year must not top the home page."""
+    if source_published is None or source_published > first_seen + FUTURE_SKEW:
+        return first_seen
+    return source_published
+
+
+def store_parsed(
+    feed: Feed,
+    parsed: ParsedFeed,
+    *,
+    result: FetchResult | None = None,
+    checksum: str = "",
+    started: float | None = None,
+    now: datetime | None = None,
+) -> FeedRunResult:
+    """Upsert a parsed feed's entries and the feed's fetch state in one transaction."""
+    started = started if started is not None else time.monotonic()
+    now = now or timezone.now()
+    entries = _unique_entries(parsed.entries)
+    with transaction.atomic():
+        created, updated = _upsert(feed, entries, now)
+        new_ids = [s.pk for s in created]
+        changed = created + updated
+        if created:
+            link_copies(created)
+        if changed:
+            apply_tags(changed)
+            _store_source_boxes(changed, entries)
+            _index_for_search([s.pk for s in changed])
+        _record_success(feed, parsed, result, checksum, now, len(created), len(updated), started)
+    if changed:
+        _after_change([s.pk for s in changed])
+    return FeedRunResult(
+        feed.pk, "ok", created=len(created), updated=len(updated),
+        new_story_ids=new_ids, changed_story_ids=[s.pk for s in changed],
+    )
+
+
+def _unique_entries(entries: Sequence[ParsedEntry]) -> list[ParsedEntry]:
+    seen: set[str] = set()
+    unique = []
+    for entry in entries:
+        if entry.guid in seen:
+            continue
+        seen.add(entry.guid)
+        unique.append(entry)
+    return unique
+
+
+def _upsert(feed: Feed, entries: list[ParsedEntry], now: datetime) -> tuple[list, list]:
+    by_guid = {s.guid: s for s in Story.objects.filter(feed=feed, guid__in=[e.guid for e in entries])}
+    fields = {e.guid: _fields(e, now) for e in entries}
+    # The same item under a new guid: match on its link, then on its headline.
+    missing = [e for e in entries if e.guid not in by_guid]
+    by_url: dict[str, Story] = {}
+    by_title: dict[str, Story] = {}
+    if missing:
+        url_keys = {fields[e.guid]["url_key"] for e in missing} - {""}
+        title_keys = {fields[e.guid]["title_key"] for e in missing} - {""}
+        for story in Story.objects.filter(feed=feed).filter(
+            Q(url_key__in=url_keys) | Q(title_key__in=title_keys, first_seen_at__gte=now - timedelta(days=14))
+        ):
+            by_url.setdefault(story.url_key, story)
+            by_title.setdefault(story.title_key, story)
+
+    created: list[Story] = []
+    updated: list[Story] = []
+    claimed: set[int] = set()
+    for entry in entries:
+        values = fields[entry.guid]
+        story = by_guid.get(entry.guid)
+        if story is None:
+            story = by_url.get(values["url_key"]) if values["url_key"] else None
+            story = story or by_title.get(values["title_key"])
+            if story is not None and (story.pk in claimed or story.guid in fields):
+                story = None  # that row is another entry of this very fetch
+        if story is None:
+            first_seen = now
+            created.append(Story(
+                feed=feed, source_id=feed.source_id, guid=entry.guid, first_seen_at=first_seen,
+                last_seen_at=now, published_at=_published(values["source_published_at"], first_seen),
+                **values,
+            ))
+            continue
+        claimed.add(story.pk)
+        if story.content_hash == values["content_hash"] and story.guid == entry.guid:
+            continue  # identical: no write at all
+        for name, value in values.items():
+            setattr(story, name, value)
+        story.guid = entry.guid
+        story.last_seen_at = now
+        story.published_at = _published(values["source_published_at"], story.first_seen_at)
+        story.save()
+        updated.append(story)
+    if created:
+        try:
+            with transaction.atomic():
+                Story.objects.bulk_create(created)
+        except IntegrityError:
+            # Only possible if a lease expired mid-run and another worker stored the same
+            # entries; the caller's transaction rolls back and the task is retried.
+            raise
+        if any(s.pk is None for s in created):
+            pks = dict(Story.objects.filter(feed=feed, guid__in=[s.guid for s in created])
+                       .values_list("guid", "pk"))
+            for story in created:
+                story.pk = pks[story.guid]
+        for story in created:
+            story.source = feed.source
+    for story in updated:
+        story.source = feed.source
+    return created, updated
+
+
+def link_copies(stories: Sequence[Story]) -> int:
+    """Point new copies of an already-stored story at the original outlet's canonical story."""
+    title_keys = {s.title_key for s in stories if s.title_key}
+    url_keys = {s.url_key for s in stories if s.url_key}
+    since = min(s.published_at for s in stories) - DUPLICATE_WINDOW
+    ids = [s.pk for s in stories]
+    near = list(
+        Story.objects.filter(canonical__isnull=True, published_at__gte=since)
+        .filter(Q(title_key__in=title_keys) | Q(url_key__in=url_keys) | Q(lead_hash__isnull=False))
+        .exclude(pk__in=ids)
+        .select_related("source")
+        .order_by("-published_at")[:2000]
+    )
+    linked = 0
+    for story in stories:
+        match = _find_original(story, near)
+        if match is None:
+            continue
+        original, copy = _which_is_original(story, match)
+        if copy.pk == story.pk:
+            Story.objects.filter(pk=story.pk).update(canonical=original)
+            story.canonical = original
+        else:
+            # The newcomer is the original: it takes over the old story's copies too.
+            Story.objects.filter(Q(pk=copy.pk) | Q(canonical=copy)).update(canonical=original)
+            near.remove(copy)
+        linked += 1
+    return linked
+
+
+def _find_original(story: Story, near: list[Story]) -> Story | None:
+    window = DUPLICATE_WINDOW
+    for other in near:
+        if other.feed_id == story.feed_id:
+            continue
+        if abs(other.published_at - story.published_at) > window:
+            continue
+        if story.url_key and other.url_key == story.url_key:
+            return other
+        if story.title_key and other.title_key == story.title_key:
+            return other
+        if (
+            story.lead_hash is not None and other.lead_hash is not None
+            and dedupe.hamming(story.lead_hash, other.lead_hash) <= LEAD_HAMMING
+            and abs(other.published_at - story.published_at) <= timedelta(days=1)
+        ):
+            return other
+    return None
+
+
+def _which_is_original(new: Story, old: Story) -> tuple[Story, Story]:
+    """(original, copy): the outlet named in a byline wrote it; otherwise whoever was first."""
+    if new.original_outlet and dedupe.same_outlet(new.original_outlet, old.source.name):
+        return old, new
+    if old.original_outlet and dedupe.same_outlet(old.original_outlet, new.source.name):
+        return new, old
+    return (old, new) if old.first_seen_at <= new.first_seen_at else (new, old)
+
+
+def _store_source_boxes(stories: Sequence[Story], entries: Sequence[ParsedEntry]) -> None:
+    """Keep an outlet's own related box as suggestions, resolved to our stories if we have them."""
+    lines = {e.guid: e.related_lines for e in entries if e.related_lines}
+    if not lines:
+        return
+    countries = {c.slug: c for c in Country.objects.all()}
+    order = {c.pk: i for i, c in enumerate(sorted(countries.values(), key=lambda c: c.name))}
+    for story in stories:
+        box = lines.get(story.guid)
+        if not box or story.related_locked:
+            continue
+        keys = {dedupe.url_key(line.url) for line in box if line.url}
+        targets = {s.url_key: s for s in Story.objects.visible().filter(url_key__in=keys)}
+        existing = {s.country_id: s for s in story.related_slots.all()}
+        for line in box:
+            country = countries.get(line.country_slug or "")
+            if country is None:
+                continue
+            slot = existing.get(country.pk)
+            if slot and (slot.origin == Origin.EDITOR or slot.pinned):
+                continue
+            target = targets.get(dedupe.url_key(line.url)) if line.url else None
+            if target is None and not line.url:
+                continue
+            values = {
+                "target": target,
+                "external_url": "" if target else line.url,
+                "external_headline": "" if target else line.headline[:1000],
+                "external_outlet": "" if target else line.outlet[:300],
+                "origin": Origin.SOURCE,
+                "position": order[country.pk],
+            }
+            RelatedSlot.objects.update_or_create(story=story, country=country, defaults=values)
+
+
+def _index_for_search(story_ids: list[int]) -> None:
+    from .search import update_search_vectors
+
+    update_search_vectors(story_ids)
+
+
+def _record_success(
+    feed: Feed, parsed: ParsedFeed, result: FetchResult | None, checksum: str,
+    now: datetime, created: int, updated: int, started: float,
+) -> None:
+    dates = [e.published for e in parsed.entries if e.published and e.published <= now]
+    interval = scheduling.publish_interval(dates)
+    updates: dict = {
+        "title": (parsed.title or feed.title)[:500],
+        "hub_url": parsed.hub_url[:2000] if parsed.hub_url.startswith("http") else "",
+        "lease_until": None,
+    }
+    if interval:
+        updates["publish_interval_minutes"] = max(int(interval.total_seconds() // 60), 1)
+    if result is not None:
+        updates.update(
+            etag=result.etag[:500],
+            last_modified=result.last_modified[:100],
+            checksum=checksum,
+            last_fetched_at=now,
+            last_success_at=now,
+            last_status=f"200 ok, {created} new, {updated} updated"
+            + (f" (bozo: {parsed.bozo_reason[:80]})" if parsed.bozo else ""),
+            last_error="",
+            consecutive_failures=0,
+            next_fetch_at=now + scheduling.next_success_delay(
+                item_dates=dates, ttl_minutes=parsed.ttl_minutes,
+                update_period_minutes=parsed.update_period_minutes, headers=result.headers,
+            ),
+            **_moved(feed, result.permanent_url),
+        )
+        FetchLog.objects.create(
+            feed=feed, status="200", created=created, updated=updated,
+            duration_ms=int((time.monotonic() - started) * 1000),
+            error=parsed.bozo_reason[:2000] if parsed.bozo else "",
+        )
+    Feed.objects.filter(pk=feed.pk).update(**updates)
+
+
+def _after_change(story_ids: list[int]) -> None:
+    """Once committed: pages and feeds showing these stories are rebuilt, and pushed."""
+    from .cache import bump_generation
+
+    def publish() -> None:
+        bump_generation()
+        if settings.WEBSUB_HUB_URL:
+            from .tasks import publish_websub
+
+            publish_websub.delay(story_ids)
+
+    transaction.on_commit(publish)
+
+
+def enrich(story_ids: Sequence[int]) -> int:
+    """Suggest related boxes for changed stories and refresh recent boxes they may improve."""
+    from .related import boxes_affected_by, refresh_boxes
+
+    ids = list(story_ids)
+    return refresh_boxes(ids) + refresh_boxes(boxes_affected_by(ids))

@@ -1,0 +1,40 @@
+from datetime import datetime, time
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from feeds.models import Story
+from feeds.tags import apply_tags
+
+BATCH = 500
+
+
+class Command(BaseCommand):
+    help = "Re-run automatic tagging. Editors' tags and primary countries are never touched."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--since", help="only stories published on or after DATE (YYYY-MM-DD)")
+
+    def handle(self, *args, since: str | None = None, **options):
+        stories = Story.objects.select_related("source", "source__country").order_by("pk")
+        if since:
+            moment = parse_datetime(since)
+            if moment is None:
+                day = parse_date(since)
+                if day is None:
+                    raise CommandError(f"--since wants a date like 2026-11-01, not {since!r}")
+                moment = datetime.combine(day, time.min)
+            if timezone.is_naive(moment):
+                moment = timezone.make_aware(moment, timezone.get_current_timezone())
+            stories = stories.filter(published_at__gte=moment)
+        total = changed = 0
+        last = 0
+        while True:
+            batch = list(stories.filter(pk__gt=last)[:BATCH])
+            if not batch:
+                break
+            changed += apply_tags(batch)
+            total += len(batch)
+            last = batch[-1].pk
+        self.stdout.write(f"retagged {total} stories, {changed} changed")

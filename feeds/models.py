@@ -1,0 +1,406 @@
+"""ArcticNews data model: sources and their feeds, stories, tags and related-story boxes.
+
+Queries live on the querysets below; views, tasks and commands call these verbs rather
+than building filters of their own.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+HTTP_URL = Q(link="") | Q(link__startswith="http://") | Q(link__startswith="https://")
+
+
+class Origin(models.TextChoices):
+    """Who set a tag or a related-box slot. Editors always win over the system."""
+
+    SYSTEM = "system", "System"
+    EDITOR = "editor", "Editor"
+    SOURCE = "source", "Outlet's own box"
+
+
+class Country(models.Model):
+    """One of the nine Arctic states. Created by a migration; never edited at runtime."""
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=64)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "countries"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("feeds:country", args=[self.slug])
+
+
+class Topic(models.Model):
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=64)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("feeds:topic", args=[self.slug])
+
+
+class Source(models.Model):
+    """A news outlet. One outlet may publish several feeds."""
+
+    name = models.CharField(max_length=200, unique=True)
+    slug = models.SlugField(max_length=200, unique=True)
+    homepage = models.URLField(blank=True)
+    country = models.ForeignKey(
+        Country,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        help_text="The outlet's home country: weak evidence when a story names no place.",
+    )
+    language = models.CharField(max_length=16, blank=True, default="en")
+    show_full_text = models.BooleanField(
+        default=False,
+        help_text="Show the full article text (only where the outlet allows it); "
+        "otherwise an excerpt with a link to the original.",
+    )
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("feeds:source", args=[self.slug])
+
+
+class FeedQuerySet(models.QuerySet):
+    def active(self) -> FeedQuerySet:
+        return self.filter(is_active=True)
+
+    def due(self, now: datetime | None = None) -> FeedQuerySet:
+        now = now or timezone.now()
+        return self.active().filter(next_fetch_at__lte=now).filter(
+            Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+        )
+
+
+class Feed(models.Model):
+    """A feed URL we poll, with its fetch state (conditional GET, backoff, lease)."""
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="feeds")
+    url = models.URLField(max_length=2000, unique=True)
+    title = models.CharField(max_length=500, blank=True)
+    is_active = models.BooleanField(default=True)
+    deactivated_reason = models.CharField(max_length=500, blank=True)
+
+    etag = models.CharField(max_length=500, blank=True)
+    last_modified = models.CharField(max_length=100, blank=True)
+    checksum = models.CharField(max_length=64, blank=True)
+    last_fetched_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_status = models.CharField(max_length=200, blank=True)
+    last_error = models.TextField(blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    next_fetch_at = models.DateTimeField(default=timezone.now)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    hub_url = models.URLField(max_length=2000, blank=True)
+    publish_interval_minutes = models.PositiveIntegerField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = FeedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["source__name", "url"]
+        indexes = [
+            # enqueue_due_feeds: active feeds whose next_fetch_at has passed.
+            models.Index(
+                fields=["next_fetch_at"], name="feed_due_idx", condition=Q(is_active=True)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or self.url
+
+
+class StoryQuerySet(models.QuerySet):
+    def visible(self) -> StoryQuerySet:
+        """What readers and subscribers see: canonical copies that editors have not hidden."""
+        return self.filter(is_hidden=False, canonical__isnull=True)
+
+    def for_country(self, country: Country) -> StoryQuerySet:
+        return self.filter(
+            countries__country=country, countries__rejected=False
+        )
+
+    def for_topic(self, topic: Topic) -> StoryQuerySet:
+        return self.filter(topics__topic=topic, topics__rejected=False)
+
+    def newest_first(self) -> StoryQuerySet:
+        return self.order_by("-published_at", "-id")
+
+    def for_listing(self) -> StoryQuerySet:
+        """Everything a listing renders, in a constant number of queries."""
+        return self.select_related("source", "primary_country").prefetch_related(
+            models.Prefetch(
+                "countries",
+                queryset=StoryCountry.objects.filter(rejected=False).select_related("country"),
+                to_attr="shown_countries",
+            ),
+            models.Prefetch(
+                "topics",
+                queryset=StoryTopic.objects.filter(rejected=False).select_related("topic"),
+                to_attr="shown_topics",
+            ),
+        )
+
+
+class Story(models.Model):
+    """One item from one feed. Copies of the same story point at their canonical story."""
+
+    feed = models.ForeignKey(Feed, on_delete=models.CASCADE, related_name="stories")
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="stories")
+    guid = models.CharField(max_length=500)
+    link = models.URLField(max_length=2000, blank=True)
+    title = models.CharField(max_length=1000)
+    summary = models.TextField(blank=True, help_text="Sanitised HTML teaser.")
+    content = models.TextField(blank=True, help_text="Sanitised HTML body.")
+    raw_content = models.TextField(
+        blank=True, editable=False, help_text="Unsanitised, never rendered; kept to re-sanitise."
+    )
+    byline = models.CharField(max_length=500, blank=True)
+    author = models.CharField(max_length=300, blank=True)
+    original_outlet = models.CharField(
+        max_length=300, blank=True, help_text="The outlet that wrote it, if a republication."
+    )
+    image_url = models.URLField(max_length=2000, blank=True)
+    image_caption = models.CharField(max_length=1000, blank=True)
+    image_credit = models.CharField(max_length=300, blank=True)
+    language = models.CharField(max_length=16, blank=True)
+    categories = models.JSONField(default=list, blank=True, help_text="The feed's own labels.")
+
+    published_at = models.DateTimeField(
+        help_text="When the outlet published it (clamped: never after we first saw it)."
+    )
+    source_published_at = models.DateTimeField(null=True, blank=True, editable=False)
+    source_updated_at = models.DateTimeField(null=True, blank=True)
+    first_seen_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_seen_at = models.DateTimeField(default=timezone.now, editable=False)
+    content_hash = models.CharField(max_length=64, blank=True, editable=False)
+    title_key = models.CharField(max_length=300, blank=True, db_index=True, editable=False)
+    url_key = models.CharField(max_length=300, blank=True, db_index=True, editable=False)
+    # 64-bit simhash of the opening words: copies of one story agree on their lead.
+    lead_hash = models.BigIntegerField(null=True, blank=True, editable=False)
+
+    is_hidden = models.BooleanField(
+        default=False, help_text="Hidden stories are gone for readers and never come back."
+    )
+    canonical = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="copies",
+        help_text="Set when this is a copy of a story another outlet published first.",
+    )
+    primary_country = models.ForeignKey(
+        Country, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    primary_set_by_editor = models.BooleanField(default=False)
+    tagged_at = models.DateTimeField(null=True, blank=True, editable=False)
+    related_locked = models.BooleanField(
+        default=False, help_text="Locked boxes are never changed by the system."
+    )
+    related_suggested_at = models.DateTimeField(null=True, blank=True, editable=False)
+    search_vector = SearchVectorField(null=True, editable=False)
+
+    objects = StoryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "stories"
+        ordering = ["-published_at", "-id"]
+        constraints = [
+            # The idempotency key of ingestion: re-fetching a feed updates, never duplicates.
+            models.UniqueConstraint(fields=["feed", "guid"], name="story_feed_guid_uniq"),
+            # No code path, the admin included, may store a javascript: or data: link.
+            models.CheckConstraint(condition=HTTP_URL, name="story_link_http"),
+            models.CheckConstraint(
+                condition=Q(image_url="")
+                | Q(image_url__startswith="http://")
+                | Q(image_url__startswith="https://"),
+                name="story_image_http",
+            ),
+        ]
+        indexes = [
+            # Home page and /feed/: visible stories, newest first.
+            models.Index(
+                fields=["-published_at", "-id"],
+                name="story_visible_recent_idx",
+                condition=Q(is_hidden=False, canonical__isnull=True),
+            ),
+            # Source pages and feeds.
+            models.Index(fields=["source", "-published_at"], name="story_source_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("feeds:story", args=[self.pk])
+
+    @property
+    def outlet(self) -> str:
+        """The outlet that wrote the story: the byline's outlet for republications."""
+        return self.original_outlet or self.source.name
+
+    @property
+    def was_updated(self) -> bool:
+        return bool(
+            self.source_updated_at
+            and self.source_updated_at - self.first_seen_at > timedelta(minutes=5)
+        )
+
+
+class TagQuerySet(models.QuerySet):
+    def shown(self) -> TagQuerySet:
+        return self.filter(rejected=False)
+
+
+class StoryCountry(models.Model):
+    """A country tag. An editor's row (added or rejected) always beats the system's."""
+
+    story = models.ForeignKey(Story, on_delete=models.CASCADE, related_name="countries")
+    country = models.ForeignKey(Country, on_delete=models.CASCADE, related_name="story_tags")
+    origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.EDITOR)
+    rejected = models.BooleanField(
+        default=False, help_text="An editor removed this tag: the system may not add it again."
+    )
+    score = models.FloatField(default=0.0, editable=False)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    objects = TagQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "country tag"
+        constraints = [
+            models.UniqueConstraint(fields=["story", "country"], name="storycountry_uniq"),
+        ]
+        indexes = [
+            # Country listings: stories tagged with a country.
+            models.Index(fields=["country", "story"], name="storycountry_country_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.country)
+
+
+class StoryTopic(models.Model):
+    story = models.ForeignKey(Story, on_delete=models.CASCADE, related_name="topics")
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="story_tags")
+    origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.EDITOR)
+    rejected = models.BooleanField(
+        default=False, help_text="An editor removed this tag: the system may not add it again."
+    )
+    score = models.FloatField(default=0.0, editable=False)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    objects = TagQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "topic tag"
+        constraints = [
+            models.UniqueConstraint(fields=["story", "topic"], name="storytopic_uniq"),
+        ]
+        indexes = [
+            models.Index(fields=["topic", "story"], name="storytopic_topic_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.topic)
+
+
+class RelatedSlot(models.Model):
+    """One line of a story's "Related stories from around the North" box."""
+
+    story = models.ForeignKey(Story, on_delete=models.CASCADE, related_name="related_slots")
+    country = models.ForeignKey(Country, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveSmallIntegerField(default=0)
+    target = models.ForeignKey(
+        Story, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    # A story we do not carry: an editor's or the outlet's own external link.
+    external_url = models.URLField(max_length=2000, blank=True)
+    external_headline = models.CharField(max_length=1000, blank=True)
+    external_outlet = models.CharField(max_length=300, blank=True)
+    origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.EDITOR)
+    pinned = models.BooleanField(
+        default=False, help_text="Pinned slots are kept when the system re-suggests the box."
+    )
+    score = models.FloatField(default=0.0, editable=False)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "country__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["story", "country"], name="relatedslot_uniq"),
+            models.CheckConstraint(
+                condition=Q(target__isnull=False) | ~Q(external_url=""),
+                name="relatedslot_has_target",
+            ),
+            models.CheckConstraint(
+                condition=Q(external_url="")
+                | Q(external_url__startswith="http://")
+                | Q(external_url__startswith="https://"),
+                name="relatedslot_external_http",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.country}: {self.headline}"
+
+    @property
+    def headline(self) -> str:
+        return self.target.title if self.target_id else self.external_headline
+
+    @property
+    def outlet(self) -> str:
+        return self.target.outlet if self.target_id else self.external_outlet
+
+    @property
+    def url(self) -> str:
+        return self.target.get_absolute_url() if self.target_id else self.external_url
+
+
+class FetchLog(models.Model):
+    """One fetch attempt, so editors can see what a feed did and why it failed."""
+
+    feed = models.ForeignKey(Feed, on_delete=models.CASCADE, related_name="fetch_logs")
+    started_at = models.DateTimeField(default=timezone.now)
+    duration_ms = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=200)
+    error = models.TextField(blank=True)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["feed", "-started_at"], name="fetchlog_feed_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.feed} {self.started_at:%Y-%m-%d %H:%M} {self.status}"

@@ -1,0 +1,274 @@
+"""Turn untrusted feed strings into safe HTML, plain text and http(s) URLs.
+
+Pure functions, no Django. nh3 is the only HTML sanitiser that counts: feedparser runs with
+its own sanitiser and URI resolution switched off (performance-baselines.md F1), so relative
+URLs are resolved here, while sanitising.
+"""
+
+from __future__ import annotations
+
+import html as htmllib
+import logging
+import re
+from contextvars import ContextVar
+from urllib.parse import urljoin, urlsplit
+
+import nh3
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "ALLOWED_ATTRIBUTES",
+    "ALLOWED_TAGS",
+    "LINK_REL",
+    "MAX_HTML_LENGTH",
+    "MAX_URL_LENGTH",
+    "URL_SCHEMES",
+    "clean_html",
+    "clean_text",
+    "html_to_text",
+    "normalize_space",
+    "safe_url",
+    "strip_controls",
+    "too_deeply_nested",
+]
+
+MAX_HTML_LENGTH = 512 * 1024  # characters; threats.md D4 caps bodies at 512 KB
+MAX_URL_LENGTH = 2048
+LINK_REL = "noopener nofollow"
+URL_SCHEMES = frozenset({"http", "https", "mailto"})
+
+ALLOWED_TAGS = frozenset(
+    {
+        "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "dl",
+        "dt", "em", "figcaption", "figure", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img",
+        "ins", "li", "ol", "p", "pre", "q", "s", "small", "strong", "sub", "sup", "table",
+        "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul",
+    }
+)  # fmt: skip
+ALLOWED_ATTRIBUTES: dict[str, frozenset[str]] = {
+    "a": frozenset({"href", "title"}),
+    "img": frozenset({"src", "alt", "width", "height", "title"}),
+    "abbr": frozenset({"title"}),
+    "td": frozenset({"colspan", "rowspan"}),
+    "th": frozenset({"colspan", "rowspan"}),
+    "ol": frozenset({"start"}),
+}
+# Dropped together with their content: their text is code, fallback or widget chrome, and
+# svg/math/noscript are the foreign-content mXSS surface (threats.md X4).
+_DROP_WITH_CONTENT = frozenset(
+    {
+        "applet", "embed", "form", "frame", "frameset", "iframe", "math", "noembed",
+        "noframes", "noscript", "object", "script", "select", "style", "svg", "template",
+        "textarea", "title", "xmp",
+    }
+)  # fmt: skip
+
+# C0 controls except \t \n \r (PostgreSQL rejects NUL, Django's feedgenerator rejects the
+# rest), lone surrogates (not encodable to UTF-8, so neither nh3 nor psycopg accept them) and
+# the two XML 1.0 non-characters.
+_CONTROLS_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_URL_JUNK_RE = re.compile("[\x00-\x20\x7f]")
+_SPACE_RE = re.compile(r"\s+")
+# Block-level boundaries become spaces in plain text, so "<p>a</p><p>b</p>" is "a b".
+_BLOCK_BOUNDARY_RE = re.compile(
+    r"<(?:br|/?(?:p|div|li|ul|ol|h[1-6]|tr|td|th|table|blockquote|figure|figcaption|pre"
+    r"|section|article|header|footer|aside|dd|dt|hr))\b[^>]*>",
+    re.IGNORECASE,
+)
+_ELLIPSIS = "…"
+
+MAX_UNCLOSED_TAGS = 256
+# Tags whose open instances make an HTML5 parser's per-tag work grow: the containers that
+# "close a p element" (scope walks) and the formatting elements (reconstruction, adoption).
+_NESTING_TAGS = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "center", "details", "dialog", "dir",
+        "div", "dl", "fieldset", "figcaption", "figure", "footer", "header", "hgroup",
+        "listing", "main", "menu", "nav", "ol", "pre", "search", "section", "summary", "ul",
+        "a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong",
+        "tt", "u",
+    }
+)  # fmt: skip
+_TAG_NAME_RE = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)")
+_TAG_RE = re.compile(r"<[^>]*(?:>|$)")  # an unterminated trailing tag too
+_SCRIPT_STYLE_RE = re.compile(
+    r"<(script|style)\b[^>]*>.*?(?:</\1\s*>|$)", re.IGNORECASE | re.DOTALL
+)
+
+# Base URL of the clean_html() call in progress, read by nh3's url_relative callback: lets
+# one Cleaner serve every base URL.
+_current_base: ContextVar[str] = ContextVar("arcticnews_clean_html_base", default="")
+
+
+def strip_controls(s: str) -> str:
+    """Remove C0 control characters (except tab, newline, CR), lone surrogates and U+FFFE/F."""
+    return _CONTROLS_RE.sub("", s) if s else ""
+
+
+def normalize_space(s: str) -> str:
+    """Collapse every run of whitespace (NBSP included) to one space and trim."""
+    return _SPACE_RE.sub(" ", s).strip()
+
+
+def safe_url(url: str, base: str = "") -> str:
+    """Return ``url`` resolved against ``base`` if the result is an http(s) URL, else ""."""
+    if not url:
+        return ""
+    # Browsers drop tabs/newlines anywhere and controls/spaces at the ends before reading the
+    # scheme, so "java\nscript:" and " JaVaScRiPt:" must be judged the way a browser sees them.
+    candidate = _CONTROLS_RE.sub("", url).strip("\x00\x20\t\n\r\x0c")
+    candidate = candidate.replace("\t", "").replace("\n", "").replace("\r", "")
+    if not candidate or len(candidate) > MAX_URL_LENGTH:
+        return ""
+    try:
+        if base:
+            base = safe_url(base)
+            if base:
+                candidate = urljoin(base, candidate)
+        parts = urlsplit(candidate)
+    except ValueError:  # e.g. "http://[::1" (invalid IPv6 netloc)
+        return ""
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return ""
+    if not candidate.startswith(scheme):
+        candidate = scheme + candidate[len(scheme) :]
+    # A bare space is not a valid URL character; browsers percent-encode it, so do we.
+    candidate = _URL_JUNK_RE.sub(lambda m: f"%{ord(m.group()):02X}", candidate)
+    return candidate if len(candidate) <= MAX_URL_LENGTH else ""
+
+
+def _resolve_relative(url: str) -> str | None:
+    """nh3 callback for relative href/src values: resolve, or drop when there is no base."""
+    base = _current_base.get()
+    if not base:
+        return None
+    return safe_url(url, base) or None
+
+
+_CLEANER = nh3.Cleaner(
+    tags=set(ALLOWED_TAGS),
+    clean_content_tags=set(_DROP_WITH_CONTENT),
+    attributes={tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES.items()},
+    url_schemes=set(URL_SCHEMES),
+    link_rel=LINK_REL,
+    strip_comments=True,
+    url_relative=_resolve_relative,
+)
+# Plain-text extraction: every tag removed, the text of the dropped-with-content tags too.
+_TEXT_CLEANER = nh3.Cleaner(
+    tags=set(),
+    clean_content_tags=set(_DROP_WITH_CONTENT),
+    attributes={},
+    link_rel=None,
+    strip_comments=True,
+)
+
+
+def too_deeply_nested(html: str) -> bool:
+    """Would an HTML5 parse of ``html`` hit its quadratic paths?
+
+    html5ever (inside nh3), like every HTML5 parser, does per-tag work proportional to the
+    number of open block containers and unclosed formatting elements: 100,000 nested
+    ``<div>`` take minutes (threats.md D4). Article markup keeps both small, so counting
+    opened-but-not-closed tags with a regex (linear) tells hostile input apart.
+    """
+    if html.count("<") <= MAX_UNCLOSED_TAGS:
+        return False
+    unclosed: dict[str, int] = {}
+    total = 0
+    for m in _TAG_NAME_RE.finditer(html):
+        name = m.group(2).lower()
+        if name not in _NESTING_TAGS:
+            continue
+        if m.group(1):
+            if unclosed.get(name):
+                unclosed[name] -= 1
+                total -= 1
+        else:
+            unclosed[name] = unclosed.get(name, 0) + 1
+            total += 1
+            if total > MAX_UNCLOSED_TAGS:
+                return True
+    return False
+
+
+def _flat_text(html: str) -> str:
+    """Linear-time text of hostile markup: regex tag stripping, good enough to read."""
+    text = _TAG_RE.sub(" ", _SCRIPT_STYLE_RE.sub(" ", html))
+    return normalize_space(strip_controls(htmllib.unescape(text)))
+
+
+def clean_html(html: str, base_url: str = "") -> str:
+    """Sanitise an HTML fragment with the news allow-list.
+
+    Relative ``href``/``src`` values are resolved against ``base_url`` (dropped if there is no
+    usable base); only http, https and mailto URLs survive; links get ``rel="noopener
+    nofollow"``. The input is cut to ``MAX_HTML_LENGTH`` *before* sanitising, so a cut never
+    leaves a broken tag. Markup nested deeply enough to stall an HTML5 parser comes back as
+    one escaped text paragraph instead.
+    """
+    if not html:
+        return ""
+    if len(html) > MAX_HTML_LENGTH:
+        logger.warning("HTML truncated from %d to %d characters", len(html), MAX_HTML_LENGTH)
+    source = strip_controls(html[:MAX_HTML_LENGTH])
+    if too_deeply_nested(source):
+        logger.warning(
+            "HTML nested too deeply to sanitise (%d characters): kept as text", len(source)
+        )
+        text = _flat_text(source)
+        return f"<p>{htmllib.escape(text, quote=False)}</p>" if text else ""
+    token = _current_base.set(safe_url(base_url))
+    try:
+        out = _CLEANER.clean(source)
+        # Escaping and the added rel attributes can grow the output past the cap.
+        while len(out) > MAX_HTML_LENGTH and source:
+            source = source[: max(len(source) - (len(out) - MAX_HTML_LENGTH) - 1024, 0)]
+            out = _CLEANER.clean(source)
+    finally:
+        _current_base.reset(token)
+    # Character references such as &#11; decode to controls inside nh3.
+    return strip_controls(out)
+
+
+def html_to_text(html: str) -> str:
+    """Fast plain text of an HTML fragment, entities decoded once, whitespace collapsed."""
+    if not html:
+        return ""
+    if "<" not in html and "&" not in html:
+        return normalize_space(strip_controls(html))
+    source = strip_controls(html[:MAX_HTML_LENGTH])
+    if too_deeply_nested(source):
+        return _flat_text(source)
+    spaced = _BLOCK_BOUNDARY_RE.sub(" ", source)
+    text = htmllib.unescape(_TEXT_CLEANER.clean(spaced))
+    return normalize_space(strip_controls(text))
+
+
+def clean_text(s: str, max_length: int = 1000, *, is_html: bool = False) -> str:
+    """Plain text for titles, names and labels.
+
+    ``is_html=False`` (RSS titles, categories, names): ``s`` is text that the XML parser has
+    already decoded once, so it is kept literally: ``A <img src=x>`` stays those characters
+    (autoescaping protects the page) and a doubly escaped ``&amp;#8217;``, which arrives as
+    ``&#8217;``, stays ``&#8217;``. ``is_html=True`` (Atom ``type="html"``): tags are stripped
+    and entities decoded once. Either way: no control characters, whitespace (NBSP included)
+    collapsed, and at most ``max_length`` characters, ending in an ellipsis when cut.
+    """
+    if not s:
+        return ""
+    if is_html:
+        text = html_to_text(s)
+    else:
+        # Only what can be kept is normalised, so a 5 MB title costs no more than a short one.
+        text = normalize_space(strip_controls(s[: max_length * 4 + 64]))
+    if len(text) > max_length:
+        cut = text[: max(max_length - 1, 0)]
+        # Prefer a word boundary if one is reasonably close to the cut.
+        space = cut.rfind(" ")
+        if space >= max_length * 0.8:
+            cut = cut[:space]
+        text = cut.rstrip() + _ELLIPSIS if max_length > 0 else ""
+    return text

@@ -1,0 +1,240 @@
+"""Story search: PostgreSQL full-text search per story language, with a plain fallback.
+
+PostgreSQL
+    ``update_search_vectors`` stores a weighted vector (title A, summary B, content C) built
+    with the text search configuration of each story's language. ``search_stories`` parses the
+    reader's query with ``websearch_to_tsquery`` once per configuration and ORs the results, so
+    a query matches whatever language the story was indexed in. Results are ranked with
+    ``ts_rank`` and carry a highlighted snippet. If full-text search finds nothing, titles are
+    matched by trigram similarity (pg_trgm, index ``story_title_trgm_idx``), which forgives
+    typos ("murmansk" for "Murmansk", "Kirkenss").
+
+SQLite
+    ``update_search_vectors`` does nothing and ``search_stories`` matches title or summary with
+    ``icontains``, newest first.
+
+Snippets are escape-safe: PostgreSQL highlights plain text between two private-use sentinel
+characters (removed from the story text first), and ``highlight_html`` escapes everything and
+only then turns the sentinels into ``<mark>`` elements, so feed text can never inject HTML.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+from datetime import date, datetime, time
+
+from django.contrib.postgres.search import (
+    SearchHeadline,
+    SearchQuery,
+    SearchRank,
+    SearchVector,
+    TrigramSimilarity,
+)
+from django.db import connection
+from django.db.models import Case, F, Func, Q, QuerySet, TextField, Value, When
+from django.db.models.functions import Concat, Left
+from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+from .models import Country, Story, Topic
+
+# Story.language (lower-cased, region stripped) -> PostgreSQL text search configuration.
+LANGUAGE_CONFIGS = {
+    "en": "english",
+    "no": "norwegian",
+    "nb": "norwegian",
+    "nn": "norwegian",
+    "ru": "russian",
+    "sv": "swedish",
+    "fi": "finnish",
+    "da": "danish",
+}
+DEFAULT_CONFIG = "simple"
+SEARCH_CONFIGS = ("english", "norwegian", "russian", "swedish", "finnish", "danish", "simple")
+
+START = "\ue000"  # private-use characters: never meaningful in news text
+STOP = "\ue001"
+TRIGRAM_THRESHOLD = 0.3
+SNIPPET_SOURCE_CHARS = 4000  # headline at most this much text per story
+
+
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def config_for(language: str) -> str:
+    """The text search configuration for a language tag such as "nb-NO" or "EN"."""
+    code = (language or "").strip().lower().replace("_", "-").split("-")[0]
+    return LANGUAGE_CONFIGS.get(code, DEFAULT_CONFIG)
+
+
+def _config_expression() -> Case:
+    """A per-row SQL expression giving Story.language's configuration name."""
+    whens = []
+    for config in SEARCH_CONFIGS:
+        codes = [code for code, name in LANGUAGE_CONFIGS.items() if name == config]
+        if not codes:
+            continue
+        prefixes = [When(language__iexact=code, then=Value(config)) for code in codes]
+        prefixes += [When(language__istartswith=f"{code}-", then=Value(config)) for code in codes]
+        prefixes += [When(language__istartswith=f"{code}_", then=Value(config)) for code in codes]
+        whens.extend(prefixes)
+    return Case(*whens, default=Value(DEFAULT_CONFIG), output_field=TextField())
+
+
+def update_search_vectors(story_ids: Iterable[int]) -> None:
+    """Recompute Story.search_vector for these stories (PostgreSQL only; no-op elsewhere)."""
+    ids = list(story_ids)
+    if not ids or not is_postgres():
+        return
+    by_config: dict[str, list[int]] = {}
+    for pk, language in Story.objects.filter(pk__in=ids).values_list("pk", "language"):
+        by_config.setdefault(config_for(language), []).append(pk)
+    for config, pks in by_config.items():
+        vector = (
+            SearchVector("title", weight="A", config=config)
+            + SearchVector("summary", weight="B", config=config)
+            + SearchVector("content", weight="C", config=config)
+        )
+        Story.objects.filter(pk__in=pks).update(search_vector=vector)
+
+
+def _tsquery(query: str) -> SearchQuery:
+    combined = None
+    for config in SEARCH_CONFIGS:
+        part = SearchQuery(query, search_type="websearch", config=config)
+        combined = part if combined is None else combined | part
+    return combined
+
+
+def _plain_text(field: str) -> Func:
+    """SQL: the field's HTML reduced to text, the sentinels removed, length-capped."""
+    no_tags = Func(
+        Left(F(field), SNIPPET_SOURCE_CHARS),
+        Value("<[^>]*>"),
+        Value(" "),
+        Value("g"),
+        function="regexp_replace",
+        output_field=TextField(),
+    )
+    return Func(
+        no_tags, Value(START + STOP), Value(""), function="translate", output_field=TextField()
+    )
+
+
+def _as_datetime(value: date | datetime | None, *, end: bool = False) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    moment = datetime.combine(value, time.max if end else time.min)
+    return timezone.make_aware(moment, timezone.get_current_timezone())
+
+
+def _filtered(
+    queryset: QuerySet,
+    *,
+    country: Country | str | None,
+    topic: Topic | str | None,
+    since: date | datetime | None,
+    until: date | datetime | None,
+) -> QuerySet:
+    if isinstance(country, Country):
+        queryset = queryset.for_country(country)
+    elif country:
+        queryset = queryset.filter(countries__country__slug=country, countries__rejected=False)
+    if isinstance(topic, Topic):
+        queryset = queryset.for_topic(topic)
+    elif topic:
+        queryset = queryset.filter(topics__topic__slug=topic, topics__rejected=False)
+    if since := _as_datetime(since):
+        queryset = queryset.filter(published_at__gte=since)
+    if until := _as_datetime(until, end=True):
+        queryset = queryset.filter(published_at__lte=until)
+    return queryset
+
+
+def search_stories(
+    query: str,
+    *,
+    country: Country | str | None = None,
+    topic: Topic | str | None = None,
+    since: date | datetime | None = None,
+    until: date | datetime | None = None,
+) -> QuerySet:
+    """Visible stories matching ``query``, best first, ready for listing templates.
+
+    On PostgreSQL each story carries ``rank`` and ``snippet`` (plain text with sentinel marks;
+    render it through ``highlight_html``). Costs one extra query (the trigram fallback check).
+    """
+    query = (query or "").strip()[:200]
+    base = _filtered(
+        Story.objects.visible(), country=country, topic=topic, since=since, until=until
+    )
+    if not query:
+        return base.none()
+    if not is_postgres():
+        return base.filter(Q(title__icontains=query) | Q(summary__icontains=query)).newest_first()
+
+    tsquery = _tsquery(query)
+    found = (
+        base.filter(search_vector=tsquery)
+        .annotate(
+            rank=SearchRank(F("search_vector"), tsquery),
+            snippet=SearchHeadline(
+                Concat(
+                    _plain_text("summary"),
+                    Value(" "),
+                    _plain_text("content"),
+                    output_field=TextField(),
+                ),
+                tsquery,
+                config=_config_expression(),
+                start_sel=START,
+                stop_sel=STOP,
+                max_words=40,
+                min_words=20,
+                max_fragments=2,
+                fragment_delimiter=" … ",
+            ),
+        )
+        .order_by("-rank", "-published_at", "-id")
+    )
+    if found.exists():
+        return found
+    return (
+        base.filter(title__trigram_similar=query)
+        .annotate(rank=TrigramSimilarity("title", query), snippet=Value("", TextField()))
+        .filter(rank__gte=TRIGRAM_THRESHOLD)
+        .order_by("-rank", "-published_at", "-id")
+    )
+
+
+_MARKS = re.compile(f"([{START}{STOP}])")
+_SPACES = re.compile(r"\s+")
+
+
+def highlight_html(snippet: str) -> SafeString:
+    """Escape a sentinel-marked snippet, then turn the sentinels into balanced <mark> tags.
+
+    The text comes from feeds: it is unescaped from its HTML entities, escaped again as a
+    whole, and the only markup in the result is ours.
+    """
+    out: list[str] = []
+    open_mark = False
+    for part in _MARKS.split(snippet or ""):
+        if part == START:
+            if not open_mark:
+                out.append("<mark>")
+                open_mark = True
+        elif part == STOP:
+            if open_mark:
+                out.append("</mark>")
+                open_mark = False
+        elif part:
+            out.append(escape(_SPACES.sub(" ", html.unescape(part))))
+    if open_mark:
+        out.append("</mark>")
+    # Safe: every feed-derived part above went through escape(); the only tags are ours.
+    return mark_safe("".join(out).strip())

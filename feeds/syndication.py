@@ -1,0 +1,747 @@
+"""Outgoing feeds: RSS 2.0, Atom 1.0 and JSON Feed 1.1 for every listing page, and the OPML.
+
+Every listing page P (home, country, country × topic, topic, source, search) has its feeds at
+``P feed/`` (RSS), ``P feed/atom/`` and ``P feed/json/``. One ``StoryFeed`` subclass per
+listing chooses the stories; ``StoryFeed.atom()`` and ``StoryFeed.json()`` are the same feed
+in the other two formats.
+
+What every feed promises subscribers:
+
+* item ids are tag URIs on the story's primary key (``tag:arcticnews,2026:story/42``): they
+  survive edits, a new domain and http → https, so readers never see a story twice;
+* categories carry the term page's absolute URL (RSS ``domain``, Atom ``scheme``), countries
+  first, the primary country first of all, then topics;
+* only canonical, visible stories (``Story.objects.visible()``);
+* no story content can break the document: every string is stripped of the characters
+  XML 1.0 forbids here, at output, whatever the database holds (threats.md finding 5, D5, D7);
+* conditional GET (strong ETag, Last-Modified, 304) and ``Cache-Control: public``; the bytes
+  are generated once per cache generation (``feeds.cache``) and then served from the cache
+  without touching the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mimetypes
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import cached_property
+from io import StringIO
+from typing import Any, NamedTuple
+from urllib.parse import urlencode, urlsplit
+
+from django.conf import settings
+from django.contrib.syndication.views import Feed
+from django.core.cache import cache
+from django.core.exceptions import ObjectDoesNotExist
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils import feedgenerator
+from django.utils.cache import get_conditional_response
+from django.utils.encoding import iri_to_uri
+from django.utils.html import escape
+from django.utils.http import http_date
+from django.utils.xmlutils import SimplerXMLGenerator
+
+from . import cache as generations
+from .models import Country, Source, Story, Topic
+from .sanitizing import clean_html, clean_text
+
+ITEMS_PER_FEED = 50
+TITLE_MAX_LENGTH = 1000  # Story.title's column; longer titles are cut with an ellipsis
+SEARCH_QUERY_MAX_LENGTH = 200
+SEARCH_CACHE_SECONDS = 300
+MAX_CACHED_BYTES = 4 * 1024 * 1024  # a bigger feed (full-text outlets) is rebuilt per request
+
+# The date in every tag URI. Part of every id we have published: never change it.
+TAG_DATE = "2026"
+DEFAULT_TAG_AUTHORITY = "arcticnews"
+# An empty feed has no newest item to date it by; a constant keeps its bytes (and ETag) stable.
+EMPTY_FEED_DATE = datetime(2026, 1, 1, tzinfo=UTC)
+
+JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
+
+# Everything XML 1.0 cannot carry (C0 controls but tab/LF/CR, lone surrogates, U+FFFE/F),
+# and the DEL/C1 controls it permits but tells authors to avoid (XML 1.0, section 2.2).
+_NOT_XML = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff\x85]")
+_TAG_AUTHORITY = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.?)+$")
+
+
+# --- Settings ----------------------------------------------------------------------------------
+
+
+def tag_authority() -> str:
+    """The tagging entity of our tag URIs (RFC 4151): a name we own, fixed forever."""
+    value = getattr(settings, "SITE_TAG_AUTHORITY", "") or DEFAULT_TAG_AUTHORITY
+    value = value.strip().strip(".")
+    return value if _TAG_AUTHORITY.match(value) else DEFAULT_TAG_AUTHORITY
+
+
+def story_tag_uri(story_id: int) -> str:
+    """The id of a story in every feed format. Never changes, whatever happens to the story."""
+    return f"tag:{tag_authority()},{TAG_DATE}:story/{story_id}"
+
+
+def hub_url() -> str:
+    return getattr(settings, "WEBSUB_HUB_URL", "") or ""
+
+
+def max_age() -> int:
+    return int(getattr(settings, "FEEDS_MAX_AGE", 300))
+
+
+def cache_seconds() -> int:
+    # Changes bump the generation; the timeout only bounds how long a change that forgot to
+    # bump it (a raw SQL fix, say) can stay invisible.
+    return int(getattr(settings, "FEEDS_CACHE_SECONDS", 900))
+
+
+def site_name() -> str:
+    return getattr(settings, "SITE_NAME", "ArcticNews")
+
+
+# --- Output hygiene ----------------------------------------------------------------------------
+
+
+def xml_text(value: str | None) -> str:
+    """``value`` without the characters an XML 1.0 document may not (or should not) contain."""
+    return _NOT_XML.sub("", value) if value else ""
+
+
+def _clean(value: Any) -> Any:
+    """Strip XML-invalid characters from every string in a (nested) feed or item value."""
+    if isinstance(value, str):
+        return xml_text(value)
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return type(value)._make(_clean(v) for v in value)
+    if isinstance(value, list | tuple):
+        return type(value)(_clean(v) for v in value)
+    return value
+
+
+def plain_title(title: str) -> str:
+    return clean_text(xml_text(title), TITLE_MAX_LENGTH) or "(untitled)"
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.astimezone(UTC).replace(microsecond=0) if value else None
+
+
+def rfc3339(value: datetime) -> str:
+    return value.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def image_type(url: str) -> str:
+    guessed, _ = mimetypes.guess_type(urlsplit(url).path)
+    return guessed if guessed and guessed.startswith("image/") else "image/jpeg"
+
+
+# --- Generators --------------------------------------------------------------------------------
+
+
+class Term(NamedTuple):
+    """A category of an item: a country or a topic, with its page's absolute URL."""
+
+    kind: str  # "country" or "topic"
+    slug: str
+    name: str
+    url: str
+
+
+class _SafeFeedMixin:
+    """Cleans every string on the way in, and dates an empty feed with a constant."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*_clean(list(args)), **{k: _clean(v) for k, v in kwargs.items()})
+
+    def add_item(self, *args, **kwargs):
+        super().add_item(*_clean(list(args)), **{k: _clean(v) for k, v in kwargs.items()})
+
+    def latest_post_date(self):
+        if not self.items:
+            return EMPTY_FEED_DATE
+        return super().latest_post_date()
+
+
+class RssFeed(_SafeFeedMixin, feedgenerator.Rss201rev2Feed):
+    """RSS 2.0 with ``<category domain="term page">`` and a WebSub hub link."""
+
+    def add_root_elements(self, handler):
+        super().add_root_elements(handler)
+        if self.feed.get("hub_url"):
+            handler.addQuickElement("atom:link", None, {"rel": "hub", "href": self.feed["hub_url"]})
+
+    def add_item_elements(self, handler, item):
+        super().add_item_elements(handler, item)
+        for term in item.get("terms", ()):
+            handler.addQuickElement("category", term.name, {"domain": term.url})
+
+
+class AtomFeed(_SafeFeedMixin, feedgenerator.Atom1Feed):
+    """Atom 1.0 (RFC 4287) with the original article as ``rel="related"``."""
+
+    def add_root_elements(self, handler):
+        super().add_root_elements(handler)
+        if self.feed.get("hub_url"):
+            handler.addQuickElement("link", "", {"rel": "hub", "href": self.feed["hub_url"]})
+
+    def add_item_elements(self, handler, item):
+        handler.addQuickElement("title", item["title"])
+        handler.addQuickElement(
+            "link", "", {"rel": "alternate", "type": "text/html", "href": item["link"]}
+        )
+        if item.get("external_url"):
+            handler.addQuickElement(
+                "link", "", {"rel": "related", "type": "text/html", "href": item["external_url"]}
+            )
+        for enclosure in item["enclosures"]:
+            # No length: Atom's is optional and we don't know it ("0" would be a false claim).
+            handler.addQuickElement(
+                "link", "", {"rel": "enclosure", "type": enclosure.mime_type, "href": enclosure.url}
+            )
+        handler.addQuickElement("id", item["unique_id"])
+        if item["pubdate"] is not None:
+            handler.addQuickElement("published", feedgenerator.rfc3339_date(item["pubdate"]))
+        updated = item["updateddate"] or item["pubdate"] or EMPTY_FEED_DATE
+        handler.addQuickElement("updated", feedgenerator.rfc3339_date(updated))
+        handler.startElement("author", {})
+        handler.addQuickElement("name", item["author_name"] or self.feed["author_name"])
+        handler.endElement("author")
+        handler.addQuickElement("summary", item.get("summary_html") or "", {"type": "html"})
+        if item.get("full_html"):
+            handler.addQuickElement("content", item["full_html"], {"type": "html"})
+        for term in item.get("terms", ()):
+            handler.addQuickElement(
+                "category", "", {"term": term.name, "scheme": term.url, "label": term.name}
+            )
+
+
+class JsonFeed(_SafeFeedMixin, feedgenerator.SyndicationFeed):
+    """JSON Feed 1.1 (https://www.jsonfeed.org/version/1.1/), as ``application/feed+json``."""
+
+    content_type = "application/feed+json; charset=utf-8"
+
+    def write(self, outfile, encoding):
+        outfile.write(json.dumps(self.as_dict(), ensure_ascii=False, separators=(",", ":")))
+
+    def as_dict(self) -> dict:
+        feed = self.feed
+        out: dict[str, Any] = {
+            "version": JSON_FEED_VERSION,
+            "title": feed["title"],
+            "home_page_url": feed["link"],
+            "feed_url": feed["feed_url"],
+            "description": feed["description"] or "",
+            "language": feed["language"],
+            "authors": [{"name": feed["author_name"], "url": feed["author_link"]}],
+        }
+        if feed.get("hub_url"):
+            out["hubs"] = [{"type": "WebSub", "url": feed["hub_url"]}]
+        out["items"] = [self.item_dict(item) for item in self.items]
+        return {key: value for key, value in out.items() if value is not None}
+
+    def item_dict(self, item: dict) -> dict:
+        terms = item.get("terms", ())
+        out: dict[str, Any] = {
+            "id": item["unique_id"],
+            "url": item["link"],
+            "external_url": item.get("external_url") or None,
+            "title": item["title"],
+            "content_html": item["description"] or "",
+            "summary": item.get("summary_text") or None,
+            "image": item["enclosures"][0].url if item["enclosures"] else None,
+            "date_published": rfc3339(item["pubdate"]) if item["pubdate"] else None,
+            "date_modified": rfc3339(item["updateddate"]) if item["updateddate"] else None,
+            "authors": [{"name": item["author_name"]}] if item["author_name"] else None,
+            "tags": [term.name for term in terms],
+            "language": item.get("language") or None,
+            "_arcticnews": {
+                "outlet": item.get("outlet") or "",
+                "primary_country": next((t.slug for t in terms if t.kind == "country"), None)
+                if item.get("has_primary")
+                else None,
+                "countries": [
+                    {"slug": t.slug, "name": t.name, "url": t.url}
+                    for t in terms
+                    if t.kind == "country"
+                ],
+                "topics": [
+                    {"slug": t.slug, "name": t.name, "url": t.url}
+                    for t in terms
+                    if t.kind == "topic"
+                ],
+            },
+        }
+        return {key: value for key, value in out.items() if value is not None}
+
+
+# --- What a feed shows -------------------------------------------------------------------------
+
+
+@dataclass
+class Listing:
+    """One feed request, resolved: the listing it mirrors and the origin to make URLs with."""
+
+    origin: str  # "https://example.org", from the request
+    path: str  # the listing page, e.g. "/country/norway/"
+    title: str
+    description: str
+    params: str = ""  # the listing's query string (search only), already normalised
+    feed_path: str = ""  # the feed's own path, when its self link needs the params too
+    country: Country | None = None
+    topic: Topic | None = None
+    source: Source | None = None
+    query: str = ""
+    since: date | None = None
+    until: date | None = None
+    _term_urls: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
+
+    @property
+    def page(self) -> str:
+        return self.path + (f"?{self.params}" if self.params else "")
+
+    def term_url(self, kind: str, slug: str) -> str:
+        key = (kind, slug)
+        if key not in self._term_urls:
+            self._term_urls[key] = self.origin + reverse(f"feeds:{kind}", args=[slug])
+        return self._term_urls[key]
+
+
+@dataclass
+class Item:
+    """A story as one feed renders it; the HTML is cleaned once per item, not per format field."""
+
+    story: Story
+    terms: list[Term]
+
+    @cached_property
+    def summary_html(self) -> str:
+        return clean_html(self.story.summary)
+
+    @cached_property
+    def full_html(self) -> str:
+        """The article body, only where the outlet allows us to show it."""
+        story = self.story
+        return clean_html(story.content) if story.source.show_full_text and story.content else ""
+
+    @cached_property
+    def footer_html(self) -> str:
+        """Credit and link to the original article, as an HTML paragraph (values escaped)."""
+        story = self.story
+        outlet = escape(clean_text(story.outlet, 300))
+        credit = f'<a href="{escape(story.link)}">{outlet}</a>' if story.link else outlet
+        via = ""
+        if story.original_outlet and story.original_outlet != story.source.name:
+            via = f" via {escape(clean_text(story.source.name, 300))}"
+        return f"<p>Originally published by {credit}{via}.</p>"
+
+
+def story_terms(story: Story, listing: Listing) -> list[Term]:
+    """Countries (primary first, then by name), then topics by name, as feed categories."""
+    primary_id = story.primary_country_id
+    shown = [tag.country for tag in getattr(story, "shown_countries", ())]
+    if primary_id and story.primary_country and all(c.pk != primary_id for c in shown):
+        shown.append(story.primary_country)
+    countries = sorted(shown, key=lambda c: (c.pk != primary_id, c.name))
+    topics = sorted((tag.topic for tag in getattr(story, "shown_topics", ())), key=lambda t: t.name)
+    return [
+        Term("country", c.slug, c.name, listing.term_url("country", c.slug)) for c in countries
+    ] + [Term("topic", t.slug, t.name, listing.term_url("topic", t.slug)) for t in topics]
+
+
+def _origin(request: HttpRequest) -> str:
+    return f"{request.scheme}://{request.get_host()}"
+
+
+# --- The feeds ---------------------------------------------------------------------------------
+
+
+class StoryFeed(Feed):
+    """Base feed: the newest visible stories of a listing, in RSS unless built by atom()/json()."""
+
+    feed_type = RssFeed
+    language = "en"
+
+    def __init__(self, feed_type: type[feedgenerator.SyndicationFeed] | None = None):
+        if feed_type is not None:
+            self.feed_type = feed_type
+
+    @classmethod
+    def atom(cls) -> StoryFeed:
+        return cls(feed_type=AtomFeed)
+
+    @classmethod
+    def json(cls) -> StoryFeed:
+        return cls(feed_type=JsonFeed)
+
+    # Request handling: cache, conditional GET -------------------------------------------------
+
+    def __call__(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponseNotAllowed(["GET", "HEAD"])
+        identity = "|".join((_origin(request), request.path, self.cache_params(request), hub_url()))
+        current = generations.generation()  # None: the cache is down, build every time
+        key = f"feeds:out:{current}:{_digest(identity)}" if current is not None else None
+        entry = cache.get(key) if key else None
+        if entry is None:
+            try:
+                obj = self.get_object(request, *args, **kwargs)
+            except ObjectDoesNotExist:
+                raise Http404("No such feed.") from None
+            feedgen = self.get_feed(obj, request)
+            entry = _entry(identity, feedgen.writeString("utf-8"), feedgen.content_type)
+            if key and len(entry["body"]) <= MAX_CACHED_BYTES:
+                cache.set(key, entry, self.cache_timeout())
+        return _respond(request, entry)
+
+    def cache_params(self, request: HttpRequest) -> str:
+        """The part of the query string the feed depends on (none, except for search)."""
+        return ""
+
+    def cache_timeout(self) -> int:
+        return cache_seconds()
+
+    # The listing ---------------------------------------------------------------------------
+
+    def get_object(self, request: HttpRequest, *args, **kwargs) -> Listing:
+        return Listing(
+            origin=_origin(request),
+            path=reverse("feeds:home"),
+            title=f"{site_name()}: latest stories",
+            description="The latest news from across the circumpolar North.",
+        )
+
+    def get_queryset(self, listing: Listing):
+        return Story.objects.visible()
+
+    def items(self, listing: Listing) -> list[Item]:
+        stories = self.get_queryset(listing).for_listing().newest_first()[:ITEMS_PER_FEED]
+        return [Item(story, story_terms(story, listing)) for story in stories]
+
+    def title(self, listing: Listing) -> str:
+        return listing.title
+
+    def description(self, listing: Listing) -> str:
+        return listing.description
+
+    def subtitle(self, listing: Listing) -> str:
+        return listing.description
+
+    def link(self, listing: Listing) -> str:
+        return listing.page
+
+    def feed_url(self, listing: Listing) -> str | None:
+        return None  # Django then uses the request's path
+
+    def feed_guid(self, listing: Listing) -> str:
+        return f"tag:{tag_authority()},{TAG_DATE}:feed{listing.page}"
+
+    def author_name(self, listing: Listing) -> str:
+        return site_name()
+
+    def author_link(self, listing: Listing) -> str:
+        return listing.origin + reverse("feeds:home")
+
+    def feed_extra_kwargs(self, listing: Listing) -> dict:
+        return {"hub_url": hub_url()}
+
+    # Items ------------------------------------------------------------------------------------
+
+    def item_title(self, item: Item) -> str:
+        return plain_title(item.story.title)
+
+    def item_link(self, item: Item) -> str:
+        return item.story.get_absolute_url()
+
+    def item_guid(self, item: Item) -> str:
+        return story_tag_uri(item.story.pk)
+
+    def item_guid_is_permalink(self, item: Item) -> bool:
+        return False
+
+    def item_description(self, item: Item) -> str:
+        return (item.full_html or item.summary_html) + item.footer_html
+
+    def item_author_name(self, item: Item) -> str:
+        story = item.story
+        return clean_text(story.author or story.outlet, 300) or site_name()
+
+    def item_pubdate(self, item: Item) -> datetime:
+        return _utc(item.story.published_at)
+
+    def item_updateddate(self, item: Item) -> datetime:
+        story = item.story
+        return _utc(max(filter(None, (story.published_at, story.source_updated_at))))
+
+    def item_enclosures(self, item: Item) -> list[feedgenerator.Enclosure]:
+        url = item.story.image_url
+        if not url:
+            return []
+        return [feedgenerator.Enclosure(url=url, length="0", mime_type=image_type(url))]
+
+    def item_extra_kwargs(self, item: Item) -> dict:
+        story = item.story
+        return {
+            "terms": item.terms,
+            "has_primary": bool(story.primary_country_id),
+            "external_url": iri_to_uri(story.link) if story.link else "",
+            "summary_html": item.summary_html + item.footer_html,
+            "full_html": item.full_html + item.footer_html if item.full_html else "",
+            "summary_text": clean_text(story.summary, 1000, is_html=True),
+            "language": story.language or story.source.language,
+            "outlet": story.outlet,
+        }
+
+
+class LatestStoriesFeed(StoryFeed):
+    """Everything: the home page's feed."""
+
+
+class CountryFeed(StoryFeed):
+    def get_object(self, request: HttpRequest, slug: str) -> Listing:
+        country = get_object_or_404(Country, slug=slug)
+        return Listing(
+            origin=_origin(request),
+            path=country.get_absolute_url(),
+            title=f"{site_name()}: {country.name}",
+            description=clean_text(country.description, 500)
+            or f"News from {country.name} and its Arctic.",
+            country=country,
+        )
+
+    def get_queryset(self, listing: Listing):
+        return Story.objects.visible().for_country(listing.country)
+
+
+class TopicFeed(StoryFeed):
+    def get_object(self, request: HttpRequest, slug: str) -> Listing:
+        topic = get_object_or_404(Topic, slug=slug)
+        return Listing(
+            origin=_origin(request),
+            path=topic.get_absolute_url(),
+            title=f"{site_name()}: {topic.name}",
+            description=clean_text(topic.description, 500)
+            or f"{topic.name} news from across the circumpolar North.",
+            topic=topic,
+        )
+
+    def get_queryset(self, listing: Listing):
+        return Story.objects.visible().for_topic(listing.topic)
+
+
+class SourceFeed(StoryFeed):
+    def get_object(self, request: HttpRequest, slug: str) -> Listing:
+        source = get_object_or_404(Source, slug=slug)
+        return Listing(
+            origin=_origin(request),
+            path=source.get_absolute_url(),
+            title=f"{site_name()}: {clean_text(source.name, 200)}",
+            description=clean_text(source.description, 500)
+            or f"Stories from {clean_text(source.name, 200)} on {site_name()}.",
+            source=source,
+        )
+
+    def get_queryset(self, listing: Listing):
+        return Story.objects.visible().filter(source=listing.source)
+
+
+class CountryTopicFeed(StoryFeed):
+    def get_object(self, request: HttpRequest, slug: str, topic: str) -> Listing:
+        country = get_object_or_404(Country, slug=slug)
+        topic_obj = get_object_or_404(Topic, slug=topic)
+        return Listing(
+            origin=_origin(request),
+            path=reverse("feeds:country_topic", args=[country.slug, topic_obj.slug]),
+            title=f"{site_name()}: {country.name}, {topic_obj.name}",
+            description=f"{topic_obj.name} news from {country.name}.",
+            country=country,
+            topic=topic_obj,
+        )
+
+    def get_queryset(self, listing: Listing):
+        return Story.objects.visible().for_country(listing.country).for_topic(listing.topic)
+
+
+class SearchFeed(StoryFeed):
+    """A saved search: the search page's ``q``, ``country``, ``topic``, ``since``, ``until``."""
+
+    @staticmethod
+    def search_params(request: HttpRequest) -> dict[str, str]:
+        """The search parameters, normalised; unknown ones (utm_*, page) are dropped."""
+        params = {"q": clean_text(request.GET.get("q", ""), SEARCH_QUERY_MAX_LENGTH)}
+        for name in ("country", "topic"):
+            params[name] = request.GET.get(name, "").strip()[:100]
+        for name in ("since", "until"):
+            day = _parse_date(request.GET.get(name, ""))
+            params[name] = day.isoformat() if day else ""
+        return {key: value for key, value in params.items() if value}
+
+    def cache_params(self, request: HttpRequest) -> str:
+        return urlencode(self.search_params(request))
+
+    def cache_timeout(self) -> int:
+        # Anyone can mint new search URLs: keep what they put in the cache short-lived.
+        return min(cache_seconds(), SEARCH_CACHE_SECONDS)
+
+    def get_object(self, request: HttpRequest) -> Listing:
+        params = self.search_params(request)
+        country = topic = None
+        if "country" in params:
+            country = Country.objects.filter(slug=params["country"]).first()
+            if country is None:
+                del params["country"]
+        if "topic" in params:
+            topic = Topic.objects.filter(slug=params["topic"]).first()
+            if topic is None:
+                del params["topic"]
+        query = params.get("q", "")
+        where = ", ".join(x.name for x in (country, topic) if x)
+        title = f"{site_name()}: search for “{query}”" if query else f"{site_name()}: search"
+        return Listing(
+            origin=_origin(request),
+            path=reverse("feeds:search"),
+            title=title + (f" ({where})" if where else ""),
+            description=f"Stories on {site_name()} matching “{query}”.",
+            params=urlencode(params),
+            feed_path=request.path,
+            country=country,
+            topic=topic,
+            query=query,
+            since=_parse_date(params.get("since", "")),
+            until=_parse_date(params.get("until", "")),
+        )
+
+    def feed_url(self, listing: Listing) -> str:
+        # The self link (and WebSub topic) of a search feed is the search, not just the path.
+        return listing.feed_path + (f"?{listing.params}" if listing.params else "")
+
+    def get_queryset(self, listing: Listing):
+        if not listing.query:
+            return Story.objects.none()
+        from .search import search_stories  # lazy: search pulls in contrib.postgres
+
+        found = search_stories(
+            listing.query,
+            country=listing.country,
+            topic=listing.topic,
+            since=listing.since,
+            until=listing.until,
+        )
+        # Only the ids: a feed lists matches newest first and shows no snippets, so the
+        # ranking and ts_headline annotations are never computed.
+        return Story.objects.visible().filter(pk__in=found.values("pk"))
+
+
+def _parse_date(raw: str) -> date | None:
+    try:
+        return date.fromisoformat(raw.strip()[:10])
+    except ValueError:
+        return None
+
+
+# --- OPML ----------------------------------------------------------------------------------------
+
+
+def opml(request: HttpRequest) -> HttpResponse:
+    """OPML 2.0: the all-stories feed, then one feed per country and per topic, for import."""
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
+    origin = _origin(request)
+    identity = f"opml|{origin}"
+    key = f"feeds:opml:{_digest(identity)}"
+    entry = cache.get(key)
+    if entry is None:
+        entry = _entry(identity, _opml_document(origin), "text/x-opml; charset=utf-8")
+        # Countries and topics come from migrations and never change at runtime.
+        cache.set(key, entry, 24 * 3600)
+    return _respond(request, entry)
+
+
+def _opml_document(origin: str) -> str:
+    out = StringIO()
+    xml = SimplerXMLGenerator(out, "utf-8", short_empty_elements=True)
+    xml.startDocument()
+    xml.startElement("opml", {"version": "2.0"})
+    xml.startElement("head", {})
+    xml.addQuickElement("title", f"{site_name()} feeds")
+    xml.addQuickElement("docs", "http://opml.org/spec2.opml")
+    xml.endElement("head")
+    xml.startElement("body", {})
+
+    def outline(title: str, page: str, feed: str) -> None:
+        xml.addQuickElement(
+            "outline",
+            None,
+            {
+                "type": "rss",
+                "text": xml_text(title),
+                "title": xml_text(title),
+                "xmlUrl": origin + feed,
+                "htmlUrl": origin + page,
+            },
+        )
+
+    outline(f"{site_name()}: latest stories", reverse("feeds:home"), reverse("feeds:home_rss"))
+    for label, kind, rows in (
+        ("Countries", "country", Country.objects.all()),
+        ("Topics", "topic", Topic.objects.all()),
+    ):
+        xml.startElement("outline", {"text": label, "title": label})
+        for row in rows:
+            outline(
+                f"{site_name()}: {row.name}",
+                reverse(f"feeds:{kind}", args=[row.slug]),
+                reverse(f"feeds:{kind}_rss", args=[row.slug]),
+            )
+        xml.endElement("outline")
+    xml.endElement("body")
+    xml.endElement("opml")
+    return out.getvalue()
+
+
+# --- Cached entries and conditional responses -------------------------------------------------
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _entry(identity: str, text: str, content_type: str) -> dict:
+    """A cacheable response: body, strong ETag, and when these bytes were first served.
+
+    Last-Modified is the moment the bytes last changed: a new generation that renders the same
+    bytes (a story elsewhere changed) keeps the old date, so conditional requests still get
+    304. The date is kept per URL across generations, in its own key.
+    """
+    body = text.encode("utf-8")
+    etag = f'"{_digest(text)[:40]}"'
+    state_key = f"feeds:state:{_digest(identity)}"
+    state = cache.get(state_key)
+    if isinstance(state, dict) and state.get("etag") == etag:
+        last_modified = state["last_modified"]
+    else:
+        last_modified = int(time.time())
+        cache.set(state_key, {"etag": etag, "last_modified": last_modified}, 30 * 24 * 3600)
+    return {
+        "body": body,
+        "content_type": content_type,
+        "etag": etag,
+        "last_modified": last_modified,
+    }
+
+
+def _respond(request: HttpRequest, entry: dict) -> HttpResponse:
+    response = HttpResponse(entry["body"], content_type=entry["content_type"])
+    response.headers["ETag"] = entry["etag"]
+    response.headers["Last-Modified"] = http_date(entry["last_modified"])
+    response.headers["Cache-Control"] = f"public, max-age={max_age()}"
+    return get_conditional_response(
+        request,
+        etag=entry["etag"],
+        last_modified=entry["last_modified"],
+        response=response,
+    )

@@ -1,0 +1,271 @@
+"""Template tags for ArcticNews pages: story cards, the related-stories box, times, text."""
+
+from __future__ import annotations
+
+import functools
+import html
+import json
+import re
+from datetime import UTC, datetime
+from html import escape
+
+from django import template
+from django.core.serializers.json import DjangoJSONEncoder
+from django.urls import get_script_prefix, get_urlconf, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+
+from ..models import Country, RelatedSlot, Source, Story, Topic
+
+register = template.Library()
+
+_TAG = re.compile(r"<[^>]*>")
+_SPACES = re.compile(r"\s+")
+# The characters that could end a <script> data block or start a comment inside it.
+_SCRIPT_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
+
+
+# --- URLs -------------------------------------------------------------------------------------
+# A listing renders well over a hundred links (navigation, tags, headlines); reverse() costs
+# ~0.1 ms each, which alone would be half the render time (performance-baselines G9). The
+# routes are fixed, so each URL is computed once per process (per URLconf and script prefix).
+
+
+@functools.lru_cache(maxsize=8192)
+def _reverse(urlconf: str | None, prefix: str, viewname: str, args: tuple) -> str:
+    return reverse(viewname, args=args, urlconf=urlconf)
+
+
+def cached_reverse(viewname: str, *args: object) -> str:
+    return _reverse(get_urlconf(), get_script_prefix(), viewname, tuple(str(a) for a in args))
+
+
+def _reverser() -> functools.partial:
+    """cached_reverse with the URLconf and script prefix looked up once (they are per-request
+    context locals, slow to read): for building many links in a row."""
+    return functools.partial(_reverse, get_urlconf(), get_script_prefix())
+
+
+@register.simple_tag
+def link(viewname: str, *args: object) -> str:
+    """Like {% url %}, memoised: {% link "feeds:home_rss" %}."""
+    return cached_reverse(viewname, *args)
+
+
+@register.filter
+def href(obj: object) -> str:
+    """The page of a story, country, topic or source: {{ story|href }}."""
+    if isinstance(obj, Story):
+        return cached_reverse("feeds:story", obj.pk)
+    if isinstance(obj, Country):
+        return cached_reverse("feeds:country", obj.slug)
+    if isinstance(obj, Topic):
+        return cached_reverse("feeds:topic", obj.slug)
+    if isinstance(obj, Source):
+        return cached_reverse("feeds:source", obj.slug)
+    return obj.get_absolute_url() if hasattr(obj, "get_absolute_url") else ""
+
+
+@register.filter
+def slot_url(slot: RelatedSlot) -> str:
+    return href(slot.target) if slot.target_id else slot.external_url
+
+
+# --- Times and text -------------------------------------------------------------------------
+
+
+def _plural(n: int, unit: str) -> str:
+    return f"{n} {unit}{'' if n == 1 else 's'} ago"
+
+
+def relative_label(value: datetime, now: datetime | None = None) -> str:
+    """ "3 hours ago" for the last week, then the date: readable in a cached page."""
+    now = now or timezone.now()
+    seconds = int((now - value).total_seconds())
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return _plural(seconds // 60, "minute")
+    if seconds < 86400:
+        return _plural(seconds // 3600, "hour")
+    if seconds < 7 * 86400:
+        return _plural(seconds // 86400, "day")
+    local = timezone.localtime(value)
+    return f"{local.day} {local:%b %Y}"
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _exact(value: datetime) -> str:
+    local = timezone.localtime(value)
+    return f"{local.day} {local:%B %Y, %H:%M} {local.tzname()}"
+
+
+@register.filter
+def timeago(value: datetime | None) -> SafeString | str:
+    """<time datetime="ISO" title="exact">2 hours ago</time>, with no JavaScript needed."""
+    if not isinstance(value, datetime):
+        return ""
+    # Safe: every part is generated here from a datetime, and escaped all the same.
+    return mark_safe(
+        f'<time datetime="{_iso(value)}" title="{escape(_exact(value))}">'
+        f"{escape(relative_label(value))}</time>"
+    )
+
+
+@register.filter
+def exacttime(value: datetime | None) -> SafeString | str:
+    """<time datetime="ISO">28 November 2026, 14:05 UTC</time>."""
+    if not isinstance(value, datetime):
+        return ""
+    return format_html('<time datetime="{}">{}</time>', _iso(value), _exact(value))
+
+
+@register.filter
+def plaintext(value: str, words: int | None = None) -> str:
+    """Sanitised HTML as plain text (autoescaped again on output), optionally cut to N words.
+
+    Fast on purpose (a regex, not an HTML parser): the input is nh3's well-formed output.
+    """
+    text = _SPACES.sub(" ", html.unescape(_TAG.sub(" ", value or ""))).strip()
+    if words:
+        parts = text.split(" ")
+        if len(parts) > int(words):
+            text = " ".join(parts[: int(words)]).rstrip(",.;:–—-") + "…"
+    return text
+
+
+@register.filter
+def jsonld(value: object) -> SafeString:
+    """A JSON document safe inside <script type="application/ld+json">: no <, > or & left."""
+    text = json.dumps(value, cls=DjangoJSONEncoder, ensure_ascii=False)
+    # Safe: the escapes leave nothing that can close the script element or open markup.
+    return mark_safe(text.translate(_SCRIPT_ESCAPES))
+
+
+def countries_in_order(story: Story) -> list:
+    """The story's shown country tags, its primary country first, then by name."""
+    tags = getattr(story, "shown_countries", None)
+    if tags is None:
+        tags = list(story.countries.filter(rejected=False).select_related("country"))
+    countries = [tag.country for tag in tags]
+    countries.sort(key=lambda c: (c.pk != story.primary_country_id, c.name))
+    return countries
+
+
+def topics_in_order(story: Story) -> list:
+    tags = getattr(story, "shown_topics", None)
+    if tags is None:
+        tags = list(story.topics.filter(rejected=False).select_related("topic"))
+    return sorted((tag.topic for tag in tags), key=lambda t: t.name)
+
+
+@register.filter
+def ordered_countries(story: Story) -> list:
+    return countries_in_order(story)
+
+
+@register.filter
+def ordered_topics(story: Story) -> list:
+    return topics_in_order(story)
+
+
+def related_slots(story: Story) -> list[RelatedSlot]:
+    """The box's lines, ordered by position then country name, hidden targets left out.
+
+    Views prefetch them into ``story.related_lines`` (one query); otherwise one query here.
+    """
+    lines = getattr(story, "related_lines", None)
+    if lines is None:
+        lines = list(
+            story.related_slots.select_related("country", "target__source")
+            .exclude(target__is_hidden=True)
+            .order_by("position", "country__name")
+        )
+    return lines
+
+
+@register.inclusion_tag("feeds/includes/related_stories.html")
+def related_stories(story: Story) -> dict:
+    return {"story": story, "slots": related_slots(story)}
+
+
+def _card(
+    story: Story,
+    url: functools.partial,
+    *,
+    level: int,
+    summary_words: int,
+    compact: bool,
+    lead: bool = False,
+) -> dict:
+    if compact:
+        summary = ""
+    elif getattr(story, "snippet_html", ""):
+        summary = story.snippet_html
+    else:
+        summary = plaintext(story.summary, summary_words)
+    return {
+        "story": story,
+        "url": url("feeds:story", (str(story.pk),)),
+        "level": level,
+        "summary": summary,
+        "outlet": story.outlet,
+        "time": timeago(story.published_at),
+        "compact": compact,
+        "lead": lead,
+        "tags": "" if compact else tag_links(story, url),
+    }
+
+
+# Cards are prepared in Python and looped over in one template: a listing renders 20-30 of
+# them, and per-card template work (lookups, one template render per card) was most of the
+# page's render time (performance-baselines G9).
+
+
+@register.inclusion_tag("feeds/includes/story_card.html")
+def story_card(
+    story: Story,
+    level: int = 3,
+    summary_words: int = 30,
+    compact: bool = False,
+    lead: bool = False,
+) -> dict:
+    """One story: headline link, teaser, outlet and time, tags (no teaser or tags if compact)."""
+    card = _card(
+        story, _reverser(), level=level, summary_words=summary_words, compact=compact, lead=lead
+    )
+    return {"cards": [card]}
+
+
+@register.inclusion_tag("feeds/includes/story_card.html")
+def story_cards(
+    stories: list[Story], level: int = 3, summary_words: int = 30, compact: bool = False
+) -> dict:
+    """A run of story cards, as story_card renders each."""
+    url = _reverser()
+    return {
+        "cards": [
+            _card(s, url, level=level, summary_words=summary_words, compact=compact)
+            for s in stories
+        ]
+    }
+
+
+def tag_links(story: Story, url: functools.partial | None = None) -> SafeString:
+    """The story's tags as <li><a rel="tag"> items: countries (primary first), then topics."""
+    url = url or _reverser()
+    pairs = [
+        ("tag tag--country", url("feeds:country", (c.slug,)), c.name)
+        for c in countries_in_order(story)
+    ]
+    pairs += [("tag", url("feeds:topic", (t.slug,)), t.name) for t in topics_in_order(story)]
+    items = [
+        f'<li><a class="{css}" rel="tag" href="{escape(link)}">{escape(name)}</a></li>'
+        for css, link, name in pairs
+    ]
+    # Safe: names and URLs above are escaped; the markup around them is ours.
+    return mark_safe("".join(items))

@@ -1,0 +1,142 @@
+"""WebSub publishing: tell the hub which of our feeds changed, so subscribers get a push.
+
+Our feeds advertise ``settings.WEBSUB_HUB_URL`` as ``rel="hub"`` next to their ``rel="self"``
+URL. When stories change, :func:`publish_changes` (after the transaction has committed) bumps
+the feed cache generation, so the hub fetches fresh bytes, and then sends the hub one publish
+notification naming every affected feed: ``hub.mode=publish`` with one ``hub.url`` per feed
+(PubSubHubbub 0.3 allows ``hub.url`` to repeat; ``WEBSUB_URLS_PER_REQUEST`` caps a batch).
+
+Topic URLs are absolute, built on ``settings.SITE_URL``: it must be the public origin that
+feed readers see in our feeds' ``rel="self"`` links, or the hub's subscribers never match.
+
+Pings are best effort: a hub that is down costs one logged warning, never an ingest failure;
+subscribers still poll. The request itself is made by ``fetching.post_form``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+
+from django.conf import settings
+from django.urls import reverse
+
+from . import cache as generations
+from .models import Story, StoryCountry, StoryTopic
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SITE_URL = "http://127.0.0.1:8000"
+FORMATS = ("rss", "atom", "json")  # url names: <listing>_rss, <listing>_atom, <listing>_json
+
+
+class PingError(Exception):
+    """The hub could not be reached (connection refused, timeout, DNS ...)."""
+
+
+def site_url() -> str:
+    return (getattr(settings, "SITE_URL", "") or DEFAULT_SITE_URL).rstrip("/")
+
+
+def feed_urls(listing: str, *args: str) -> list[str]:
+    """The absolute RSS, Atom and JSON Feed URLs of one listing, e.g. ("country", "norway")."""
+    origin = site_url()
+    return [origin + reverse(f"feeds:{listing}_{fmt}", args=args) for fmt in FORMATS]
+
+
+def changed_feed_urls(story: Story) -> list[str]:
+    """Every feed whose content a new, edited, hidden or re-tagged ``story`` may change.
+
+    All stories, the story's source, and each of its countries, topics and country × topic
+    pairs, in the three formats. Rejected tags count too: a tag an editor just removed means
+    the story just left that feed. Search feeds cannot be enumerated and are not included.
+    """
+    countries = StoryCountry.objects.filter(story=story).values_list("country__slug", flat=True)
+    topics = StoryTopic.objects.filter(story=story).values_list("topic__slug", flat=True)
+    return _listing_feed_urls(story.source.slug, set(countries), set(topics))
+
+
+def _listing_feed_urls(source: str, countries: set[str], topics: set[str]) -> list[str]:
+    urls = feed_urls("home") + feed_urls("source", source)
+    for country in sorted(countries):
+        urls += feed_urls("country", country)
+    for topic in sorted(topics):
+        urls += feed_urls("topic", topic)
+    for country in sorted(countries):
+        for topic in sorted(topics):
+            urls += feed_urls("country_topic", country, topic)
+    return urls
+
+
+def publish_changes(stories: Iterable[Story | int]) -> list[str]:
+    """Make changed stories visible in feeds and push them: call once the change committed.
+
+    Bumps the cache generation (so every feed is rebuilt on its next request, the hub's
+    included) and, when a hub is configured, pings it once for the union of the stories'
+    feeds (see :func:`changed_feed_urls`), in three queries whatever the number of stories.
+    Returns the topic URLs pinged.
+    """
+    generations.bump_generation()
+    if not hub_url():
+        return []
+    ids = {item.pk if isinstance(item, Story) else int(item) for item in stories}
+    countries: dict[int, set[str]] = {}
+    topics: dict[int, set[str]] = {}
+    for story_id, slug in StoryCountry.objects.filter(story_id__in=ids).values_list(
+        "story_id", "country__slug"
+    ):
+        countries.setdefault(story_id, set()).add(slug)
+    for story_id, slug in StoryTopic.objects.filter(story_id__in=ids).values_list(
+        "story_id", "topic__slug"
+    ):
+        topics.setdefault(story_id, set()).add(slug)
+    urls: dict[str, None] = {}
+    for story_id, source in (
+        Story.objects.filter(pk__in=ids).order_by("pk").values_list("pk", "source__slug")
+    ):
+        found = _listing_feed_urls(
+            source, countries.get(story_id, set()), topics.get(story_id, set())
+        )
+        urls.update(dict.fromkeys(found))
+    pinged = list(urls)
+    ping_hub(pinged)
+    return pinged
+
+
+def hub_url() -> str:
+    return getattr(settings, "WEBSUB_HUB_URL", "") or ""
+
+
+def ping_hub(topic_urls: Sequence[str]) -> None:
+    """Notify the hub that these topic URLs have new content. No hub configured: nothing."""
+    hub = hub_url()
+    topics = list(dict.fromkeys(url for url in topic_urls if url))
+    if not hub or not topics:
+        return
+    per_request = max(int(getattr(settings, "WEBSUB_URLS_PER_REQUEST", 50)), 1)
+    timeout = float(getattr(settings, "WEBSUB_TIMEOUT", 10))
+    for start in range(0, len(topics), per_request):
+        batch = topics[start : start + per_request]
+        data = [("hub.mode", "publish"), *(("hub.url", url) for url in batch)]
+        try:
+            status = _post_form(hub, data, timeout)
+        except PingError as exc:
+            # The hub is unreachable: the rest of the batches would only wait for it too.
+            logger.warning(
+                "WebSub hub %s unreachable, %d topics not pinged: %s", hub, len(topics) - start, exc
+            )
+            return
+        if not 200 <= status < 300:
+            logger.warning(
+                "WebSub hub %s answered %d to a publish of %d topics", hub, status, len(batch)
+            )
+
+
+def _post_form(url: str, data: list[tuple[str, str]], timeout: float) -> int:
+    """POST the publish notification through the project's one network module."""
+    from .fetching import FetchError, post_form
+
+    try:
+        return post_form(url, data, timeout=timeout)
+    except FetchError as exc:
+        raise PingError(exc.reason) from exc

@@ -1,0 +1,176 @@
+"""Shared test fixtures: the outside world (a local HTTP server), real services, personas."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def services_available() -> tuple[bool, str]:
+    from django.conf import settings
+
+    if not settings.IS_POSTGRES:
+        return False, "DATABASE_URL is not a PostgreSQL URL"
+    if not settings.REDIS_URL:
+        return False, "REDIS_URL is not set"
+    return True, ""
+
+
+def pytest_report_header(config):
+    ok, why = services_available()
+    if ok:
+        return "services: PostgreSQL + Redis + real Celery worker tests enabled"
+    return (
+        f"services: {why}: PostgreSQL/Redis/worker tests will be skipped "
+        "(see README, 'The whole suite')"
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    ok, why = services_available()
+    have_browser = shutil.which("chromium") is not None
+    for item in items:
+        if "services" in item.keywords and not ok:
+            item.add_marker(pytest.mark.skip(reason=f"needs PostgreSQL and Redis: {why}"))
+        if "browser" in item.keywords and not have_browser:
+            item.add_marker(
+                pytest.mark.skip(reason="needs Debian's chromium (apt-get install chromium)")
+            )
+
+
+@pytest.fixture
+def fixture_server():
+    """A loopback HTTP server standing in for the outlets' web servers."""
+    from tests.fixtureserver import FixtureServer
+
+    with FixtureServer() as server:
+        yield server
+
+
+@pytest.fixture
+def allow_private(settings):
+    # The fixture server lives on 127.0.0.1, which the fetcher refuses by default.
+    settings.FEEDS_ALLOW_PRIVATE_ADDRESSES = True
+    return settings
+
+
+@pytest.fixture
+def editor(django_user_model):
+    from feeds.permissions import ensure_editors_group
+
+    user = django_user_model.objects.create_user("edna", password="x-editor-pass-1", is_staff=True)
+    user.groups.add(ensure_editors_group())
+    return user
+
+
+@pytest.fixture
+def staff_without_rights(django_user_model):
+    return django_user_model.objects.create_user("stan", password="x-staff-pass-1", is_staff=True)
+
+
+class Worker:
+    """A real `celery worker` process on the real Redis, using the test database."""
+
+    def __init__(self, env: dict[str, str], concurrency: int = 2, name: str = "w1"):
+        self.env = env
+        self.concurrency = concurrency
+        self.name = name
+        self.proc: subprocess.Popen | None = None
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.log_path = ARTIFACTS / f"celery-{name}.log"
+
+    def start(self) -> Worker:
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "arcticnews",
+                "worker",
+                "-l",
+                "info",
+                "-c",
+                str(self.concurrency),
+                "-n",
+                f"{self.name}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: parent and pool children die mid-task."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@pytest.fixture
+def worker_env(django_db_blocker, settings):
+    """Environment for a worker process that shares this test's database and broker."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=url,
+        REDIS_URL=settings.REDIS_URL,
+        FEEDS_ALLOW_PRIVATE_ADDRESSES="true",
+        CONN_MAX_AGE="0",
+        CELERY_VISIBILITY_TIMEOUT="10",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+@pytest.fixture
+def celery_worker(worker_env):
+    from arcticnews.celery import app
+
+    app.control.purge()
+    worker = Worker(worker_env).start()
+    yield worker
+    worker.stop()
+
+
+def wait_for(predicate, timeout: float = 60.0, interval: float = 0.25, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")

@@ -1,0 +1,213 @@
+"""The ingest pipeline in-process, through the real fetcher against a local HTTP server."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import feedparser
+import html5lib
+import pytest
+from django.core.management import call_command
+
+from feeds import ingest
+from feeds.models import Feed, RelatedSlot, Source, Story, StoryCountry
+from tests.conftest import FIXTURES
+
+pytestmark = pytest.mark.django_db
+
+FEED_TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"
+     xmlns:content="http://purl.org/rss/1.0/modules/content/">
+<channel><title>Test Outlet</title><link>https://example.org/</link>
+<description>Synthetic test feed</description><language>en</language>
+{items}
+</channel></rss>"""
+
+ITEM = """<item><title>{title}</title><link>https://example.org/{n}/</link>
+<guid isPermaLink="false">example-{n}</guid><pubDate>{date}</pubDate>
+<dc:creator>Kari Nordmann, Test Outlet</dc:creator>
+<description><![CDATA[{body}]]></description></item>"""
+
+
+def make_feed(items: list[dict]) -> str:
+    return FEED_TEMPLATE.format(items="\n".join(ITEM.format(**i) for i in items))
+
+
+BASIC = [
+    {
+        "n": 1,
+        "title": "Icebreaker escorts tankers along the Northern Sea Route to Sabetta",
+        "date": "Mon, 23 Nov 2026 10:00:00 +0000",
+        "body": "<p>A nuclear icebreaker from Murmansk led three LNG tankers east.</p>",
+    },
+    {
+        "n": 2,
+        "title": "Nuuk council debates new harbour for Greenland's capital",
+        "date": "Tue, 24 Nov 2026 09:30:00 +0000",
+        "body": "<p>Naalakkersuisut wants the harbour in Nuuk finished by 2029.</p>",
+    },
+    {
+        "n": 3,
+        "title": "Yukon First Nations sign land-use plan with Ottawa",
+        "date": "Wed, 25 Nov 2026 14:00:00 +0000",
+        "body": "<p>The plan covers the Peel watershed in northern Canada.</p>"
+        "<script>alert(1)</script><img src=x onerror=alert(2)>",
+    },
+]
+
+
+@pytest.fixture
+def outlet_feed(fixture_server, allow_private):
+    fixture_server.add("/rss.xml", make_feed(BASIC))
+    call_command(
+        "addfeed", fixture_server.url("/rss.xml"), source="Test Outlet", stdout=io.StringIO()
+    )
+    return Feed.objects.get(url=fixture_server.url("/rss.xml"))
+
+
+def test_it_stores_tags_and_is_idempotent(outlet_feed, fixture_server):
+    first = ingest.fetch_and_store(outlet_feed.pk, force=True)
+    assert first.status == "ok" and first.created == 3
+    seen = dict(Story.objects.values_list("guid", "first_seen_at"))
+
+    # Same body again (the server ignores validators): checksum says unchanged, no writes.
+    fixture_server.add("/rss.xml", make_feed(BASIC), etag=None)
+    second = ingest.fetch_and_store(outlet_feed.pk, force=True)
+    assert second.status in {"unchanged", "not-modified"}
+    assert Story.objects.count() == 3
+    assert dict(Story.objects.values_list("guid", "first_seen_at")) == seen
+
+    slugs = {s.guid: {t.country.slug for t in s.countries.all()} for s in Story.objects.all()}
+    assert "russia" in slugs["example-1"]
+    assert "greenland" in slugs["example-2"]
+    assert "canada" in slugs["example-3"]
+    assert Story.objects.get(guid="example-1").primary_country.slug == "russia"
+
+
+def test_it_sends_validators_and_a_304_costs_nothing(outlet_feed, fixture_server):
+    ingest.fetch_and_store(outlet_feed.pk, force=True)
+    outlet_feed.refresh_from_db()
+    assert outlet_feed.etag
+    before = Story.objects.order_by("pk").values_list("pk", "last_seen_at")
+    before = list(before)
+    result = ingest.fetch_and_store(outlet_feed.pk, force=True)
+    assert result.status == "not-modified"
+    last = fixture_server.requests[-1]
+    assert last.headers.get("If-None-Match") == outlet_feed.etag
+    assert list(Story.objects.order_by("pk").values_list("pk", "last_seen_at")) == before
+    outlet_feed.refresh_from_db()
+    assert outlet_feed.last_status.startswith("304")
+
+
+def test_it_updates_an_edited_story_instead_of_duplicating(outlet_feed, fixture_server):
+    ingest.fetch_and_store(outlet_feed.pk, force=True)
+    edited = [dict(BASIC[0], title="Icebreaker escorts four tankers along the Northern Sea Route")]
+    fixture_server.add("/rss.xml", make_feed(edited + BASIC[1:]))
+    result = ingest.fetch_and_store(outlet_feed.pk, force=True)
+    assert (result.created, result.updated) == (0, 1)
+    assert Story.objects.get(guid="example-1").title.startswith("Icebreaker escorts four")
+
+
+def test_it_keeps_a_hidden_story_hidden(outlet_feed, fixture_server):
+    ingest.fetch_and_store(outlet_feed.pk, force=True)
+    Story.objects.filter(guid="example-2").update(is_hidden=True)
+    edited = [BASIC[0], dict(BASIC[1], body="<p>Changed text.</p>"), BASIC[2]]
+    fixture_server.add("/rss.xml", make_feed(edited))
+    ingest.fetch_and_store(outlet_feed.pk, force=True)
+    assert Story.objects.filter(guid="example-2").count() == 1
+    assert Story.objects.get(guid="example-2").is_hidden
+
+
+def test_no_script_from_a_feed_reaches_the_story_page(outlet_feed, client):
+    ingest.fetch_and_store(outlet_feed.pk, force=True)
+    story = Story.objects.get(guid="example-3")
+    page = client.get(story.get_absolute_url()).content.decode()
+    tree = html5lib.parse(page, namespaceHTMLElements=False)
+    scripts = [s for s in tree.iter("script") if s.get("src") is None and "alert" in (s.text or "")]
+    assert not scripts
+    assert not [e for e in tree.iter() if any(k.lower().startswith("on") for k in e.attrib)]
+    assert "alert(1)" not in page
+
+
+def test_failures_back_off_and_are_recorded(fixture_server, allow_private):
+    fixture_server.add("/broken.xml", b"oops", status=500)
+    source = Source.objects.create(name="Flaky", slug="flaky")
+    feed = Feed.objects.create(source=source, url=fixture_server.url("/broken.xml"))
+    result = ingest.fetch_and_store(feed.pk, force=True)
+    assert result.status == "failed"
+    feed.refresh_from_db()
+    assert feed.consecutive_failures == 1 and feed.is_active
+    assert "500" in feed.last_status
+    assert feed.next_fetch_at > feed.last_fetched_at
+    first_delay = feed.next_fetch_at - feed.last_fetched_at
+    ingest.fetch_and_store(feed.pk, force=True)
+    feed.refresh_from_db()
+    assert feed.consecutive_failures == 2
+    assert feed.next_fetch_at - feed.last_fetched_at > first_delay
+
+
+def test_gone_deactivates_with_reason(fixture_server, allow_private):
+    fixture_server.add("/gone.xml", b"", status=410)
+    source = Source.objects.create(name="Closed", slug="closed")
+    feed = Feed.objects.create(source=source, url=fixture_server.url("/gone.xml"))
+    assert ingest.fetch_and_store(feed.pk, force=True).status == "gone"
+    feed.refresh_from_db()
+    assert not feed.is_active and "410" in feed.deactivated_reason
+
+
+def test_fetchfeeds_prints_a_line_per_feed_and_survives_failures(outlet_feed, fixture_server):
+    fixture_server.add("/down.xml", b"", status=503)
+    Feed.objects.create(source=outlet_feed.source, url=fixture_server.url("/down.xml"))
+    out = io.StringIO()
+    call_command("fetchfeeds", "--all", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert any("ok, 3 new" in line for line in lines)
+    assert any("failed" in line and "503" in line for line in lines)
+    assert re.search(r"done: 1 feeds fetched, 1 failed", out.getvalue())
+
+
+def test_addfeed_refuses_private_addresses_by_default(settings):
+    settings.FEEDS_ALLOW_PRIVATE_ADDRESSES = False
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="not allowed"):
+        call_command("addfeed", "http://127.0.0.1:9/feed", source="Sneaky")
+    assert not Feed.objects.exists()
+
+
+def test_the_offline_demo_path_loads_samples_with_related_boxes():
+    out = io.StringIO()
+    call_command("load_default_sources", stdout=out)
+    call_command("load_sample_feeds", stdout=out)
+    assert Story.objects.visible().count() >= 80
+    countries = set(StoryCountry.objects.values_list("country__slug", flat=True))
+    assert len(countries) == 9
+    assert RelatedSlot.objects.exists()
+    assert Story.objects.filter(canonical__isnull=False).exists(), "republished copies linked"
+    # Loading twice changes nothing.
+    n = Story.objects.count()
+    call_command("load_sample_feeds", stdout=out)
+    assert Story.objects.count() == n
+
+
+def test_the_rss_feed_of_the_fixture_set_parses(fixture_server, allow_private, client):
+    fixture_server.add_file_tree(FIXTURES / "feeds", "/")
+    for name, outlet in [
+        ("rci_eye_on_the_arctic.xml", "Eye on the Arctic"),
+        ("barents_observer_en_legacy.xml", "The Independent Barents Observer"),
+        ("cbc_north.xml", "CBC North"),
+        ("yle_news.xml", "Yle News"),
+    ]:
+        call_command("addfeed", fixture_server.url("/" + name), source=outlet, stdout=io.StringIO())
+    call_command("fetchfeeds", "--all", stdout=io.StringIO())
+    assert Story.objects.count() > 20
+    for url in ["/feed/", "/country/russia/feed/", "/country/canada/feed/"]:
+        response = client.get(url)
+        assert response.status_code == 200
+        parsed = feedparser.parse(response.content)
+        assert not parsed.bozo, (url, parsed.get("bozo_exception"))
+        assert parsed.entries
+        for entry in parsed.entries:
+            assert entry.link.startswith("http://testserver/story/")
+            assert entry.tags

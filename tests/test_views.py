@@ -1,0 +1,793 @@
+"""Reader pages: what each page shows, how it links, how it caches, and how many queries it runs.
+
+Countries and topics come from migration 0002; sources, feeds, stories, tags and related
+slots are created here with the ORM. Runs on SQLite by default and on PostgreSQL when
+DATABASE_URL is set (search then goes through full-text search and trigrams).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from datetime import timedelta
+from xml.etree import ElementTree
+
+import html5lib
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test import RequestFactory
+from django.urls import reverse
+from django.utils import timezone
+
+from feeds import cache as generation
+from feeds.models import (
+    Country,
+    Feed,
+    Origin,
+    RelatedSlot,
+    Source,
+    Story,
+    StoryCountry,
+    StoryTopic,
+    Topic,
+)
+from feeds.search import highlight_html, search_stories, update_search_vectors
+from feeds.sitemaps import NewsSitemap
+
+pytestmark = [
+    pytest.mark.django_db,
+    # WhiteNoise warns once when STATIC_ROOT (staticfiles/, made by collectstatic) is missing,
+    # which is the normal state of a fresh clone (WHITENOISE_USE_FINDERS serves static/).
+    pytest.mark.filterwarnings("ignore:No directory at:UserWarning"),
+]
+
+_serial = itertools.count(1)
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+# --- Building data --------------------------------------------------------------------------
+
+
+def country(slug: str) -> Country:
+    return Country.objects.get(slug=slug)
+
+
+def topic(slug: str) -> Topic:
+    return Topic.objects.get(slug=slug)
+
+
+def make_source(name: str = "The Barents Observer", **fields) -> Source:
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    source, _ = Source.objects.get_or_create(
+        name=name, defaults={"slug": slug, "homepage": f"https://{slug}.example/", **fields}
+    )
+    return source
+
+
+def make_story(
+    title: str,
+    *,
+    source: Source | None = None,
+    countries: tuple[str, ...] = (),
+    topics: tuple[str, ...] = (),
+    primary: str | None = None,
+    published=None,
+    **fields,
+) -> Story:
+    source = source or make_source()
+    feed = source.feeds.first() or Feed.objects.create(
+        source=source, url=f"https://{source.slug}.example/feed-{next(_serial)}.xml"
+    )
+    n = next(_serial)
+    fields.setdefault("link", f"https://{source.slug}.example/news/{n}")
+    fields.setdefault("summary", f"<p>Summary of {title} &amp; more.</p>")
+    story = Story.objects.create(
+        feed=feed,
+        source=source,
+        guid=f"guid-{n}",
+        title=title,
+        published_at=published or timezone.now() - timedelta(minutes=n),
+        primary_country=country(primary or countries[0]) if (primary or countries) else None,
+        **fields,
+    )
+    for slug in countries:
+        StoryCountry.objects.create(story=story, country=country(slug), origin=Origin.SYSTEM)
+    for slug in topics:
+        StoryTopic.objects.create(story=story, topic=topic(slug), origin=Origin.SYSTEM)
+    return story
+
+
+def make_many(n: int, *, country_slug: str = "norway", topic_slug: str = "energy") -> list[Story]:
+    """n stories over two sources, each with tags and a two-line related box."""
+    sources = [make_source("High North News"), make_source("Nunatsiaq News")]
+    other = make_story("Anchor in Canada", countries=("canada",), topics=("politics",))
+    stories = []
+    now = timezone.now()
+    for i in range(n):
+        story = make_story(
+            f"Story {i}",
+            source=sources[i % 2],
+            countries=(country_slug, "russia"),
+            topics=(topic_slug, "shipping"),
+            published=now - timedelta(hours=i + 1),
+            content="<p>Body</p>",
+        )
+        RelatedSlot.objects.create(story=story, country=country("canada"), target=other)
+        RelatedSlot.objects.create(
+            story=story,
+            country=country("iceland"),
+            external_url="https://ruv.example/x",
+            external_headline="Icelandic line",
+            external_outlet="RÚV",
+        )
+        stories.append(story)
+    update_search_vectors([s.pk for s in stories] + [other.pk])
+    return stories
+
+
+def parse(response) -> ElementTree.Element:
+    return html5lib.parse(response.content.decode(), namespaceHTMLElements=False)
+
+
+def text_of(element: ElementTree.Element) -> str:
+    return re.sub(r"\s+", " ", "".join(element.itertext())).strip()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_pages():
+    """Start from a new cache generation: no page cached by an earlier test is reachable.
+
+    (Never cache.clear(): with REDIS_URL set it would flush the Celery broker's database.)
+    """
+    generation.bump_generation()
+
+
+# --- Home ------------------------------------------------------------------------------------
+
+
+def test_it_shows_the_latest_stories_country_sections_and_the_map(client):
+    make_story(
+        "Old Norway story", countries=("norway",), published=timezone.now() - timedelta(days=30)
+    )
+    for i in range(6):
+        make_story(f"Norway story {i}", countries=("norway",), topics=("energy",))
+    make_story("Greenland mine", countries=("greenland",), topics=("energy",))
+    hidden = make_story("Hidden", countries=("norway",), is_hidden=True)
+
+    response = client.get("/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Norway story 0" in body and "Greenland mine" in body
+    assert hidden.title not in body
+    tree = parse(response)
+    # Country sections: the newest four per country, one box per country.
+    box = tree.find(".//section[@aria-labelledby='country-norway']")
+    assert box is not None
+    titles = [text_of(a) for a in box.findall(".//article//a")]
+    assert titles == ["Norway story 0", "Norway story 1", "Norway story 2", "Norway story 3"]
+    # The map: every country is a link to its page with this week's count.
+    svg = tree.find(f".//{SVG}svg[@class='map']")
+    links = {a.get("href"): a.get("aria-label") for a in svg.iter(f"{SVG}a") if a.get("aria-label")}
+    assert len(links) == 9
+    assert links["/country/norway/"] == "Norway: 6 stories this week"
+    assert links["/country/greenland/"] == "Greenland: 1 story this week"
+    assert links["/country/united-states/"] == "United States: 0 stories this week"
+    # One h1, headings never skip a level.
+    assert_heading_order(tree)
+
+
+def test_it_renders_an_empty_home(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "No stories yet" in response.content.decode()
+
+
+def assert_heading_order(tree: ElementTree.Element) -> None:
+    levels = [int(el.tag[1]) for el in tree.iter() if el.tag in {"h1", "h2", "h3", "h4", "h5"}]
+    assert levels.count(1) == 1 and levels[0] == 1, levels
+    for before, after in itertools.pairwise(levels):
+        assert after <= before + 1, levels
+
+
+# --- Listings --------------------------------------------------------------------------------
+
+
+def test_it_lists_a_country_newest_first_with_its_description_and_topic_filter(client):
+    old = make_story("Older", countries=("norway",), published=timezone.now() - timedelta(days=2))
+    new = make_story("Newer", countries=("norway",), published=timezone.now() - timedelta(hours=1))
+    make_story("Swedish", countries=("sweden",))
+    rejected = make_story("Rejected tag", countries=("sweden",))
+    StoryCountry.objects.create(story=rejected, country=country("norway"), rejected=True)
+
+    response = client.get("/country/norway/")
+    assert response.status_code == 200
+    tree = parse(response)
+    headlines = [text_of(a) for a in tree.findall(".//main//article/h3/a")]
+    assert headlines == [new.title, old.title]
+    assert tree.find(".//h1").text == "Norway"
+    assert country("norway").description[:40] in response.content.decode()
+    filters = {a.get("href") for a in tree.findall(".//aside//a")}
+    assert "/country/norway/topic/energy/" in filters
+    assert len([h for h in filters if h.startswith("/country/norway/topic/")]) == 10
+    # Each headline links to its story page.
+    assert tree.find(".//main//article/h3/a").get("href") == f"/story/{new.pk}/"
+    assert_heading_order(tree)
+
+
+def test_it_lists_a_topic_with_country_filters(client):
+    make_story("Ice road", countries=("canada",), topics=("society",))
+    make_story("Pipeline", countries=("canada",), topics=("energy",))
+    response = client.get("/topic/society/")
+    body = response.content.decode()
+    assert "Ice road" in body and "Pipeline" not in body
+    assert topic("society").description in body
+    assert 'href="/country/canada/topic/society/"' in body
+
+
+def test_it_lists_a_country_and_topic(client):
+    make_story("Both", countries=("russia",), topics=("shipping",))
+    make_story("Only country", countries=("russia",), topics=("energy",))
+    make_story("Only topic", countries=("norway",), topics=("shipping",))
+    response = client.get("/country/russia/topic/shipping/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Both" in body and "Only country" not in body and "Only topic" not in body
+    assert "Shipping in Russia" in body
+    assert 'href="/country/norway/topic/shipping/"' in body
+    assert client.get("/country/russia/topic/nope/").status_code == 404
+    assert client.get("/country/atlantis/").status_code == 404
+
+
+def test_it_lists_a_source(client):
+    source = make_source("Arctic Today", description="News from across the Arctic.")
+    make_story("From Arctic Today", source=source, countries=("united-states",))
+    make_story("From elsewhere", countries=("norway",))
+    response = client.get(f"/source/{source.slug}/")
+    body = response.content.decode()
+    assert "From Arctic Today" in body and "From elsewhere" not in body
+    assert "News from across the Arctic." in body
+    assert client.get("/source/nobody/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "name", "args"),
+    [
+        ("/", "home", []),
+        ("/country/norway/", "country", ["norway"]),
+        ("/topic/energy/", "topic", ["energy"]),
+        ("/country/norway/topic/energy/", "country_topic", ["norway", "energy"]),
+        ("/source/high-north-news/", "source", ["high-north-news"]),
+    ],
+)
+def test_every_listing_advertises_its_feeds(client, path, name, args):
+    make_many(2)
+    tree = parse(client.get(path))
+    alternates = {
+        link.get("type"): link.get("href")
+        for link in tree.findall(".//head/link[@rel='alternate']")
+    }
+    assert alternates == {
+        "application/rss+xml": reverse(f"feeds:{name}_rss", args=args),
+        "application/atom+xml": reverse(f"feeds:{name}_atom", args=args),
+        "application/feed+json": reverse(f"feeds:{name}_json", args=args),
+    }
+    assert alternates["application/rss+xml"] == path + "feed/"
+
+
+def test_search_page_advertises_the_feed_of_that_search(client):
+    tree = parse(client.get("/search/", {"q": "ice", "country": "norway"}))
+    rss = tree.find(".//head/link[@type='application/rss+xml']").get("href")
+    assert rss == "/search/feed/?q=ice&country=norway"
+
+
+# --- Pagination ------------------------------------------------------------------------------
+
+
+def test_listings_page_with_stable_keyset_links(client):
+    stories = make_many(45)  # newest first: Story 0 … Story 44
+    first = client.get("/country/norway/")
+    tree = parse(first)
+    assert [text_of(a) for a in tree.findall(".//main//article/h3/a")][:2] == ["Story 0", "Story 1"]
+    assert len(tree.findall(".//main//article")) == 20
+    assert tree.find(".//head/link[@rel='prev']") is None
+    next_href = tree.find(".//head/link[@rel='next']").get("href")
+    assert next_href.startswith("/country/norway/?before=")
+    assert tree.find(".//a[@rel='next']").get("href") == next_href
+    assert (
+        tree.find(".//head/link[@rel='canonical']").get("href")
+        == "http://testserver/country/norway/"
+    )
+
+    # New stories arriving do not shift what page two shows.
+    make_story("Breaking", countries=("norway",), published=timezone.now())
+    generation.bump_generation()  # as ingest does after storing
+    second = parse(client.get(next_href))
+    titles = [text_of(a) for a in second.findall(".//main//article/h3/a")]
+    assert titles[0] == "Story 20" and titles[-1] == "Story 39"
+    assert second.find(".//head/link[@rel='canonical']").get("href").endswith(next_href)
+
+    third_href = second.find(".//head/link[@rel='next']").get("href")
+    third = parse(client.get(third_href))
+    assert [text_of(a) for a in third.findall(".//main//article/h3/a")] == [
+        f"Story {i}" for i in range(40, 45)
+    ]
+    assert third.find(".//head/link[@rel='next']") is None
+
+    # Back: "newer" from page three is page two exactly.
+    prev_href = third.find(".//head/link[@rel='prev']").get("href")
+    assert "after=" in prev_href
+    back = parse(client.get(prev_href))
+    assert [text_of(a) for a in back.findall(".//main//article/h3/a")] == titles
+    # Newer from page two: the twenty stories just above it, then the top of the list.
+    above = parse(client.get(back.find(".//head/link[@rel='prev']").get("href")))
+    assert [text_of(a) for a in above.findall(".//main//article/h3/a")] == [
+        f"Story {i}" for i in range(20)
+    ]
+    top = parse(client.get(above.find(".//head/link[@rel='prev']").get("href")))
+    assert text_of(top.find(".//main//article/h3/a")) == "Breaking"
+    assert top.find(".//head/link[@rel='prev']") is None
+    assert top.find(".//head/link[@rel='canonical']").get("href") == (
+        "http://testserver/country/norway/"
+    )
+    assert len(stories) == 45
+
+
+def test_a_malformed_cursor_shows_the_first_page(client):
+    make_many(3)
+    for bad in ["x", "2026-13-45T00:00:00Z,1", ",", "2026-01-01T00:00:00Z,abc", "9" * 100]:
+        response = client.get("/country/norway/", {"before": bad})
+        assert response.status_code == 200
+        assert "Story 0" in response.content.decode()
+
+
+def test_home_pages_back_through_all_stories(client):
+    make_many(25)
+    tree = parse(client.get("/"))
+    older = tree.find(".//head/link[@rel='next']").get("href")
+    page2 = parse(client.get(older))
+    assert page2.find(".//h1").text == "Latest stories"
+    assert len(page2.findall(".//main//article")) == 13  # 25 + the Canadian anchor − 13
+
+
+# --- Story page ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def story_page():
+    source = make_source("Nordic Wire", show_full_text=False)
+    story = make_story(
+        "Icebreaker reaches Svalbard",
+        source=source,
+        countries=("sweden", "norway", "finland"),
+        primary="norway",
+        topics=("shipping", "science"),
+        original_outlet="NRK",
+        author="Kari Nordmann",
+        image_url="https://img.example/ice.jpg",
+        image_caption="The icebreaker in Longyearbyen",
+        image_credit="Kari Nordmann / NRK",
+        summary="<p>The <strong>icebreaker</strong> arrived on Tuesday.</p>",
+        content="<p>The full text we may not show.</p>",
+        source_updated_at=timezone.now(),
+        first_seen_at=timezone.now() - timedelta(hours=3),
+    )
+    canada_story = make_story(
+        "Arctic Bay welcomes ship", source=make_source("CBC North"), countries=("canada",)
+    )
+    RelatedSlot.objects.create(
+        story=story, country=country("canada"), target=canada_story, position=1
+    )
+    RelatedSlot.objects.create(
+        story=story,
+        country=country("iceland"),
+        position=1,
+        external_url="https://ruv.example/a",
+        external_headline="Coast guard ship <b>docks</b>",
+        external_outlet="RÚV English",
+    )
+    RelatedSlot.objects.create(
+        story=story,
+        country=country("russia"),
+        position=0,
+        external_url="https://tass.example/b",
+        external_headline="Nuclear icebreaker on trial",
+        external_outlet="The Independent Barents Observer",
+    )
+    gone = make_story("Hidden target", countries=("denmark",), is_hidden=True)
+    RelatedSlot.objects.create(story=story, country=country("denmark"), target=gone, position=2)
+    copy = make_story(
+        "Icebreaker reaches Svalbard (copy)",
+        source=make_source("Svalbardposten"),
+        countries=("norway",),
+        canonical=story,
+    )
+    return story, canada_story, copy
+
+
+def test_story_page_shows_everything_a_reader_needs(client, story_page):
+    story, canada_story, copy = story_page
+    response = client.get(f"/story/{story.pk}/")
+    assert response.status_code == 200
+    tree = parse(response)
+    body = response.content.decode()
+
+    assert text_of(tree.find(".//h1")) == "Icebreaker reaches Svalbard"
+    assert "<strong>icebreaker</strong>" in body  # the sanitised standfirst
+    assert "The full text we may not show." not in body
+    assert text_of(tree.find(".//p[@class='story__byline']")) == "By Kari Nordmann, NRK"
+    original = tree.find(".//p[@class='story__original']")
+    assert text_of(original).startswith("Originally published by NRK")
+    assert original.find("a").get("href") == story.link
+    assert any(
+        text_of(a).startswith("Read the full story") and a.get("href") == story.link
+        for a in tree.iter("a")
+    )
+    assert "Updated" in text_of(tree.find(".//p[@class='story__dates']"))
+    figure = tree.find(".//figure")
+    assert figure.find("img").get("src") == "https://img.example/ice.jpg"
+    assert "Kari Nordmann / NRK" in text_of(figure.find("figcaption"))
+
+    # Tags: rel=tag links, primary country first, then the others by name, then topics.
+    tags = [text_of(a) for a in tree.find(".//section[@class='story__tags']").iter("a")]
+    assert tags == ["Norway", "Finland", "Sweden", "Science", "Shipping"]
+    assert all(
+        a.get("rel") == "tag" for a in tree.find(".//section[@class='story__tags']").iter("a")
+    )
+
+    # The related box: by position, then country name; hidden targets left out.
+    box = tree.find(".//section[@class='related']")
+    assert text_of(box.find("h2")) == "Related stories from around the North"
+    lines = [text_of(li) for li in box.iter("li")]
+    assert lines == [
+        "Russia: Nuclear icebreaker on trial, The Independent Barents Observer",
+        "Canada: Arctic Bay welcomes ship, CBC North",
+        "Iceland: Coast guard ship <b>docks</b>, RÚV English",
+    ]
+    hrefs = [li.find("a").get("href") for li in box.iter("li")]
+    assert hrefs == [
+        "https://tass.example/b",
+        f"/story/{canada_story.pk}/",
+        "https://ruv.example/a",
+    ]
+
+    also = tree.find(".//section[@class='also']")
+    assert [(text_of(a), a.get("href")) for a in also.iter("a")] == [("Svalbardposten", copy.link)]
+
+    # Open Graph, Twitter and JSON-LD.
+    meta = {m.get("property") or m.get("name"): m.get("content") for m in tree.iter("meta")}
+    assert meta["og:type"] == "article"
+    assert meta["og:title"] == story.title
+    assert meta["og:image"] == story.image_url
+    assert meta["twitter:card"] == "summary_large_image"
+    assert tree.find(".//head/link[@rel='canonical']").get("href") == (
+        f"http://testserver/story/{story.pk}/"
+    )
+    data = json.loads(tree.find(".//script[@type='application/ld+json']").text)
+    assert data["@type"] == "NewsArticle"
+    assert data["headline"] == story.title
+    assert data["isBasedOn"] == story.link
+    assert data["publisher"]["name"] == "NRK"
+    assert_heading_order(tree)
+
+
+def test_full_text_is_shown_where_the_outlet_allows_it(client):
+    source = make_source("Open Outlet", show_full_text=True)
+    story = make_story(
+        "Open", source=source, countries=("iceland",), content="<p>Every word of it.</p>"
+    )
+    body = client.get(f"/story/{story.pk}/").content.decode()
+    assert "Every word of it." in body
+    assert "Read the full story" not in body
+    assert f'Originally published by <a href="{story.link}"' in body
+
+
+def test_feed_text_cannot_inject_markup(client):
+    evil = "</script><script>alert(1)</script><img src=x onerror=alert(2)>"
+    source = make_source('"><img src=x onerror=alert(3)>')
+    story = make_story(evil, source=source, countries=("norway",), author=evil, summary="")
+    RelatedSlot.objects.create(
+        story=story,
+        country=country("russia"),
+        external_url="https://x.example/",
+        external_headline=evil,
+        external_outlet=evil,
+    )
+    for url in [f"/story/{story.pk}/", "/", "/country/norway/", f"/source/{source.slug}/"]:
+        body = client.get(url).content.decode()
+        assert "<img src=x" not in body, url
+        assert "<script>alert" not in body, url
+        assert body.count("</script>") == body.count("<script")
+    data = json.loads(
+        parse(client.get(f"/story/{story.pk}/")).find(".//script[@type='application/ld+json']").text
+    )
+    assert data["headline"] == evil[:110]
+
+
+def test_a_hidden_story_is_gone(client):
+    story = make_story("Taken down", countries=("norway",), is_hidden=True)
+    response = client.get(f"/story/{story.pk}/")
+    assert response.status_code == 410
+    assert "no longer available" in response.content.decode()
+    assert client.get("/story/999999/").status_code == 404
+
+
+def test_a_copy_redirects_to_its_canonical_story(client):
+    original = make_story("Original", countries=("norway",))
+    copy = make_story(
+        "Copy", source=make_source("Other"), countries=("norway",), canonical=original
+    )
+    response = client.get(f"/story/{copy.pk}/")
+    assert response.status_code == 301
+    assert response["Location"] == f"/story/{original.pk}/"
+
+
+def test_pages_have_no_inline_script_or_style_and_send_csp(client, story_page):
+    story = story_page[0]
+    for url in ["/", f"/story/{story.pk}/", "/country/norway/", "/search/?q=ice", "/nope/"]:
+        response = client.get(url)
+        body = response.content.decode()
+        assert "style=" not in body and "<style" not in body, url
+        scripts = re.findall(r"<script[^>]*>", body)
+        assert all('type="application/ld+json"' in s for s in scripts), (url, scripts)
+        assert not re.search(r"<[^>]+\son[a-z]+=", body), url
+        assert "script-src 'self'" in response["Content-Security-Policy"], url
+
+
+# --- Search ----------------------------------------------------------------------------------
+
+
+def test_search_finds_stories_and_filters_them(client):
+    make_story(
+        "Icebreaker convoy on the Northern Sea Route",
+        countries=("russia",),
+        topics=("shipping",),
+        language="en",
+    )
+    make_story(
+        "Icebreaker order for the coast guard",
+        countries=("canada",),
+        topics=("security",),
+        language="en",
+    )
+    make_story("Reindeer herders meet", countries=("norway",), language="en")
+    update_search_vectors(Story.objects.values_list("pk", flat=True))
+
+    tree = parse(client.get("/search/", {"q": "icebreaker"}))
+    titles = {text_of(a) for a in tree.findall(".//main//article/h3/a")}
+    assert titles == {
+        "Icebreaker convoy on the Northern Sea Route",
+        "Icebreaker order for the coast guard",
+    }
+
+    tree = parse(client.get("/search/", {"q": "icebreaker", "country": "canada"}))
+    assert [text_of(a) for a in tree.findall(".//main//article/h3/a")] == [
+        "Icebreaker order for the coast guard"
+    ]
+    assert tree.find(".//option[@value='canada']").get("selected") is not None
+
+    tree = parse(client.get("/search/", {"q": "icebreaker", "topic": "shipping"}))
+    assert [text_of(a) for a in tree.findall(".//main//article/h3/a")] == [
+        "Icebreaker convoy on the Northern Sea Route"
+    ]
+
+    future = (timezone.now() + timedelta(days=2)).date().isoformat()
+    tree = parse(client.get("/search/", {"q": "icebreaker", "since": future}))
+    assert tree.findall(".//main//article") == []
+    assert "No stories found" in text_of(tree.find(".//main"))
+
+    # No query: a form, no results, no error.
+    assert client.get("/search/").status_code == 200
+    assert client.get("/search/", {"q": "x", "page": "abc", "since": "never"}).status_code == 200
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="full-text search is PostgreSQL")
+def test_postgres_search_ranks_stems_highlights_and_forgives_typos(client):
+    a = make_story(
+        "Icebreakers head north",
+        countries=("russia",),
+        language="en",
+        summary="<p>Two icebreakers &amp; a tanker <script>x</script>.</p>",
+    )
+    b = make_story(
+        "Isbryter til Svalbard",
+        countries=("norway",),
+        language="nb",
+        summary="<p>Isbryteren kom fram.</p>",
+    )
+    c = make_story("Murmansk port grows", countries=("russia",), language="en")
+    update_search_vectors([a.pk, b.pk, c.pk])
+
+    found = list(search_stories("icebreaker"))
+    assert [s.pk for s in found] == [a.pk]
+    snippet = str(highlight_html(found[0].snippet))
+    assert "<mark>icebreakers</mark>" in snippet
+    assert "&amp;" in snippet and "<script>" not in snippet
+    assert [s.pk for s in search_stories("isbryteren")] == [b.pk]  # Norwegian stemming
+    assert [s.pk for s in search_stories("icebreaker", country="norway")] == []
+    # No full-text match: trigram similarity on the title.
+    assert [s.pk for s in search_stories("Murmansc port")] == [c.pk]
+    # The page shows the highlighted snippet, and nothing from the feed as markup.
+    body = client.get("/search/", {"q": "icebreakers"}).content.decode()
+    assert "<mark>icebreakers</mark>" in body
+    assert "<script>x" not in body
+
+
+def test_highlight_html_escapes_everything_but_its_own_marks():
+    raw = "A <b>bold</b> \ue000claim\ue001 &amp; \ue001stray \ue000open"
+    html = str(highlight_html(raw))
+    assert html == "A &lt;b&gt;bold&lt;/b&gt; <mark>claim</mark> &amp; stray <mark>open</mark>"
+
+
+def test_search_on_sqlite_or_postgres_returns_visible_stories_only():
+    make_story("Permafrost thaw", countries=("canada",), language="en")
+    make_story("Permafrost hidden", countries=("canada",), language="en", is_hidden=True)
+    update_search_vectors(Story.objects.values_list("pk", flat=True))
+    assert [s.title for s in search_stories("permafrost")] == ["Permafrost thaw"]
+    assert list(search_stories("   ")) == []
+
+
+# --- Caching and validators ----------------------------------------------------------------
+
+
+def test_anonymous_pages_are_cached_until_the_generation_changes(client, django_assert_num_queries):
+    make_many(3)
+    first = client.get("/country/norway/")
+    assert first.status_code == 200
+    etag = first["ETag"]
+    assert first["Last-Modified"]
+    assert "public" in first["Cache-Control"]
+    with django_assert_num_queries(0):
+        again = client.get("/country/norway/")
+    assert again.content == first.content
+    with django_assert_num_queries(0):
+        not_modified = client.get("/country/norway/", HTTP_IF_NONE_MATCH=etag)
+    assert not_modified.status_code == 304
+
+    make_story("Fresh news", countries=("norway",), published=timezone.now())
+    assert "Fresh news" not in client.get("/country/norway/").content.decode()
+    generation.bump_generation()
+    fresh = client.get("/country/norway/", HTTP_IF_NONE_MATCH=etag)
+    assert fresh.status_code == 200
+    assert "Fresh news" in fresh.content.decode()
+    assert fresh["ETag"] != etag
+
+
+def test_editors_always_get_a_fresh_page(client, admin_user):
+    make_many(1)
+    client.get("/")
+    make_story("Just edited", countries=("norway",), published=timezone.now())
+    client.force_login(admin_user)
+    response = client.get("/")
+    assert "Just edited" in response.content.decode()
+    assert "private" in response["Cache-Control"]
+
+
+def test_generation_survives_a_flushed_cache():
+    first = generation.bump_generation()
+    cache.delete_many([generation.GENERATION_KEY, generation.CHANGED_AT_KEY])  # an eviction
+    again = generation.generation()
+    assert again is not None and again >= first - 1  # restarts from the clock, never from 0
+    assert generation.bump_generation() == again + 1
+    assert generation.state().changed_at <= timezone.now()
+
+
+# --- Query counts ----------------------------------------------------------------------------
+
+
+PAGES = [
+    ("/", 7),
+    ("/country/norway/", 5),
+    ("/topic/energy/", 5),
+    ("/country/norway/topic/energy/", 5),
+    ("/source/high-north-news/", 6),
+    ("/search/?q=story&country=norway", 6),
+]
+
+
+def _count_queries(client, url: str) -> int:
+    from django.db import connection as conn
+    from django.test.utils import CaptureQueriesContext
+
+    generation.bump_generation()  # measure the page, not the page cache
+    with CaptureQueriesContext(conn) as captured:
+        response = client.get(url)
+    assert response.status_code == 200, url
+    return len(captured)
+
+
+@pytest.mark.parametrize(("url", "most"), PAGES)
+def test_listing_query_count_does_not_grow_with_the_data(client, url, most):
+    make_many(5)
+    small = _count_queries(client, url)
+    make_many(45)
+    large = _count_queries(client, url)
+    assert small == large <= most, (url, small, large)
+
+
+def test_story_page_query_count_does_not_grow(client, django_assert_max_num_queries):
+    stories = make_many(5)
+    small = _count_queries(client, f"/story/{stories[0].pk}/")
+    more = make_many(45)
+    for other in more[:8]:  # a full related box and several copies
+        RelatedSlot.objects.get_or_create(
+            story=stories[0], country=other.primary_country, defaults={"target": other}
+        )
+        Story.objects.filter(pk=other.pk).update(canonical=stories[0])
+    large = _count_queries(client, f"/story/{stories[0].pk}/")
+    assert small == large <= 7, (small, large)
+    generation.bump_generation()
+    with django_assert_max_num_queries(7):
+        client.get(f"/story/{stories[0].pk}/")
+
+
+# --- Errors, robots, sitemaps ----------------------------------------------------------------
+
+
+def test_404_is_friendly(client):
+    response = client.get("/no/such/page/")
+    assert response.status_code == 404
+    tree = parse(response)
+    assert text_of(tree.find(".//h1")) == "We couldn’t find that page"
+    assert tree.find(".//form[@role='search']") is not None
+    assert tree.find(".//main//a[@href='/country/greenland/']") is not None
+    assert tree.find(".//meta[@name='robots']").get("content") == "noindex"
+
+
+def test_500_renders_without_a_request_or_database(rf):
+    from feeds.views import server_error
+
+    response = server_error(rf.get("/"))
+    assert response.status_code == 500
+    assert "Something went wrong" in response.content.decode()
+
+
+def test_robots_txt_points_at_both_sitemaps(client):
+    response = client.get("/robots.txt")
+    assert response["Content-Type"].startswith("text/plain")
+    body = response.content.decode()
+    assert "Sitemap: http://testserver/sitemap.xml" in body
+    assert "Sitemap: http://testserver/sitemap-news.xml" in body
+    assert "Disallow: /admin/" in body
+
+
+def test_sitemap_lists_pages_countries_topics_sources_and_visible_stories(client):
+    visible = make_story("Visible", countries=("norway",))
+    hidden = make_story("Hidden", countries=("norway",), is_hidden=True)
+    response = client.get("/sitemap.xml")
+    assert response.status_code == 200
+    root = ElementTree.fromstring(response.content)
+    locs = {el.text for el in root.iter("{http://www.sitemaps.org/schemas/sitemap/0.9}loc")}
+    assert "http://testserver/" in locs
+    assert "http://testserver/country/united-states/" in locs
+    assert "http://testserver/topic/indigenous-peoples/" in locs
+    assert f"http://testserver/source/{visible.source.slug}/" in locs
+    assert f"http://testserver/story/{visible.pk}/" in locs
+    assert f"http://testserver/story/{hidden.pk}/" not in locs
+
+
+def test_news_sitemap_has_the_last_two_days(client):
+    new = make_story("Fresh <&> news", countries=("norway",), language="nb")
+    old = make_story("Old", countries=("norway",), published=timezone.now() - timedelta(days=3))
+    response = client.get("/sitemap-news.xml")
+    assert response.status_code == 200
+    assert f"/story/{new.pk}/" in response.content.decode()
+    assert f"/story/{old.pk}/" not in response.content.decode()
+
+    # With its own template (templates/sitemaps/news.xml) it is a Google News sitemap.
+    from django.contrib.sitemaps.views import sitemap
+
+    request = RequestFactory().get("/sitemap-news.xml")
+    rendered = sitemap(request, {"news": NewsSitemap}, template_name="sitemaps/news.xml")
+    rendered.render()
+    root = ElementTree.fromstring(rendered.content)
+    ns = {
+        "s": "http://www.sitemaps.org/schemas/sitemap/0.9",
+        "news": "http://www.google.com/schemas/sitemap-news/0.9",
+    }
+    urls = root.findall("s:url", ns)
+    assert len(urls) == 1
+    assert urls[0].find("news:news/news:title", ns).text == "Fresh <&> news"
+    assert urls[0].find("news:news/news:publication/news:language", ns).text == "nb"
+    assert urls[0].find("news:news/news:publication/news:name", ns).text == "ArcticNews"

@@ -1,0 +1,102 @@
+"""End to end on the real parts: a loopback feed server, Redis, a Celery worker, PostgreSQL."""
+
+from __future__ import annotations
+
+import io
+
+import feedparser
+import html5lib
+import pytest
+from django.core.management import call_command
+from django.db.models import Count
+
+from feeds.models import Feed, Story
+from feeds.tasks import enqueue_due_feeds
+from tests.conftest import FIXTURES, wait_for
+
+pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+FIXTURE_FEEDS = [
+    ("rci_eye_on_the_arctic.xml", "Eye on the Arctic", "canada"),
+    ("barents_observer_en_legacy.xml", "The Independent Barents Observer", "norway"),
+    ("cbc_north.xml", "CBC North", "canada"),
+    ("yle_news.xml", "Yle News", "finland"),
+    ("radio_sweden.atom.xml", "Radio Sweden", "sweden"),
+]
+
+
+def _add_fixture_feeds(server):
+    server.add_file_tree(FIXTURES / "feeds", "/")
+    for name, outlet, country in FIXTURE_FEEDS:
+        call_command(
+            "addfeed", server.url("/" + name), source=outlet, country=country, stdout=io.StringIO()
+        )
+
+
+def _all_fetched() -> bool:
+    return not Feed.objects.filter(last_success_at__isnull=True).exists()
+
+
+def test_a_real_worker_ingests_through_redis(fixture_server, allow_private, celery_worker, client):
+    _add_fixture_feeds(fixture_server)
+    # Beat's job, run here: it enqueues one fetch per due feed onto Redis.
+    assert enqueue_due_feeds() == len(FIXTURE_FEEDS)
+    wait_for(
+        _all_fetched, timeout=90, what="every feed fetched by the worker\n" + celery_worker.log()
+    )
+    wait_for(
+        lambda: not Story.objects.visible().filter(related_suggested_at__isnull=True).exists(),
+        timeout=90,
+        what="related boxes suggested",
+    )
+    assert Story.objects.count() > 20
+    dupes = Story.objects.values("feed", "guid").annotate(n=Count("id")).filter(n__gt=1)
+    assert not dupes.exists()
+
+    # The story page: tags as rel=tag links, the original article, the related box.
+    story = (
+        Story.objects.visible()
+        .filter(related_slots__isnull=False)
+        .filter(primary_country__isnull=False)
+        .first()
+    )
+    assert story is not None
+    page = client.get(story.get_absolute_url())
+    assert page.status_code == 200
+    tree = html5lib.parse(page.content.decode(), namespaceHTMLElements=False)
+    tag_links = [a for a in tree.iter("a") if "tag" in (a.get("rel") or "").split()]
+    assert any(a.get("href") == f"/country/{story.primary_country.slug}/" for a in tag_links)
+    assert any(a.get("href") == story.link for a in tree.iter("a")) or not story.link
+    text = page.content.decode()
+    assert "Related stories from around the North" in text
+    slot = story.related_slots.select_related("country").first()
+    assert f"{slot.country.name}:" in text and slot.headline in text
+
+    # A country page and the feeds.
+    country = story.primary_country.slug
+    listing = client.get(f"/country/{country}/")
+    assert listing.status_code == 200 and story.title.split()[0] in listing.content.decode()
+    for url in ["/feed/", f"/country/{country}/feed/"]:
+        parsed = feedparser.parse(client.get(url).content)
+        assert not parsed.bozo, parsed.get("bozo_exception")
+        assert parsed.entries
+        first_country = [
+            t for t in parsed.entries[0].tags if "/country/" in (t.get("scheme") or "")
+        ]
+        assert first_country, "each item carries country categories with their page as domain"
+
+    # Second round: every feed answers 304, nothing is duplicated.
+    fixture_server.reset_log()
+    count = Story.objects.count()
+    Feed.objects.update(next_fetch_at="2000-01-01T00:00:00Z")
+    enqueue_due_feeds()
+    wait_for(
+        lambda: Feed.objects.filter(last_status__startswith="304").count() == len(FIXTURE_FEEDS),
+        timeout=60,
+        what="all feeds re-polled with 304",
+    )
+    assert Story.objects.count() == count
+    assert all(
+        r.headers.get("If-None-Match") or r.headers.get("If-Modified-Since")
+        for r in fixture_server.requests
+    )
