@@ -43,9 +43,27 @@ def envlist(name: str, default: str) -> list[str]:
 
 
 DEBUG = envbool("DEBUG", False)
-# The fallback key only exists so that a fresh clone runs; check W001 flags it in production.
-INSECURE_DEFAULT_SECRET_KEY = "insecure-arcticnews-development-key-change-me"
-SECRET_KEY = os.environ.get("SECRET_KEY") or INSECURE_DEFAULT_SECRET_KEY
+VAR_DIR = Path(os.environ.get("ARCTICNEWS_VAR_DIR", BASE_DIR / "var"))
+
+
+def _local_secret_key() -> str:
+    """A key generated once per checkout, so a fresh clone runs without sharing a known key.
+
+    Production sets SECRET_KEY (every web process and worker must share one); the deploy
+    check arcticnews.W001 says so when it is missing.
+    """
+    path = VAR_DIR / "secret-key"
+    if not path.exists():
+        import secrets
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = os.environ.get("SECRET_KEY") or _local_secret_key()
+SECRET_KEY_FROM_ENV = "SECRET_KEY" in os.environ
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
 
@@ -97,7 +115,6 @@ TEMPLATES = [
 ]
 
 # --- Database -----------------------------------------------------------------------------
-VAR_DIR = Path(os.environ.get("ARCTICNEWS_VAR_DIR", BASE_DIR / "var"))
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{VAR_DIR / 'arcticnews.sqlite3'}",

@@ -28,11 +28,42 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arcticnews.settings")
 os.environ["FEEDS_ALLOW_PRIVATE_ADDRESSES"] = "true"
 os.environ.pop("REDIS_URL", None)  # tasks in-process: we time the pipeline, not the broker
 
-PLACES = ["Murmansk", "Kirkenes", "Longyearbyen", "Nuuk", "Iqaluit", "Utqiaġvik", "Rovaniemi",
-          "Kiruna", "Tromsø", "Akureyri", "Sabetta", "Inuvik", "Norilsk", "Bodø", "Ilulissat"]
-SUBJECTS = ["icebreaker convoy", "LNG tanker", "military exercise", "mining permit",
-            "sea ice record", "Sámi reindeer herders", "Inuit leaders", "election campaign",
-            "fishing quota", "research station", "music festival", "housing shortage"]
+PLACES = [
+    "Murmansk",
+    "Kirkenes",
+    "Longyearbyen",
+    "Nuuk",
+    "Iqaluit",
+    "Utqiaġvik",
+    "Rovaniemi",
+    "Kiruna",
+    "Tromsø",
+    "Akureyri",
+    "Sabetta",
+    "Inuvik",
+    "Norilsk",
+    "Bodø",
+    "Ilulissat",
+]
+WORDS = """council harbour tanker quota reindeer permafrost border patrol minister mayor
+village airport runway school hospital ferry bridge mine smelter turbine pipeline glacier
+fjord tundra caribou walrus seal salmon cod herring budget election treaty drills radar
+frigate submarine satellite station festival museum choir language elders youth housing
+road winter summer storm flood wildfire drought snow ice melt record survey report""".split()
+SUBJECTS = [
+    "icebreaker convoy",
+    "LNG tanker",
+    "military exercise",
+    "mining permit",
+    "sea ice record",
+    "Sámi reindeer herders",
+    "Inuit leaders",
+    "election campaign",
+    "fishing quota",
+    "research station",
+    "music festival",
+    "housing shortage",
+]
 
 
 def make_feed(n: int, items: int, rng: random.Random) -> bytes:
@@ -41,17 +72,20 @@ def make_feed(n: int, items: int, rng: random.Random) -> bytes:
     for i in range(items):
         place, subject = rng.choice(PLACES), rng.choice(SUBJECTS)
         when = now - timedelta(minutes=rng.randint(1, 60 * 24 * 10))
-        body = " ".join(f"<p>Officials in {place} said the {subject} would continue. "
-                        f"Paragraph {k} of story {n}-{i} adds detail on the {subject}.</p>"
-                        for k in range(4))
+        # Varied wording: real leads differ, and identical ones would be (rightly) merged.
+        body = " ".join(
+            "<p>" + " ".join(rng.choice(WORDS) for _ in range(45)).capitalize() + ".</p>"
+            for _ in range(4)
+        )
+        title = f"{subject.capitalize()} in {place}: " + " ".join(rng.sample(WORDS, 5))
         parts.append(
-            f"<item><title>{subject.capitalize()} in {place}: update {n}-{i}</title>"
+            f"<item><title>{title}</title>"
             f"<link>https://news{n}.example.org/{i}/</link>"
             f'<guid isPermaLink="false">bench-{n}-{i}</guid>'
             f"<pubDate>{format_datetime(when)}</pubDate>"
             f"<dc:creator>Reporter {i}, Outlet {n}</dc:creator>"
             f"<category>Politics</category>"
-            f"<description><![CDATA[<p>The {subject} in {place}.</p>]]></description>"
+            f"<description><![CDATA[{body[:300]}]]></description>"
             f"<content:encoded><![CDATA[{body}]]></content:encoded></item>"
         )
     return (
@@ -138,13 +172,17 @@ def main() -> None:
 
     def report(name: str, r: dict[str, list[float]]) -> tuple[float, float, float]:
         cold, warm, items = median(r["cold"]), median(r["warm"]), median(r["items"])
-        print(f"{name:12} cold {cold:7.2f}s  {args.feeds / cold:8.1f} feeds/s  "
-              f"{items / cold:8.1f} items/s | warm(304) {warm:6.2f}s  "
-              f"{args.feeds / warm:8.1f} feeds/s | warm/cold speed-up {cold / warm:6.1f}x")
+        print(
+            f"{name:12} cold {cold:7.2f}s  {args.feeds / cold:8.1f} feeds/s  "
+            f"{items / cold:8.1f} items/s | warm(304) {warm:6.2f}s  "
+            f"{args.feeds / warm:8.1f} feeds/s | warm/cold speed-up {cold / warm:6.1f}x"
+        )
         return cold, warm, items / cold
 
-    print(f"{args.feeds} feeds x {args.items} items, {args.rounds} rounds, medians "
-          f"(database: {os.environ.get('DATABASE_URL', 'sqlite')})")
+    print(
+        f"{args.feeds} feeds x {args.items} items, {args.rounds} rounds, medians "
+        f"(database: {os.environ.get('DATABASE_URL', 'sqlite')})"
+    )
     _, _, ours_ips = report("arcticnews", ours)
     _, _, peer_ips = report("reader", peer)
     print(f"cold items/s, arcticnews / reader: {ours_ips / peer_ips:.2f}x")

@@ -32,7 +32,6 @@ from .models import (
 )
 from .tags import apply_tags
 
-
 # Editors paste addresses without a scheme; feeds and outlets are https nowadays.
 URL_OVERRIDES = {models.URLField: {"assume_scheme": "https"}}
 
@@ -130,17 +129,30 @@ class FetchHealthFilter(admin.SimpleListFilter):
 class FeedAdmin(NewsroomAdmin):
     form = FeedForm
     list_display = [
-        "__str__", "source", "is_active", "last_status", "consecutive_failures",
-        "last_fetched_at", "next_fetch_at",
+        "__str__",
+        "source",
+        "is_active",
+        "last_status",
+        "consecutive_failures",
+        "last_fetched_at",
+        "next_fetch_at",
     ]
     list_filter = [FetchHealthFilter, "source"]
     list_select_related = ["source"]
     search_fields = ["url", "title", "source__name"]
     actions = ["fetch_now"]
     readonly_fields = [
-        "last_status", "last_error", "consecutive_failures", "last_fetched_at",
-        "last_success_at", "next_fetch_at", "etag", "last_modified", "hub_url",
-        "publish_interval_minutes", "lease_until",
+        "last_status",
+        "last_error",
+        "consecutive_failures",
+        "last_fetched_at",
+        "last_success_at",
+        "next_fetch_at",
+        "etag",
+        "last_modified",
+        "hub_url",
+        "publish_interval_minutes",
+        "lease_until",
     ]
     fieldsets = [
         (None, {"fields": ["source", "url", "title", "is_active", "deactivated_reason"]}),
@@ -207,8 +219,14 @@ class RelatedSlotInline(admin.TabularInline):
     model = RelatedSlot
     fk_name = "story"
     fields = [
-        "position", "country", "target", "external_headline", "external_outlet",
-        "external_url", "pinned", "origin",
+        "position",
+        "country",
+        "target",
+        "external_headline",
+        "external_outlet",
+        "external_url",
+        "pinned",
+        "origin",
     ]
     readonly_fields = ["origin"]
     raw_id_fields = ["target"]
@@ -225,9 +243,11 @@ class EditedByEditorFilter(admin.SimpleListFilter):
         return [("yes", "Changed by an editor"), ("no", "Automatic only")]
 
     def queryset(self, request, queryset):
-        edited = Q(primary_set_by_editor=True) | Q(
-            Exists(StoryCountry.objects.filter(story=OuterRef("pk"), origin=Origin.EDITOR))
-        ) | Q(Exists(StoryTopic.objects.filter(story=OuterRef("pk"), origin=Origin.EDITOR)))
+        edited = (
+            Q(primary_set_by_editor=True)
+            | Q(Exists(StoryCountry.objects.filter(story=OuterRef("pk"), origin=Origin.EDITOR)))
+            | Q(Exists(StoryTopic.objects.filter(story=OuterRef("pk"), origin=Origin.EDITOR)))
+        )
         if self.value() == "yes":
             return queryset.filter(edited)
         if self.value() == "no":
@@ -253,7 +273,12 @@ class CopyFilter(admin.SimpleListFilter):
 @admin.register(Story)
 class StoryAdmin(EditorOriginMixin, NewsroomAdmin):
     list_display = [
-        "title", "source", "outlet_display", "primary_country", "published_at", "is_hidden",
+        "title",
+        "source",
+        "outlet_display",
+        "primary_country",
+        "published_at",
+        "is_hidden",
         "canonical_display",
     ]
     list_filter = [EditedByEditorFilter, CopyFilter, "is_hidden", "primary_country", "source"]
@@ -262,23 +287,63 @@ class StoryAdmin(EditorOriginMixin, NewsroomAdmin):
     date_hierarchy = "published_at"
     raw_id_fields = ["canonical", "feed"]
     readonly_fields = [
-        "view_on_site_link", "original_link", "first_seen_at", "last_seen_at",
-        "source_published_at", "tagged_at", "related_suggested_at", "categories",
+        "view_on_site_link",
+        "original_link",
+        "first_seen_at",
+        "last_seen_at",
+        "source_published_at",
+        "tagged_at",
+        "related_suggested_at",
+        "categories",
     ]
     fieldsets = [
-        (None, {"fields": ["view_on_site_link", "title", "original_link", "source", "feed",
-                           "byline", "author", "original_outlet", "published_at",
-                           "source_updated_at", "is_hidden"]}),
-        ("Tags", {"fields": ["primary_country", "primary_set_by_editor", "categories",
-                             "tagged_at"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "view_on_site_link",
+                    "title",
+                    "original_link",
+                    "source",
+                    "feed",
+                    "byline",
+                    "author",
+                    "original_outlet",
+                    "published_at",
+                    "source_updated_at",
+                    "is_hidden",
+                ]
+            },
+        ),
+        (
+            "Tags",
+            {"fields": ["primary_country", "primary_set_by_editor", "categories", "tagged_at"]},
+        ),
         ("Related box", {"fields": ["related_locked", "related_suggested_at"]}),
         ("Copies", {"fields": ["canonical"]}),
-        ("Text", {"classes": ["collapse"], "fields": ["summary", "content", "image_url",
-                                                      "image_caption", "image_credit",
-                                                      "language", "link", "guid"]}),
-        ("Fetch history", {"classes": ["collapse"], "fields": ["first_seen_at",
-                                                              "last_seen_at",
-                                                              "source_published_at"]}),
+        (
+            "Text",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "summary",
+                    "content",
+                    "image_url",
+                    "image_caption",
+                    "image_credit",
+                    "language",
+                    "link",
+                    "guid",
+                ],
+            },
+        ),
+        (
+            "Fetch history",
+            {
+                "classes": ["collapse"],
+                "fields": ["first_seen_at", "last_seen_at", "source_published_at"],
+            },
+        ),
     ]
     inlines = [StoryCountryInline, StoryTopicInline, RelatedSlotInline]
     actions = ["hide", "unhide", "resuggest_related", "retag"]

@@ -1075,7 +1075,10 @@ def post_form(url: str, data: Sequence[tuple[str, str]], *, timeout: float = 10.
         raise FetchError(f"not an http(s) URL: {url!r}")
     try:
         response = requests.post(
-            url, data=list(data), timeout=timeout, allow_redirects=False,
+            url,
+            data=list(data),
+            timeout=timeout,
+            allow_redirects=False,
             headers={"User-Agent": DEFAULT_USER_AGENT},
         )
     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:

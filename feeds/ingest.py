@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,7 +25,7 @@ from .fetching import FetchError, fetch
 from .models import Country, Feed, FetchLog, Origin, RelatedSlot, Story
 from .parsing import parse_feed
 from .sanitizing import html_to_text
-from .tags import apply_tags
+from .tags import apply_tags, pretag
 from .types import FetchResult, ParsedEntry, ParsedFeed
 
 logger = logging.getLogger(__name__)
@@ -108,7 +109,9 @@ def fetch_and_store(feed_id: int, *, force: bool = False) -> FeedRunResult:
         return _record_unchanged(feed, result, started, "unchanged", "200 unchanged body")
 
     parsed = parse_feed(
-        result.body or b"", url=result.url, headers=result.headers,
+        result.body or b"",
+        url=result.url,
+        headers=result.headers,
         max_entries=settings.FEEDS_MAX_ENTRIES,
     )
     if not parsed.entries and parsed.bozo:
@@ -168,7 +171,9 @@ def record_failure(feed: Feed, exc: FetchError, started: float) -> FeedRunResult
     with transaction.atomic():
         Feed.objects.filter(pk=feed.pk).update(**updates)
         FetchLog.objects.create(
-            feed=feed, status=status[:200], error=updates["last_error"],
+            feed=feed,
+            status=status[:200],
+            error=updates["last_error"],
             duration_ms=int((time.monotonic() - started) * 1000),
         )
     logger.warning("feed %s (%s) failed: %s", feed.pk, feed.url, updates["last_error"])
@@ -180,8 +185,10 @@ def _moved(feed: Feed, permanent_url: str | None) -> dict:
     if not permanent_url or permanent_url == feed.url:
         return {}
     if Feed.objects.filter(url=permanent_url).exclude(pk=feed.pk).exists():
-        return {"is_active": False, "deactivated_reason": f"moved to {permanent_url}, "
-                "which another feed already polls"}
+        return {
+            "is_active": False,
+            "deactivated_reason": f"moved to {permanent_url}, which another feed already polls",
+        }
     return {"url": permanent_url}
 
 
@@ -190,9 +197,16 @@ def _moved(feed: Feed, permanent_url: str | None) -> dict:
 
 def _content_hash(entry: ParsedEntry) -> str:
     h = hashlib.sha256()
-    for part in (entry.title, entry.link, entry.summary_html, entry.content_html,
-                 "\x1f".join(entry.categories), entry.byline, entry.image_url,
-                 entry.updated.isoformat() if entry.updated else ""):
+    for part in (
+        entry.title,
+        entry.link,
+        entry.summary_html,
+        entry.content_html,
+        "\x1f".join(entry.categories),
+        entry.byline,
+        entry.image_url,
+        entry.updated.isoformat() if entry.updated else "",
+    ):
         h.update(part.encode("utf-8", "surrogatepass"))
         h.update(b"\x1e")
     return h.hexdigest()
@@ -258,8 +272,12 @@ def store_parsed(
     if changed:
         _after_change([s.pk for s in changed])
     return FeedRunResult(
-        feed.pk, "ok", created=len(created), updated=len(updated),
-        new_story_ids=new_ids, changed_story_ids=[s.pk for s in changed],
+        feed.pk,
+        "ok",
+        created=len(created),
+        updated=len(updated),
+        new_story_ids=new_ids,
+        changed_story_ids=[s.pk for s in changed],
     )
 
 
@@ -275,7 +293,9 @@ def _unique_entries(entries: Sequence[ParsedEntry]) -> list[ParsedEntry]:
 
 
 def _upsert(feed: Feed, entries: list[ParsedEntry], now: datetime) -> tuple[list, list]:
-    by_guid = {s.guid: s for s in Story.objects.filter(feed=feed, guid__in=[e.guid for e in entries])}
+    by_guid = {
+        s.guid: s for s in Story.objects.filter(feed=feed, guid__in=[e.guid for e in entries])
+    }
     fields = {e.guid: _fields(e, now) for e in entries}
     # The same item under a new guid: match on its link, then on its headline.
     missing = [e for e in entries if e.guid not in by_guid]
@@ -285,7 +305,8 @@ def _upsert(feed: Feed, entries: list[ParsedEntry], now: datetime) -> tuple[list
         url_keys = {fields[e.guid]["url_key"] for e in missing} - {""}
         title_keys = {fields[e.guid]["title_key"] for e in missing} - {""}
         for story in Story.objects.filter(feed=feed).filter(
-            Q(url_key__in=url_keys) | Q(title_key__in=title_keys, first_seen_at__gte=now - timedelta(days=14))
+            Q(url_key__in=url_keys)
+            | Q(title_key__in=title_keys, first_seen_at__gte=now - timedelta(days=14))
         ):
             by_url.setdefault(story.url_key, story)
             by_title.setdefault(story.title_key, story)
@@ -303,11 +324,17 @@ def _upsert(feed: Feed, entries: list[ParsedEntry], now: datetime) -> tuple[list
                 story = None  # that row is another entry of this very fetch
         if story is None:
             first_seen = now
-            created.append(Story(
-                feed=feed, source_id=feed.source_id, guid=entry.guid, first_seen_at=first_seen,
-                last_seen_at=now, published_at=_published(values["source_published_at"], first_seen),
-                **values,
-            ))
+            created.append(
+                Story(
+                    feed=feed,
+                    source_id=feed.source_id,
+                    guid=entry.guid,
+                    first_seen_at=first_seen,
+                    last_seen_at=now,
+                    published_at=_published(values["source_published_at"], first_seen),
+                    **values,
+                )
+            )
             continue
         claimed.add(story.pk)
         if story.content_hash == values["content_hash"] and story.guid == entry.guid:
@@ -320,6 +347,9 @@ def _upsert(feed: Feed, entries: list[ParsedEntry], now: datetime) -> tuple[list
         story.save()
         updated.append(story)
     if created:
+        for story in created:
+            story.source = feed.source
+        pretag(created)
         try:
             with transaction.atomic():
                 Story.objects.bulk_create(created)
@@ -328,8 +358,11 @@ def _upsert(feed: Feed, entries: list[ParsedEntry], now: datetime) -> tuple[list
             # entries; the caller's transaction rolls back and the task is retried.
             raise
         if any(s.pk is None for s in created):
-            pks = dict(Story.objects.filter(feed=feed, guid__in=[s.guid for s in created])
-                       .values_list("guid", "pk"))
+            pks = dict(
+                Story.objects.filter(feed=feed, guid__in=[s.guid for s in created]).values_list(
+                    "guid", "pk"
+                )
+            )
             for story in created:
                 story.pk = pks[story.guid]
         for story in created:
@@ -339,63 +372,126 @@ def _upsert(feed: Feed, entries: list[ParsedEntry], now: datetime) -> tuple[list
     return created, updated
 
 
+@dataclass
+class _Near:
+    """The few columns of an existing story that copy detection compares."""
+
+    pk: int
+    feed_id: int
+    source_name: str
+    title_key: str
+    url_key: str
+    lead_hash: int | None
+    published_at: datetime
+    first_seen_at: datetime
+    original_outlet: str
+
+
+class _NearIndex:
+    def __init__(self, rows: list[_Near]) -> None:
+        self.by_url: dict[str, list[_Near]] = defaultdict(list)
+        self.by_title: dict[str, list[_Near]] = defaultdict(list)
+        self.by_band: dict[tuple[int, int], list[_Near]] = defaultdict(list)
+        for row in rows:
+            self.add(row)
+
+    def add(self, row: _Near) -> None:
+        if row.url_key:
+            self.by_url[row.url_key].append(row)
+        if row.title_key:
+            self.by_title[row.title_key].append(row)
+        if row.lead_hash is not None:
+            for band in dedupe.bands(row.lead_hash):
+                self.by_band[band].append(row)
+
+    def remove(self, pk: int) -> None:
+        for table in (self.by_url, self.by_title, self.by_band):
+            for key, rows in table.items():
+                table[key] = [r for r in rows if r.pk != pk]
+
+    def find(self, story: Story) -> _Near | None:
+        def close(row: _Near, window: timedelta) -> bool:
+            return (
+                row.feed_id != story.feed_id
+                and row.pk != story.pk
+                and abs(row.published_at - story.published_at) <= window
+            )
+
+        for row in self.by_url.get(story.url_key, ()) if story.url_key else ():
+            if close(row, DUPLICATE_WINDOW):
+                return row
+        for row in self.by_title.get(story.title_key, ()) if story.title_key else ():
+            if close(row, DUPLICATE_WINDOW):
+                return row
+        if story.lead_hash is None:
+            return None
+        seen: set[int] = set()
+        for band in dedupe.bands(story.lead_hash):
+            for row in self.by_band.get(band, ()):
+                if row.pk in seen:
+                    continue
+                seen.add(row.pk)
+                if (
+                    close(row, timedelta(days=1))
+                    and dedupe.hamming(story.lead_hash, row.lead_hash) <= LEAD_HAMMING
+                    # Templated leads ("The week in…") agree too; a rephrased copy keeps
+                    # most words of its headline.
+                    and dedupe.title_overlap(story.title_key, row.title_key) >= 0.5
+                ):
+                    return row
+        return None
+
+
 def link_copies(stories: Sequence[Story]) -> int:
     """Point new copies of an already-stored story at the original outlet's canonical story."""
     title_keys = {s.title_key for s in stories if s.title_key}
     url_keys = {s.url_key for s in stories if s.url_key}
     since = min(s.published_at for s in stories) - DUPLICATE_WINDOW
-    ids = [s.pk for s in stories]
-    near = list(
-        Story.objects.filter(canonical__isnull=True, published_at__gte=since)
+    until = max(s.published_at for s in stories) + DUPLICATE_WINDOW
+    feed_ids = {s.feed_id for s in stories}
+    rows = (
+        Story.objects.filter(canonical__isnull=True, published_at__range=(since, until))
         .filter(Q(title_key__in=title_keys) | Q(url_key__in=url_keys) | Q(lead_hash__isnull=False))
-        .exclude(pk__in=ids)
-        .select_related("source")
-        .order_by("-published_at")[:2000]
+        .exclude(feed_id__in=feed_ids)
+        .order_by("-published_at")
+        .values_list(
+            "id",
+            "feed_id",
+            "source__name",
+            "title_key",
+            "url_key",
+            "lead_hash",
+            "published_at",
+            "first_seen_at",
+            "original_outlet",
+        )[:5000]
     )
+    index = _NearIndex([_Near(*row) for row in rows])
     linked = 0
     for story in stories:
-        match = _find_original(story, near)
+        match = index.find(story)
         if match is None:
             continue
-        original, copy = _which_is_original(story, match)
-        if copy.pk == story.pk:
-            Story.objects.filter(pk=story.pk).update(canonical=original)
-            story.canonical = original
+        if _is_copy_of(story, match):
+            Story.objects.filter(pk=story.pk).update(canonical_id=match.pk)
+            story.canonical_id = match.pk
         else:
             # The newcomer is the original: it takes over the old story's copies too.
-            Story.objects.filter(Q(pk=copy.pk) | Q(canonical=copy)).update(canonical=original)
-            near.remove(copy)
+            Story.objects.filter(Q(pk=match.pk) | Q(canonical_id=match.pk)).update(
+                canonical_id=story.pk
+            )
+            index.remove(match.pk)
         linked += 1
     return linked
 
 
-def _find_original(story: Story, near: list[Story]) -> Story | None:
-    window = DUPLICATE_WINDOW
-    for other in near:
-        if other.feed_id == story.feed_id:
-            continue
-        if abs(other.published_at - story.published_at) > window:
-            continue
-        if story.url_key and other.url_key == story.url_key:
-            return other
-        if story.title_key and other.title_key == story.title_key:
-            return other
-        if (
-            story.lead_hash is not None and other.lead_hash is not None
-            and dedupe.hamming(story.lead_hash, other.lead_hash) <= LEAD_HAMMING
-            and abs(other.published_at - story.published_at) <= timedelta(days=1)
-        ):
-            return other
-    return None
-
-
-def _which_is_original(new: Story, old: Story) -> tuple[Story, Story]:
-    """(original, copy): the outlet named in a byline wrote it; otherwise whoever was first."""
-    if new.original_outlet and dedupe.same_outlet(new.original_outlet, old.source.name):
-        return old, new
+def _is_copy_of(new: Story, old: _Near) -> bool:
+    """The outlet named in a byline wrote it; otherwise whoever was first is the original."""
+    if new.original_outlet and dedupe.same_outlet(new.original_outlet, old.source_name):
+        return True
     if old.original_outlet and dedupe.same_outlet(old.original_outlet, new.source.name):
-        return new, old
-    return (old, new) if old.first_seen_at <= new.first_seen_at else (new, old)
+        return False
+    return old.first_seen_at <= new.first_seen_at
 
 
 def _store_source_boxes(stories: Sequence[Story], entries: Sequence[ParsedEntry]) -> None:
@@ -440,8 +536,14 @@ def _index_for_search(story_ids: list[int]) -> None:
 
 
 def _record_success(
-    feed: Feed, parsed: ParsedFeed, result: FetchResult | None, checksum: str,
-    now: datetime, created: int, updated: int, started: float,
+    feed: Feed,
+    parsed: ParsedFeed,
+    result: FetchResult | None,
+    checksum: str,
+    now: datetime,
+    created: int,
+    updated: int,
+    started: float,
 ) -> None:
     dates = [e.published for e in parsed.entries if e.published and e.published <= now]
     interval = scheduling.publish_interval(dates)
@@ -463,14 +565,20 @@ def _record_success(
             + (f" (bozo: {parsed.bozo_reason[:80]})" if parsed.bozo else ""),
             last_error="",
             consecutive_failures=0,
-            next_fetch_at=now + scheduling.next_success_delay(
-                item_dates=dates, ttl_minutes=parsed.ttl_minutes,
-                update_period_minutes=parsed.update_period_minutes, headers=result.headers,
+            next_fetch_at=now
+            + scheduling.next_success_delay(
+                item_dates=dates,
+                ttl_minutes=parsed.ttl_minutes,
+                update_period_minutes=parsed.update_period_minutes,
+                headers=result.headers,
             ),
             **_moved(feed, result.permanent_url),
         )
         FetchLog.objects.create(
-            feed=feed, status="200", created=created, updated=updated,
+            feed=feed,
+            status="200",
+            created=created,
+            updated=updated,
             duration_ms=int((time.monotonic() - started) * 1000),
             error=parsed.bozo_reason[:2000] if parsed.bozo else "",
         )

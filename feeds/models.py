@@ -95,8 +95,10 @@ class FeedQuerySet(models.QuerySet):
 
     def due(self, now: datetime | None = None) -> FeedQuerySet:
         now = now or timezone.now()
-        return self.active().filter(next_fetch_at__lte=now).filter(
-            Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+        return (
+            self.active()
+            .filter(next_fetch_at__lte=now)
+            .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
         )
 
 
@@ -145,9 +147,7 @@ class StoryQuerySet(models.QuerySet):
         return self.filter(is_hidden=False, canonical__isnull=True)
 
     def for_country(self, country: Country) -> StoryQuerySet:
-        return self.filter(
-            countries__country=country, countries__rejected=False
-        )
+        return self.filter(countries__country=country, countries__rejected=False)
 
     def for_topic(self, topic: Topic) -> StoryQuerySet:
         return self.filter(topics__topic=topic, topics__rejected=False)

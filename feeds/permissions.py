@@ -22,8 +22,9 @@ EDITOR_PERMISSIONS = {
 
 def ensure_editors_group(**kwargs) -> Group:
     group, _ = Group.objects.get_or_create(name=EDITORS)
-    codenames = [f"{action}_{model}" for model, actions in EDITOR_PERMISSIONS.items()
-                 for action in actions]
+    codenames = [
+        f"{action}_{model}" for model, actions in EDITOR_PERMISSIONS.items() for action in actions
+    ]
     perms = Permission.objects.filter(content_type__app_label="feeds", codename__in=codenames)
     group.permissions.add(*perms)
     return group

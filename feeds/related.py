@@ -41,8 +41,9 @@ _STOP = frozenset(
 def keywords(text: str) -> frozenset[str]:
     words = _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
     # A crude stem (drop plural s) makes "icebreakers" meet "icebreaker".
-    return frozenset(w[:-1] if w.endswith("s") and len(w) > 4 else w
-                     for w in words if w not in _STOP)
+    return frozenset(
+        w[:-1] if w.endswith("s") and len(w) > 4 else w for w in words if w not in _STOP
+    )
 
 
 @dataclass(frozen=True)
@@ -76,18 +77,19 @@ def _load_candidates(story: Story) -> list[_Cand]:
         .exclude(pk=story.pk)
         .exclude(pk=story.canonical_id or 0)
         .order_by("-published_at")
-        .values_list("id", "source_id", "published_at", "title", "summary", "title_key")
-        [:MAX_CANDIDATES]
+        .values_list("id", "source_id", "published_at", "title", "summary", "title_key")[
+            :MAX_CANDIDATES
+        ]
     )
     ids = [r[0] for r in rows]
     countries: dict[int, set[int]] = defaultdict(set)
     topics: dict[int, set[int]] = defaultdict(set)
-    for sid, cid in StoryCountry.objects.shown().filter(story_id__in=ids).values_list(
-        "story_id", "country_id"
+    for sid, cid in (
+        StoryCountry.objects.shown().filter(story_id__in=ids).values_list("story_id", "country_id")
     ):
         countries[sid].add(cid)
-    for sid, tid in StoryTopic.objects.shown().filter(story_id__in=ids).values_list(
-        "story_id", "topic_id"
+    for sid, tid in (
+        StoryTopic.objects.shown().filter(story_id__in=ids).values_list("story_id", "topic_id")
     ):
         topics[sid].add(tid)
     return [
@@ -137,7 +139,7 @@ def _pick(ranked: dict[int, list[Scored]], sources: dict[int, int]) -> dict[int,
     for cid in sorted(ranked, key=lambda c: -ranked[c][0].score):
         best = None
         best_value = -1.0
-        for cand in ranked[cid][:ALTERNATIVES * 2]:
+        for cand in ranked[cid][: ALTERNATIVES * 2]:
             if cand.story_id in used_stories:
                 continue
             value = cand.score - 0.04 * used_sources[sources.get(cand.story_id, 0)]
@@ -157,7 +159,7 @@ def refresh_box(story: Story) -> bool:
     ranked = suggest(story)
     sources = dict(
         Story.objects.filter(
-            pk__in={s.story_id for lst in ranked.values() for s in lst[:ALTERNATIVES * 2]}
+            pk__in={s.story_id for lst in ranked.values() for s in lst[: ALTERNATIVES * 2]}
         ).values_list("id", "source_id")
     )
     picks = _pick(ranked, sources)
@@ -184,8 +186,12 @@ def refresh_box(story: Story) -> bool:
         for cid, pick in picks.items():
             if cid not in existing:
                 RelatedSlot.objects.create(
-                    story=story, country_id=cid, target_id=pick.story_id,
-                    origin=Origin.SYSTEM, score=pick.score, position=order.get(cid, 0),
+                    story=story,
+                    country_id=cid,
+                    target_id=pick.story_id,
+                    origin=Origin.SYSTEM,
+                    score=pick.score,
+                    position=order.get(cid, 0),
                 )
                 changed = True
         Story.objects.filter(pk=story.pk).update(related_suggested_at=timezone.now())

@@ -91,5 +91,7 @@ def load_samples(now: datetime | None = None) -> list[tuple[Feed, FeedRunResult]
         if dates:
             newest = max([newest, *dates]) if newest else max(dates)
     delta = (now - timedelta(minutes=5) - newest) if newest else timedelta(0)
-    return [(feed, store_parsed(feed, _shifted(parsed, delta), now=now))
-            for feed, parsed in parsed_by_feed]
+    return [
+        (feed, store_parsed(feed, _shifted(parsed, delta), now=now))
+        for feed, parsed in parsed_by_feed
+    ]

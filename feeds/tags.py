@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 
 from django.db import transaction
@@ -12,13 +13,15 @@ from .sanitizing import html_to_text
 from .tagging import tag
 from .types import TagInput, TagResult
 
-_TEXT_LIMIT = 3000
+# What a story is about is in its headline, teaser and first paragraphs; reading whole
+# bodies costs time and adds passing mentions.
+_TEXT_LIMIT = 1500
 
 
 def tag_input(story: Story) -> TagInput:
     text = html_to_text(story.summary or story.content)[:_TEXT_LIMIT]
     if story.content and len(text) < 400:
-        text = (text + " " + html_to_text(story.content)[:_TEXT_LIMIT]).strip()
+        text = (text + " " + html_to_text(story.content)[: _TEXT_LIMIT - len(text)]).strip()
     source = story.source
     return TagInput(
         title=story.title,
@@ -31,6 +34,19 @@ def tag_input(story: Story) -> TagInput:
     )
 
 
+def pretag(stories: Iterable[Story]) -> None:
+    """Tag unsaved stories so their INSERT already carries the primary country."""
+    countries = {c.slug: c.pk for c in Country.objects.all()}
+    now = timezone.now()
+    for story in stories:
+        result = tag(tag_input(story))
+        story._pretagged = result
+        story.primary_country_id = next(
+            (countries[s] for s in result.countries if s in countries), None
+        )
+        story.tagged_at = now
+
+
 def _vocab() -> tuple[dict[str, Country], dict[str, Topic]]:
     return (
         {c.slug: c for c in Country.objects.all()},
@@ -41,6 +57,7 @@ def _vocab() -> tuple[dict[str, Country], dict[str, Topic]]:
 def apply_tags(stories: Iterable[Story]) -> int:
     """Tag stories automatically. Editor rows (added or rejected) are left as they are.
 
+    A constant number of queries per batch, not per story: ingest tags whole feeds at once.
     Returns the number of stories whose tags changed.
     """
     stories = list(stories)
@@ -55,31 +72,77 @@ def apply_tags(stories: Iterable[Story]) -> int:
     for row in StoryTopic.objects.filter(story_id__in=ids):
         existing_t[row.story_id][row.topic_id] = row
 
-    changed = 0
     now = timezone.now()
+    plan = _Plan()
+    changed = 0
+    stale: list[Story] = []
+    for story in stories:
+        # New stories were tagged before their INSERT (see pretag), so their row already
+        # holds the primary country; only the tag rows are left to write.
+        result: TagResult | None = getattr(story, "_pretagged", None)
+        already = result is not None
+        if result is None:
+            result = tag(tag_input(story))
+        before = story.primary_country_id
+        wanted_c = {
+            countries[s].pk: result.scores.get(s, 0.0) for s in result.countries if s in countries
+        }
+        wanted_t = {topics[s].pk: 0.0 for s in result.topics if s in topics}
+        did = plan.sync(StoryCountry, "country_id", story, existing_c[story.pk], wanted_c)
+        did |= plan.sync(StoryTopic, "topic_id", story, existing_t[story.pk], wanted_t)
+        if not story.primary_set_by_editor:
+            primary = _primary(result, countries, existing_c[story.pk])
+            if primary != story.primary_country_id:
+                story.primary_country_id = primary
+                did = True
+        if not already or story.primary_country_id != before:
+            stale.append(story)
+        story.tagged_at = now
+        changed += did
+    # One UPDATE per distinct primary country (at most ten), not one per story.
+    by_primary: dict[int | None, list[int]] = defaultdict(list)
+    for story in stale:
+        by_primary[story.primary_country_id].append(story.pk)
     with transaction.atomic():
-        for story in stories:
-            result: TagResult = tag(tag_input(story))
-            wanted_c = {countries[s].pk: result.scores.get(s, 0.0) for s in result.countries
-                        if s in countries}
-            wanted_t = {topics[s].pk: 0.0 for s in result.topics if s in topics}
-            did = _sync(StoryCountry, "country_id", story, existing_c[story.pk], wanted_c)
-            did |= _sync(StoryTopic, "topic_id", story, existing_t[story.pk], wanted_t)
-            if not story.primary_set_by_editor:
-                primary = _primary(result, countries, existing_c[story.pk])
-                if primary != story.primary_country_id:
-                    story.primary_country_id = primary
-                    did = True
-            story.tagged_at = now
-            Story.objects.filter(pk=story.pk).update(
-                primary_country_id=story.primary_country_id, tagged_at=now
-            )
-            changed += did
+        plan.apply()
+        for primary, pks in by_primary.items():
+            Story.objects.filter(pk__in=pks).update(primary_country_id=primary, tagged_at=now)
     return changed
 
 
-def _primary(result: TagResult, countries: dict[str, Country],
-             existing: dict[int, StoryCountry]) -> int | None:
+class _Plan:
+    """The rows to delete and create, gathered for the whole batch."""
+
+    def __init__(self) -> None:
+        self.delete: dict[type, list[int]] = {StoryCountry: [], StoryTopic: []}
+        self.create: dict[type, list] = {StoryCountry: [], StoryTopic: []}
+
+    def sync(self, model, key: str, story: Story, existing: dict, wanted: dict[int, float]) -> bool:
+        changed = False
+        for vid, row in existing.items():
+            if row.origin == Origin.SYSTEM and vid not in wanted:
+                self.delete[model].append(row.pk)
+                changed = True
+        for vid, score in wanted.items():
+            if vid not in existing:
+                self.create[model].append(
+                    model(story=story, origin=Origin.SYSTEM, score=score, **{key: vid})
+                )
+                changed = True
+        return changed
+
+    def apply(self) -> None:
+        for model, pks in self.delete.items():
+            if pks:
+                model.objects.filter(pk__in=pks, origin=Origin.SYSTEM).delete()
+        for model, rows in self.create.items():
+            if rows:
+                model.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+
+
+def _primary(
+    result: TagResult, countries: dict[str, Country], existing: dict[int, StoryCountry]
+) -> int | None:
     """The system's primary, skipping countries an editor rejected."""
     rejected = {cid for cid, row in existing.items() if row.rejected}
     for slug in result.countries:
@@ -91,22 +154,3 @@ def _primary(result: TagResult, countries: dict[str, Country],
         if row.origin == Origin.EDITOR and not row.rejected:
             return cid
     return None
-
-
-def _sync(model, key: str, story: Story, existing: dict, wanted: dict[int, float]) -> bool:
-    changed = False
-    for vid, row in existing.items():
-        if row.origin == Origin.SYSTEM and vid not in wanted:
-            row.delete()
-            changed = True
-    create = []
-    for vid, score in wanted.items():
-        row = existing.get(vid)
-        if row is None:
-            create.append(model(story=story, origin=Origin.SYSTEM, score=score, **{key: vid}))
-        elif row.origin == Origin.SYSTEM and abs(row.score - score) > 1e-6:
-            model.objects.filter(pk=row.pk).update(score=score)
-    if create:
-        model.objects.bulk_create(create, ignore_conflicts=True)
-        changed = True
-    return changed

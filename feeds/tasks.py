@@ -66,8 +66,6 @@ def suggest_related(story_ids: list[int]) -> int:
     return ingest.enrich(story_ids)
 
 
-
-
 @shared_task(name="feeds.publish_websub", ignore_result=True, acks_late=True)
 def publish_websub(story_ids: list[int]) -> int:
     """Ping the WebSub hub for the feeds these stories changed (best effort)."""

@@ -50,7 +50,9 @@ class ParsedEntry:
     summary_html: str = ""  # nh3-sanitised
     content_html: str = ""  # nh3-sanitised, outlet's related box removed
     raw_html: str = ""  # the unsanitised content, stored for re-sanitising, never rendered
-    byline: str = ""  # raw dc:creator / author, e.g. "Atle Staalesen, The Independent Barents Observer"
+    byline: str = (
+        ""  # raw dc:creator / author, e.g. "Atle Staalesen, The Independent Barents Observer"
+    )
     author: str = ""  # the person, e.g. "Atle Staalesen"
     original_outlet: str = ""  # the outlet named in the byline, e.g. "CBC News", else ""
     published: datetime | None = None

@@ -35,5 +35,10 @@ urlpatterns = [
     path("feeds.opml", syndication.opml, name="opml"),
     path("robots.txt", views.robots_txt, name="robots"),
     path("sitemap.xml", sitemap, {"sitemaps": SITEMAPS}, name="sitemap"),
-    path("sitemap-news.xml", sitemap, {"sitemaps": {"news": NewsSitemap}}, name="sitemap_news"),
+    path(
+        "sitemap-news.xml",
+        sitemap,
+        {"sitemaps": {"news": NewsSitemap}, "template_name": "sitemaps/news.xml"},
+        name="sitemap_news",
+    ),
 ]

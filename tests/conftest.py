@@ -49,6 +49,24 @@ def pytest_collection_modifyitems(config, items):
             )
 
 
+def restore_vocabularies() -> None:
+    """Put back the countries and topics that migration 0002 creates.
+
+    Transactional tests flush every table afterwards, including those migrated rows, so a
+    transactional test that follows another one must restore them.
+    """
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("feeds.migrations.0002_vocabularies").create(apps, None)
+
+
+@pytest.fixture
+def vocabularies(transactional_db):
+    restore_vocabularies()
+
+
 @pytest.fixture
 def fixture_server():
     """A loopback HTTP server standing in for the outlets' web servers."""

@@ -8,7 +8,6 @@ step leaves a screenshot in test-artifacts/.
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 from datetime import timedelta
@@ -20,6 +19,7 @@ from django.utils import timezone
 from feeds.cache import bump_generation
 from feeds.models import RelatedSlot
 from feeds.search import update_search_vectors
+from tests.conftest import restore_vocabularies
 from tests.test_views import country, make_source, make_story
 
 CHROMIUM = "/usr/bin/chromium"
@@ -40,7 +40,6 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
-    pytest.mark.filterwarnings("ignore:No directory at:UserWarning"),
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Chromium not installed at {CHROMIUM}"),
 ]
 
@@ -86,16 +85,9 @@ class Reader:
 
 @pytest.fixture(autouse=True)
 def vocabularies(live_server):
-    """The nine countries and ten topics, as migration 0002 creates them.
-
-    Transactional tests flush the database after each test; serialized rollback should bring
-    the migrated rows back, but does not once Playwright's event loop runs in this thread (the
-    connection is looked up in another context), so put them back explicitly.
-    """
-    from django.apps import apps
-
-    vocabulary = importlib.import_module("feeds.migrations.0002_vocabularies")
-    vocabulary.create(apps, None)
+    """Serialized rollback does not bring the migrated rows back once Playwright's event loop
+    runs in this thread (the connection is looked up in another context): restore them."""
+    restore_vocabularies()
 
 
 @pytest.fixture

@@ -36,12 +36,7 @@ from feeds.models import (
 from feeds.search import highlight_html, search_stories, update_search_vectors
 from feeds.sitemaps import NewsSitemap
 
-pytestmark = [
-    pytest.mark.django_db,
-    # WhiteNoise warns once when STATIC_ROOT (staticfiles/, made by collectstatic) is missing,
-    # which is the normal state of a fresh clone (WHITENOISE_USE_FINDERS serves static/).
-    pytest.mark.filterwarnings("ignore:No directory at:UserWarning"),
-]
+pytestmark = [pytest.mark.django_db]
 
 _serial = itertools.count(1)
 SVG = "{http://www.w3.org/2000/svg}"

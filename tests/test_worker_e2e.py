@@ -37,7 +37,9 @@ def _all_fetched() -> bool:
     return not Feed.objects.filter(last_success_at__isnull=True).exists()
 
 
-def test_a_real_worker_ingests_through_redis(fixture_server, allow_private, celery_worker, client):
+def test_a_real_worker_ingests_through_redis(
+    vocabularies, fixture_server, allow_private, celery_worker, client
+):
     _add_fixture_feeds(fixture_server)
     # Beat's job, run here: it enqueues one fetch per due feed onto Redis.
     assert enqueue_due_feeds() == len(FIXTURE_FEEDS)
