@@ -34,7 +34,6 @@ LEASE = timedelta(minutes=5)
 # A date later than this past "now" is a publisher's clock or typo, not news from the future.
 FUTURE_SKEW = timedelta(minutes=10)
 DUPLICATE_WINDOW = timedelta(days=2)
-LEAD_HAMMING = 8
 
 
 @dataclass
@@ -233,7 +232,7 @@ def _fields(entry: ParsedEntry, now: datetime) -> dict:
         "source_updated_at": entry.updated,
         "title_key": dedupe.title_key(entry.title),
         "url_key": dedupe.url_key(entry.link),
-        "lead_hash": dedupe.simhash(dedupe.lead(plain)),
+        "lead_key": dedupe.lead_key(plain),
         "content_hash": _content_hash(entry),
     }
 
@@ -381,95 +380,70 @@ class _Near:
     source_name: str
     title_key: str
     url_key: str
-    lead_hash: int | None
+    lead_key: str
     published_at: datetime
     first_seen_at: datetime
     original_outlet: str
 
 
-class _NearIndex:
-    def __init__(self, rows: list[_Near]) -> None:
-        self.by_url: dict[str, list[_Near]] = defaultdict(list)
-        self.by_title: dict[str, list[_Near]] = defaultdict(list)
-        self.by_band: dict[tuple[int, int], list[_Near]] = defaultdict(list)
-        for row in rows:
-            self.add(row)
-
-    def add(self, row: _Near) -> None:
-        if row.url_key:
-            self.by_url[row.url_key].append(row)
-        if row.title_key:
-            self.by_title[row.title_key].append(row)
-        if row.lead_hash is not None:
-            for band in dedupe.bands(row.lead_hash):
-                self.by_band[band].append(row)
-
-    def remove(self, pk: int) -> None:
-        for table in (self.by_url, self.by_title, self.by_band):
-            for key, rows in table.items():
-                table[key] = [r for r in rows if r.pk != pk]
-
-    def find(self, story: Story) -> _Near | None:
-        def close(row: _Near, window: timedelta) -> bool:
-            return (
+def _find_original(story: Story, near: dict[str, list[_Near]]) -> _Near | None:
+    for kind, key, window in (
+        ("url", story.url_key, DUPLICATE_WINDOW),
+        ("title", story.title_key, DUPLICATE_WINDOW),
+        ("lead", story.lead_key, timedelta(days=1)),
+    ):
+        for row in near.get(f"{kind}:{key}", ()) if key else ():
+            if (
                 row.feed_id != story.feed_id
                 and row.pk != story.pk
                 and abs(row.published_at - story.published_at) <= window
-            )
-
-        for row in self.by_url.get(story.url_key, ()) if story.url_key else ():
-            if close(row, DUPLICATE_WINDOW):
+            ):
                 return row
-        for row in self.by_title.get(story.title_key, ()) if story.title_key else ():
-            if close(row, DUPLICATE_WINDOW):
-                return row
-        if story.lead_hash is None:
-            return None
-        seen: set[int] = set()
-        for band in dedupe.bands(story.lead_hash):
-            for row in self.by_band.get(band, ()):
-                if row.pk in seen:
-                    continue
-                seen.add(row.pk)
-                if (
-                    close(row, timedelta(days=1))
-                    and dedupe.hamming(story.lead_hash, row.lead_hash) <= LEAD_HAMMING
-                    # Templated leads ("The week in…") agree too; a rephrased copy keeps
-                    # most words of its headline.
-                    and dedupe.title_overlap(story.title_key, row.title_key) >= 0.5
-                ):
-                    return row
-        return None
+    return None
 
 
 def link_copies(stories: Sequence[Story]) -> int:
-    """Point new copies of an already-stored story at the original outlet's canonical story."""
-    title_keys = {s.title_key for s in stories if s.title_key}
-    url_keys = {s.url_key for s in stories if s.url_key}
+    """Point new copies of an already-stored story at the original outlet's canonical story.
+
+    One indexed query per batch: stories sharing a link, a normalised headline or the
+    opening words with one of the new stories.
+    """
+    keys = {
+        "url": {s.url_key for s in stories} - {""},
+        "title": {s.title_key for s in stories} - {""},
+        "lead": {s.lead_key for s in stories} - {""},
+    }
     since = min(s.published_at for s in stories) - DUPLICATE_WINDOW
     until = max(s.published_at for s in stories) + DUPLICATE_WINDOW
-    feed_ids = {s.feed_id for s in stories}
     rows = (
         Story.objects.filter(canonical__isnull=True, published_at__range=(since, until))
-        .filter(Q(title_key__in=title_keys) | Q(url_key__in=url_keys) | Q(lead_hash__isnull=False))
-        .exclude(feed_id__in=feed_ids)
-        .order_by("-published_at")
+        .filter(
+            Q(url_key__in=keys["url"])
+            | Q(title_key__in=keys["title"])
+            | Q(lead_key__in=keys["lead"])
+        )
+        .exclude(feed_id__in={s.feed_id for s in stories})
+        .order_by("published_at")
         .values_list(
             "id",
             "feed_id",
             "source__name",
             "title_key",
             "url_key",
-            "lead_hash",
+            "lead_key",
             "published_at",
             "first_seen_at",
             "original_outlet",
-        )[:5000]
+        )
     )
-    index = _NearIndex([_Near(*row) for row in rows])
+    near: dict[str, list[_Near]] = defaultdict(list)
+    for row in (_Near(*r) for r in rows):
+        for kind, key in (("url", row.url_key), ("title", row.title_key), ("lead", row.lead_key)):
+            if key:
+                near[f"{kind}:{key}"].append(row)
     linked = 0
     for story in stories:
-        match = index.find(story)
+        match = _find_original(story, near)
         if match is None:
             continue
         if _is_copy_of(story, match):
@@ -480,7 +454,8 @@ def link_copies(stories: Sequence[Story]) -> int:
             Story.objects.filter(Q(pk=match.pk) | Q(canonical_id=match.pk)).update(
                 canonical_id=story.pk
             )
-            index.remove(match.pk)
+            for rows_ in near.values():
+                rows_[:] = [r for r in rows_ if r.pk != match.pk]
         linked += 1
     return linked
 

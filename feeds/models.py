@@ -205,8 +205,8 @@ class Story(models.Model):
     content_hash = models.CharField(max_length=64, blank=True, editable=False)
     title_key = models.CharField(max_length=300, blank=True, db_index=True, editable=False)
     url_key = models.CharField(max_length=300, blank=True, db_index=True, editable=False)
-    # 64-bit simhash of the opening words: copies of one story agree on their lead.
-    lead_hash = models.BigIntegerField(null=True, blank=True, editable=False)
+    # Hash of the opening words: republished copies repeat the lead word for word.
+    lead_key = models.CharField(max_length=40, blank=True, db_index=True, editable=False)
 
     is_hidden = models.BooleanField(
         default=False, help_text="Hidden stories are gone for readers and never come back."

@@ -15,7 +15,7 @@ from .types import TagInput, TagResult
 
 # What a story is about is in its headline, teaser and first paragraphs; reading whole
 # bodies costs time and adds passing mentions.
-_TEXT_LIMIT = 1500
+_TEXT_LIMIT = 800
 
 
 def tag_input(story: Story) -> TagInput:
