@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -133,6 +133,15 @@ def _record_unchanged(
         headers=result.headers, previous_interval_minutes=feed.publish_interval_minutes
     )
     # A 304 costs no parsing and writes only the fetch state.
+    with transaction.atomic():
+        _relax_commit()
+        _mark_unchanged(feed, result, now, delay, label)
+    return FeedRunResult(feed.pk, status)
+
+
+def _mark_unchanged(
+    feed: Feed, result: FetchResult, now: datetime, delay: timedelta, label: str
+) -> None:
     Feed.objects.filter(pk=feed.pk).update(
         last_fetched_at=now,
         last_success_at=now,
@@ -145,7 +154,6 @@ def _record_unchanged(
         last_modified=result.last_modified or feed.last_modified,
         **_moved(feed, result.permanent_url),
     )
-    return FeedRunResult(feed.pk, status)
 
 
 def record_failure(feed: Feed, exc: FetchError, started: float) -> FeedRunResult:
@@ -192,6 +200,18 @@ def _moved(feed: Feed, permanent_url: str | None) -> dict:
 
 
 # --- storing ----------------------------------------------------------------------------------
+
+
+def _relax_commit() -> None:
+    """Skip waiting for the WAL flush at commit (PostgreSQL), for this transaction only.
+
+    Safe here and only here: a fetch's stories and its validators commit together, so a
+    transaction lost in a database crash just means the feed is fetched again; nothing that
+    was acknowledged to anyone is lost. It saves a disk flush per feed.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def _content_hash(entry: ParsedEntry) -> str:
@@ -258,6 +278,7 @@ def store_parsed(
     now = now or timezone.now()
     entries = _unique_entries(parsed.entries)
     with transaction.atomic():
+        _relax_commit()
         created, updated = _upsert(feed, entries, now)
         new_ids = [s.pk for s in created]
         changed = created + updated

@@ -66,11 +66,14 @@ def apply_tags(stories: Iterable[Story]) -> int:
     countries, topics = _vocab()
     ids = [s.pk for s in stories]
     existing_c: dict[int, dict[int, StoryCountry]] = {i: {} for i in ids}
-    for row in StoryCountry.objects.filter(story_id__in=ids):
-        existing_c[row.story_id][row.country_id] = row
     existing_t: dict[int, dict[int, StoryTopic]] = {i: {} for i in ids}
-    for row in StoryTopic.objects.filter(story_id__in=ids):
-        existing_t[row.story_id][row.topic_id] = row
+    # Stories tagged before their INSERT are new: they have no tag rows to look up.
+    old = [s.pk for s in stories if getattr(s, "_pretagged", None) is None]
+    if old:
+        for row in StoryCountry.objects.filter(story_id__in=old):
+            existing_c[row.story_id][row.country_id] = row
+        for row in StoryTopic.objects.filter(story_id__in=old):
+            existing_t[row.story_id][row.topic_id] = row
 
     now = timezone.now()
     plan = _Plan()

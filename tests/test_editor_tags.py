@@ -1,0 +1,139 @@
+"""Editors correct tags in the admin; their choices survive re-fetching and re-tagging."""
+
+from __future__ import annotations
+
+import io
+
+import html5lib
+import pytest
+from django.core.management import call_command
+
+from feeds import ingest
+from feeds.models import Country, Feed, Origin, Source, Story, StoryCountry, Topic
+
+pytestmark = pytest.mark.django_db
+
+FEED = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>Test</title><link>https://example.org/</link>
+<description>d</description>
+<item><title>Murmansk port handles record coal exports to Asia</title>
+<link>https://example.org/a/</link><guid>a-1</guid>
+<pubDate>Tue, 24 Nov 2026 09:30:00 +0000</pubDate>
+<description>Shipments from the Kola Peninsula rose again this autumn.</description></item>
+</channel></rss>"""
+
+
+def form_data(html: str, form_id: str = "story_form") -> dict[str, list[str]]:
+    """Every field of an admin change form as the browser would submit it."""
+    tree = html5lib.parse(html, namespaceHTMLElements=False)
+    form = next(f for f in tree.iter("form") if f.get("id") == form_id)
+    data: dict[str, list[str]] = {}
+    for field in form.iter("input"):
+        name, kind = field.get("name"), (field.get("type") or "text").lower()
+        if not name or kind in {"submit", "button", "file"}:
+            continue
+        if kind in {"checkbox", "radio"}:
+            if field.get("checked") is not None:
+                data.setdefault(name, []).append(field.get("value") or "on")
+            continue
+        data.setdefault(name, []).append(field.get("value") or "")
+    for field in form.iter("select"):
+        chosen = [o.get("value") for o in field.iter("option") if o.get("selected") is not None]
+        data[field.get("name")] = chosen or [""]
+    for field in form.iter("textarea"):
+        data[field.get("name")] = [field.text or ""]
+    return data
+
+
+@pytest.fixture
+def story(fixture_server, allow_private):
+    fixture_server.add("/rss.xml", FEED)
+    source = Source.objects.create(name="Test Outlet", slug="test-outlet")
+    feed = Feed.objects.create(source=source, url=fixture_server.url("/rss.xml"))
+    ingest.fetch_and_store(feed.pk, force=True)
+    return Story.objects.get(guid="a-1")
+
+
+def country_slugs(story: Story) -> list[str]:
+    return sorted(story.countries.shown().values_list("country__slug", flat=True))
+
+
+def test_editor_changes_win_over_the_system_and_survive_retag(client, editor, story):
+    assert country_slugs(story) == ["russia"]
+    client.force_login(editor)
+    url = f"/admin/feeds/story/{story.pk}/change/"
+    data = form_data(client.get(url).content.decode())
+
+    # Remove the system's Russia tag, add Norway, and make Norway the primary.
+    russia_row = StoryCountry.objects.get(story=story, country__slug="russia")
+    for key, value in list(data.items()):
+        if key.startswith("countries-") and key.endswith("-id") and value == [str(russia_row.pk)]:
+            data[key.replace("-id", "-DELETE")] = ["on"]
+    total = int(data["countries-TOTAL_FORMS"][0])
+    norway = Country.objects.get(slug="norway")
+    data[f"countries-{total}-country"] = [str(norway.pk)]
+    data[f"countries-{total}-story"] = [str(story.pk)]
+    data["countries-TOTAL_FORMS"] = [str(total + 1)]
+    data["primary_country"] = [str(norway.pk)]
+    response = client.post(url, {k: v for k, v in data.items()})
+    assert response.status_code == 302, response.content.decode()[:3000]
+
+    story.refresh_from_db()
+    assert country_slugs(story) == ["norway"]
+    assert story.primary_country == norway and story.primary_set_by_editor
+    rejected = StoryCountry.objects.get(story=story, country__slug="russia")
+    assert rejected.rejected and rejected.origin == Origin.EDITOR
+    assert StoryCountry.objects.get(story=story, country=norway).origin == Origin.EDITOR
+
+    # Neither re-tagging nor re-fetching an edited item undoes the editor.
+    call_command("retag", stdout=io.StringIO())
+    call_command("retag", "--since", "2026-01-01", stdout=io.StringIO())
+    story.refresh_from_db()
+    assert country_slugs(story) == ["norway"]
+    assert story.primary_country == norway
+
+    # The story page's tag links show the editor's choice, primary first.
+    tree = html5lib.parse(client.get(story.get_absolute_url()).content, namespaceHTMLElements=False)
+    tags = [a.get("href") for a in tree.iter("a") if "tag" in (a.get("rel") or "").split()]
+    countries = [href for href in tags if href.startswith("/country/")]
+    assert countries == ["/country/norway/"]
+
+
+def test_the_admin_lists_stories_whose_tags_an_editor_changed(client, editor, story):
+    other = Story.objects.create(
+        feed=story.feed,
+        source=story.source,
+        guid="b-2",
+        title="Untouched story",
+        published_at=story.published_at,
+    )
+    StoryCountry.objects.create(
+        story=story, country=Country.objects.get(slug="finland"), origin=Origin.EDITOR
+    )
+    client.force_login(editor)
+    page = client.get("/admin/feeds/story/?edited=yes").content.decode()
+    assert story.title in page and other.title not in page
+
+
+def test_each_tag_shows_who_set_it(client, editor, story):
+    client.force_login(editor)
+    page = client.get(f"/admin/feeds/story/{story.pk}/change/").content.decode()
+    assert "System" in page  # the origin column of the automatic Russia tag
+
+
+def test_staff_without_the_editors_group_cannot_edit(client, staff_without_rights, story):
+    client.force_login(staff_without_rights)
+    assert client.get(f"/admin/feeds/story/{story.pk}/change/").status_code == 403
+
+
+def test_topics_an_editor_removes_stay_removed(editor, story):
+    topic = Topic.objects.get(slug="business")
+    from feeds.models import StoryTopic
+
+    StoryTopic.objects.update_or_create(
+        story=story, topic=topic, defaults={"origin": Origin.EDITOR, "rejected": True}
+    )
+    call_command("retag", stdout=io.StringIO())
+    row = StoryTopic.objects.get(story=story, topic=topic)
+    assert row.rejected and row.origin == Origin.EDITOR
+    assert not story.topics.shown().filter(topic=topic).exists()
