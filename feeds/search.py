@@ -30,7 +30,7 @@ from django.contrib.postgres.search import (
     SearchQuery,
     SearchRank,
     SearchVector,
-    TrigramSimilarity,
+    TrigramWordSimilarity,
 )
 from django.db import connection
 from django.db.models import Case, F, Func, Q, QuerySet, TextField, Value, When
@@ -204,8 +204,10 @@ def search_stories(
     if found.exists():
         return found
     return (
-        base.filter(title__trigram_similar=query)
-        .annotate(rank=TrigramSimilarity("title", query), snippet=Value("", TextField()))
+        # Word similarity: a misspelt "icebrekaer" is close to one word of a headline, not
+        # to the whole headline. The %> operator's fixed 0.6 cut-off misses such typos, so
+        # filter on the score; this runs only when full-text search found nothing.
+        base.annotate(rank=TrigramWordSimilarity(query, "title"), snippet=Value("", TextField()))
         .filter(rank__gte=TRIGRAM_THRESHOLD)
         .order_by("-rank", "-published_at", "-id")
     )

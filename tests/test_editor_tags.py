@@ -75,7 +75,7 @@ def test_editor_changes_win_over_the_system_and_survive_retag(client, editor, st
     data[f"countries-{total}-story"] = [str(story.pk)]
     data["countries-TOTAL_FORMS"] = [str(total + 1)]
     data["primary_country"] = [str(norway.pk)]
-    response = client.post(url, {k: v for k, v in data.items()})
+    response = client.post(url, data)
     assert response.status_code == 302, response.content.decode()[:3000]
 
     story.refresh_from_db()
