@@ -7,12 +7,14 @@ with a conditional UPDATE, and storing is an upsert on (feed, guid).
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError, transaction
+from django.utils import timezone
 
 from . import ingest
-from .models import Feed
+from .models import Feed, Story
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +28,15 @@ def enqueue_due_feeds(limit: int = 500) -> int:
     ids = list(Feed.objects.due().order_by("next_fetch_at").values_list("id", flat=True)[:limit])
     for feed_id in ids:
         fetch_feed.delay(feed_id)
+    # Suggestions whose task a broker restart lost: stories still without a box attempt.
+    stale = timezone.now() - timedelta(minutes=2)
+    pending = list(
+        Story.objects.visible()
+        .filter(related_suggested_at__isnull=True, related_locked=False, first_seen_at__lt=stale)
+        .values_list("id", flat=True)[:100]
+    )
+    if pending:
+        suggest_related.delay(pending)
     return len(ids)
 
 
