@@ -445,6 +445,12 @@ def _byline(entry: dict[str, Any]) -> str:
     return "" if "@" in byline and " " not in byline else byline
 
 
+def _declared_outlet(entry: dict[str, Any]) -> str:
+    source = _get(entry, "source")
+    name = _str(_get(source, "title")) if isinstance(source, dict) else ""
+    return clean_text(name or _str(_get(entry, "publisher")), MAX_BYLINE_LENGTH)
+
+
 def _map_entry(entry: dict[str, Any], context: _FeedContext) -> ParsedEntry | None:
     title_raw = _str(_get(entry, "title"))
     title = clean_text(
@@ -479,6 +485,9 @@ def _map_entry(entry: dict[str, Any], context: _FeedContext) -> ParsedEntry | No
 
     byline = _byline(entry)
     person, outlet = parse_byline(byline, content_raw or summary_raw)
+    if not outlet:
+        # Aggregated and wire feeds name the outlet in <source> or dc:publisher instead.
+        outlet = _declared_outlet(entry)
     image_url, image_caption, image_credit = _image(
         entry, ((content_raw, content_base), (summary_raw, summary_base)), content_base
     )
