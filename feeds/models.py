@@ -282,11 +282,9 @@ class TagQuerySet(models.QuerySet):
         return self.filter(rejected=False)
 
 
-class StoryCountry(models.Model):
-    """A country tag. An editor's row (added or rejected) always beats the system's."""
+class Tag(models.Model):
+    """A country or topic tag. An editor's row (added or rejected) always beats the system's."""
 
-    story = models.ForeignKey(Story, on_delete=models.CASCADE, related_name="countries")
-    country = models.ForeignKey(Country, on_delete=models.CASCADE, related_name="story_tags")
     origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.EDITOR)
     rejected = models.BooleanField(
         default=False, help_text="An editor removed this tag: the system may not add it again."
@@ -295,6 +293,14 @@ class StoryCountry(models.Model):
     changed_at = models.DateTimeField(auto_now=True)
 
     objects = TagQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+
+class StoryCountry(Tag):
+    story = models.ForeignKey(Story, on_delete=models.CASCADE, related_name="countries")
+    country = models.ForeignKey(Country, on_delete=models.CASCADE, related_name="story_tags")
 
     class Meta:
         verbose_name = "country tag"
@@ -310,17 +316,9 @@ class StoryCountry(models.Model):
         return str(self.country)
 
 
-class StoryTopic(models.Model):
+class StoryTopic(Tag):
     story = models.ForeignKey(Story, on_delete=models.CASCADE, related_name="topics")
     topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="story_tags")
-    origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.EDITOR)
-    rejected = models.BooleanField(
-        default=False, help_text="An editor removed this tag: the system may not add it again."
-    )
-    score = models.FloatField(default=0.0, editable=False)
-    changed_at = models.DateTimeField(auto_now=True)
-
-    objects = TagQuerySet.as_manager()
 
     class Meta:
         verbose_name = "topic tag"
@@ -328,6 +326,7 @@ class StoryTopic(models.Model):
             models.UniqueConstraint(fields=["story", "topic"], name="storytopic_uniq"),
         ]
         indexes = [
+            # Topic listings: stories tagged with a topic.
             models.Index(fields=["topic", "story"], name="storytopic_topic_idx"),
         ]
 
