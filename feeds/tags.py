@@ -90,7 +90,7 @@ def apply_tags(stories: Iterable[Story]) -> int:
         wanted_c = {
             countries[s].pk: result.scores.get(s, 0.0) for s in result.countries if s in countries
         }
-        wanted_t = {topics[s].pk: 0.0 for s in result.topics if s in topics}
+        wanted_t = {topics[s].pk: result.scores.get(s, 0.0) for s in result.topics if s in topics}
         did = plan.sync(StoryCountry, "country_id", story, existing_c[story.pk], wanted_c)
         did |= plan.sync(StoryTopic, "topic_id", story, existing_t[story.pk], wanted_t)
         if not story.primary_set_by_editor:
