@@ -187,6 +187,15 @@ FEEDS_ALLOW_PRIVATE_ADDRESSES = envbool("FEEDS_ALLOW_PRIVATE_ADDRESSES", False)
 FEEDS_MAX_ENTRIES = envint("FEEDS_MAX_ENTRIES", 200)
 FEEDS_FETCH_TIMEOUT = envint("FEEDS_FETCH_TIMEOUT", 30)
 FEEDS_MAX_BYTES = envint("FEEDS_MAX_BYTES", 10 * 1024 * 1024)
+# How long a fetch holds its feed (Feed.lease_until). A worker killed mid-fetch leaves its lease
+# behind, so this is also how long such a feed waits before beat enqueues it again. It must
+# outlast the hard task time limit, or a second worker could run the same feed alongside.
+FEEDS_LEASE_SECONDS = envint("FEEDS_LEASE_SECONDS", max(300, CELERY_TASK_TIME_LIMIT + 60))
+if FEEDS_LEASE_SECONDS <= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        f"FEEDS_LEASE_SECONDS ({FEEDS_LEASE_SECONDS}) must exceed "
+        f"CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT})"
+    )
 SITE_NAME = "ArcticNews"
 # The public origin, for absolute URLs built outside a request (WebSub pings, feeds' self links).
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")

@@ -30,7 +30,6 @@ from .types import FetchResult, ParsedEntry, ParsedFeed
 
 logger = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=5)
 # A date later than this past "now" is a publisher's clock or typo, not news from the future.
 FUTURE_SKEW = timedelta(minutes=10)
 DUPLICATE_WINDOW = timedelta(days=2)
@@ -70,7 +69,8 @@ def claim(feed_id: int, *, force: bool = False, now: datetime | None = None) -> 
     )
     if not force:
         qs = qs.filter(next_fetch_at__lte=now)
-    return qs.update(lease_until=now + LEASE) == 1
+    lease = timedelta(seconds=settings.FEEDS_LEASE_SECONDS)
+    return qs.update(lease_until=now + lease) == 1
 
 
 def release(feed_id: int) -> None:

@@ -69,9 +69,12 @@ def failure_delay(
     retry_after: float | None = None,
     rng: random.Random | None = None,
 ) -> timedelta:
-    """Exponential backoff from 10 minutes, capped at a day; Retry-After wins if longer."""
+    """Exponential backoff from 10 minutes, capped at a day; Retry-After wins if longer.
+
+    The jitter spreads the backoff only: a server's Retry-After is a floor, never shortened.
+    """
     exponent = max(consecutive_failures - 1, 0)
-    delay = min(MIN_INTERVAL * (2 ** min(exponent, 10)), MAX_BACKOFF)
+    delay = _jitter(min(MIN_INTERVAL * (2 ** min(exponent, 10)), MAX_BACKOFF), rng)
     if retry_after is not None and retry_after > 0:
         delay = max(delay, min(timedelta(seconds=retry_after), MAX_BACKOFF))
-    return _jitter(delay, rng)
+    return delay
