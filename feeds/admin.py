@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -23,6 +24,7 @@ from .models import (
     Feed,
     FetchLog,
     Origin,
+    RelatedChange,
     RelatedSlot,
     Source,
     Story,
@@ -30,6 +32,7 @@ from .models import (
     StoryTopic,
     Topic,
 )
+from .permissions import is_editor
 from .tags import apply_tags
 
 # Editors paste addresses without a scheme; feeds and outlets are https nowadays.
@@ -415,3 +418,48 @@ class StoryAdmin(EditorOriginMixin, NewsroomAdmin):
     def retag(self, request, queryset):
         n = apply_tags(queryset.select_related("source", "source__country"))
         self.message_user(request, f"{n} stories' tags changed.")
+
+
+# --- Related-box curation (feeds/curation.py): its change log, and a link to its editor -------
+
+
+@admin.register(RelatedChange)
+class RelatedChangeAdmin(admin.ModelAdmin):
+    """Every change editors made to related boxes: read-only, the record of who did what."""
+
+    list_display = ["story", "username", "at", "action", "country"]
+    list_display_links = ["at"]
+    list_filter = ["action", "country", "at"]
+    list_select_related = ["story", "country"]
+    search_fields = ["story__title", "username"]
+    date_hierarchy = "at"
+    raw_id_fields = ["story"]
+    fields = ["at", "story", "country", "action", "user", "username", "before", "after"]
+    readonly_fields = fields
+
+    def has_view_permission(self, request, obj=None):
+        return is_editor(request.user) or super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.display(description="Editor")
+def related_editor_link(self, obj: Story) -> str:
+    if not obj or not obj.pk:
+        return ""
+    url = reverse("feeds:curation:box", args=[obj.pk])
+    return format_html('<a class="button" href="{}">Edit the related box</a>', url)
+
+
+StoryAdmin.related_editor_link = related_editor_link
+StoryAdmin.readonly_fields = [*StoryAdmin.readonly_fields, "related_editor_link"]
+for _name, _options in StoryAdmin.fieldsets:
+    if _name == "Related box":
+        _options["fields"] = ["related_editor_link", *_options["fields"]]

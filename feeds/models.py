@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import Q
@@ -403,3 +404,49 @@ class FetchLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.feed} {self.started_at:%Y-%m-%d %H:%M} {self.status}"
+
+
+class RelatedChange(models.Model):
+    """One editor's change to a story's related box: who, when, what, before and after.
+
+    Written by feeds.curation for every operation. The newest change to a country's line
+    also records an editor's decision to leave it empty (see curation.cleared_countries).
+    """
+
+    class Action(models.TextChoices):
+        PICK = "pick", "Picked a story"
+        EXTERNAL = "external", "Set an external link"
+        CLEAR = "clear", "Cleared"
+        RELEASE = "release", "Handed back to the system"
+        MOVE = "move", "Moved"
+        PIN = "pin", "Pinned"
+        UNPIN = "unpin", "Unpinned"
+        LOCK = "lock", "Locked the box"
+        UNLOCK = "unlock", "Unlocked the box"
+
+    story = models.ForeignKey(Story, on_delete=models.CASCADE, related_name="related_changes")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    username = models.CharField(
+        max_length=150, blank=True, help_text="Kept when the user account is deleted."
+    )
+    at = models.DateTimeField(default=timezone.now)
+    action = models.CharField(max_length=10, choices=Action.choices)
+    country = models.ForeignKey(
+        Country, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["story", "-at"], name="relatedchange_story_idx")]
+
+    def __str__(self) -> str:
+        where = f" ({self.country})" if self.country_id else ""
+        return f"{self.get_action_display()}{where} by {self.username or 'someone'}"

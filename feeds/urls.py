@@ -1,7 +1,7 @@
 """Public URLs. Every listing page P has its feeds at P/feed/, P/feed/atom/, P/feed/json/."""
 
 from django.contrib.sitemaps.views import sitemap
-from django.urls import path
+from django.urls import include, path
 
 from . import syndication, views
 from .sitemaps import SITEMAPS, NewsSitemap
@@ -42,3 +42,6 @@ urlpatterns = [
         name="sitemap_news",
     ),
 ]
+
+# Editors: the related-box editor (feeds/curation_urls.py).
+urlpatterns += [path("editor/", include("feeds.curation_urls"))]
