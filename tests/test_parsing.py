@@ -3,7 +3,7 @@
 
 Plain pytest, no Django: ``.venv/bin/pytest -p no:django tests/test_parsing.py``. Every
 fixture below is synthetic (feed-sources.md: never paste real articles); the shapes follow
-feed-sources.md §4. The last tests walk the whole shared feedparser corpus.
+feed-sources.md §4. The last tests walk the whole feedparser corpus (tests/corpora/).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from tests.test_sanitizing import assert_no_live_script, live_script_problems
 
 RCI = "https://www.rcinet.ca/eye-on-the-arctic"
 RCI_FEED_URL = f"{RCI}/feed/"
-CORPUS = Path("/work/shared/corpora/feedparser-tests")
+CORPUS = Path(__file__).resolve().parent / "corpora" / "feedparser-tests"
 
 WP_NAMESPACES = (
     'xmlns:content="http://purl.org/rss/1.0/modules/content/" '
@@ -870,7 +870,7 @@ def corpus_files() -> list[Path]:
     )
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="shared feedparser corpus not available")
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="feedparser corpus not vendored")
 def test_the_whole_feedparser_corpus(caplog: pytest.LogCaptureFixture) -> None:
     files = corpus_files()
     assert len(files) == 2107
@@ -919,7 +919,7 @@ DROPPED_ON_PURPOSE = frozenset(
 )  # fmt: skip
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="shared feedparser corpus not available")
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="feedparser corpus not vendored")
 def test_corpus_allow_listed_elements_survive() -> None:
     # threats.md §2.4: benign markup in our allow-list must come through the sanitiser, so
     # the safety check above is not passing by deleting everything.
