@@ -287,6 +287,7 @@ def store_parsed(
         if changed:
             apply_tags(changed)
             _store_source_boxes(changed, entries)
+            _resolve_outlet_lines(created)
             _index_for_search([s.pk for s in changed])
         _record_success(feed, parsed, result, checksum, now, len(created), len(updated), started)
     if changed:
@@ -501,8 +502,7 @@ def _store_source_boxes(stories: Sequence[Story], entries: Sequence[ParsedEntry]
         box = lines.get(story.guid)
         if not box or story.related_locked:
             continue
-        keys = {dedupe.url_key(line.url) for line in box if line.url}
-        targets = {s.url_key: s for s in Story.objects.visible().filter(url_key__in=keys)}
+        targets = _stories_at({dedupe.url_key(line.url) for line in box if line.url})
         existing = {s.country_id: s for s in story.related_slots.all()}
         for line in box:
             country = countries.get(line.country_slug or "")
@@ -512,6 +512,8 @@ def _store_source_boxes(stories: Sequence[Story], entries: Sequence[ParsedEntry]
             if slot and (slot.origin == Origin.EDITOR or slot.pinned):
                 continue
             target = targets.get(dedupe.url_key(line.url)) if line.url else None
+            if target is not None and target.pk == story.pk:
+                target = None
             if target is None and not line.url:
                 continue
             values = {
@@ -523,6 +525,43 @@ def _store_source_boxes(stories: Sequence[Story], entries: Sequence[ParsedEntry]
                 "position": order[country.pk],
             }
             RelatedSlot.objects.update_or_create(story=story, country=country, defaults=values)
+
+
+def _stories_at(keys: set[str]) -> dict[str, Story]:
+    """Our story at each link, as readers see it: a republished copy gives way to its original."""
+    found = (
+        Story.objects.filter(url_key__in=keys - {""}, is_hidden=False)
+        .select_related("canonical")
+        .order_by("pk")
+    )
+    stories = {}
+    for story in found:
+        shown = story.canonical if story.canonical_id else story
+        if not shown.is_hidden:
+            stories.setdefault(story.url_key, shown)
+    return stories
+
+
+def _resolve_outlet_lines(stories: Sequence[Story]) -> None:
+    """An outlet's box line to a story we did not carry points at ours once we carry it."""
+    if not stories:
+        return
+    targets = _stories_at({s.url_key for s in stories})
+    if not targets:
+        return
+    waiting = RelatedSlot.objects.filter(
+        origin=Origin.SOURCE,
+        target__isnull=True,
+        external_key__in=list(targets),
+        story__related_locked=False,
+    )
+    for slot in waiting:
+        target = targets[slot.external_key]
+        if target.pk == slot.story_id:
+            continue
+        slot.target = target
+        slot.external_url = slot.external_headline = slot.external_outlet = ""
+        slot.save(update_fields=["target", "external_url", "external_headline", "external_outlet"])
 
 
 def _index_for_search(story_ids: list[int]) -> None:

@@ -15,6 +15,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from .dedupe import url_key
+
 HTTP_URL = Q(link="") | Q(link__startswith="http://") | Q(link__startswith="https://")
 
 
@@ -348,6 +350,9 @@ class RelatedSlot(models.Model):
     external_url = models.URLField(max_length=2000, blank=True)
     external_headline = models.CharField(max_length=1000, blank=True)
     external_outlet = models.CharField(max_length=300, blank=True)
+    # external_url as dedupe.url_key has it: an outlet's line to a story we do not carry yet is
+    # found by this when that story arrives, and then points at ours.
+    external_key = models.CharField(max_length=300, blank=True, editable=False)
     origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.EDITOR)
     pinned = models.BooleanField(
         default=False, help_text="Pinned slots are kept when the system re-suggests the box."
@@ -357,6 +362,13 @@ class RelatedSlot(models.Model):
 
     class Meta:
         ordering = ["position", "country__name"]
+        indexes = [
+            models.Index(
+                fields=["external_key"],
+                name="relatedslot_external_key",
+                condition=~Q(external_key=""),
+            )
+        ]
         constraints = [
             models.UniqueConstraint(fields=["story", "country"], name="relatedslot_uniq"),
             models.CheckConstraint(
@@ -373,6 +385,13 @@ class RelatedSlot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.country}: {self.headline}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.external_key = url_key(self.external_url)[:300] if self.external_url else ""
+        fields = kwargs.get("update_fields")
+        if fields is not None and "external_url" in fields:
+            kwargs["update_fields"] = {*fields, "external_key"}
+        super().save(*args, **kwargs)
 
     @property
     def headline(self) -> str:
