@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from . import ingest
+from . import curation, ingest
 from .cache import bump_generation
 from .fetching import FetchError, validate_feed_url
 from .models import (
@@ -374,14 +374,39 @@ class StoryAdmin(EditorOriginMixin, NewsroomAdmin):
     def save_model(self, request, obj, form, change):
         if "primary_country" in form.changed_data:
             obj.primary_set_by_editor = obj.primary_country_id is not None
+        locked = obj.related_locked
+        if change and "related_locked" in form.changed_data:
+            obj.related_locked = form.initial.get("related_locked", False)
         super().save_model(request, obj, form, change)
+        if obj.related_locked != locked:  # through curation, so the change log has it
+            curation.lock(obj, locked, request.user)
+
+    def save_related_slots(self, request, story: Story, formset) -> None:
+        """The inline's changes are the editor's, and each is logged as the editor page logs it."""
+        current = RelatedSlot.objects.filter(story=story).select_related("target__source")
+        before = {slot.pk: curation.snapshot(slot) for slot in current}
+        for slot in formset.save(commit=False):
+            slot.origin = Origin.EDITOR
+            slot.save()
+            slot = RelatedSlot.objects.select_related("target__source", "country").get(pk=slot.pk)
+            prior = before.get(slot.pk)
+            curation.record_admin_edit(
+                story, request.user, slot.country, prior, curation.snapshot(slot)
+            )
+        for slot in formset.deleted_objects:
+            prior = before.get(slot.pk)
+            country = slot.country
+            slot.delete()
+            curation.record_admin_edit(story, request.user, country, prior, None)
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         _changed()
 
     def save_formset(self, request, form, formset, change):
-        if formset.model in (StoryCountry, StoryTopic, RelatedSlot):
+        if formset.model is RelatedSlot:
+            self.save_related_slots(request, form.instance, formset)
+        elif formset.model in (StoryCountry, StoryTopic):
             self.save_editor_rows(formset)
         else:
             super().save_formset(request, form, formset, change)

@@ -625,3 +625,23 @@ def lock(story: Story, locked: bool, user) -> RelatedChange | None:
             {"locked": locked},
             "box locked: the system will not change it" if locked else "box unlocked",
         )
+
+
+def record_admin_edit(
+    story: Story, user, country: Country, before: dict | None, after: dict | None
+) -> RelatedChange | None:
+    """Log a line an editor changed in the admin's inline, as the editor page logs its own."""
+    if before == after:
+        return None
+    if after is None:
+        action, words = Action.CLEAR, f"cleared (was {_quote(before)})"
+    elif before and (before["target"], before["url"]) == (after["target"], after["url"]):
+        if before["pinned"] != after["pinned"]:
+            action = Action.PIN if after["pinned"] else Action.UNPIN
+            words = f"{'pinned' if after['pinned'] else 'unpinned'} {_quote(after)}"
+        else:
+            action, words = Action.MOVE, f"moved {_quote(after)} to place {after['position']}"
+    else:
+        action = Action.PICK if after["target"] else Action.EXTERNAL
+        words = f"set {_quote(after)}" + (f" (was {_quote(before)})" if before else "")
+    return _record(story, user, action, country, before, after, f"{country.name}: {words}")

@@ -716,3 +716,47 @@ def test_search_without_javascript_goes_back_to_the_page(client, box, editor):
     assert response["Location"] == (
         f"{box_url(main)}?country={country('russia').pk}&q=Kola+%26+co#slot-russia"
     )
+
+
+def test_changes_made_in_the_admin_are_recorded_too(client, box, editor):
+    from tests.test_editor_tags import form_data
+
+    main = box["main"]
+    client.force_login(editor)
+    url = reverse("admin:feeds_story_change", args=[main.pk])
+    data = form_data(client.get(url).content.decode())
+    rows = {
+        data[key.replace("-id", "-country")][0]: key.removesuffix("-id")
+        for key, value in data.items()
+        if key.startswith("related_slots-") and key.endswith("-id") and value != [""]
+    }
+    canada, finland = rows[str(country("canada").pk)], rows[str(country("finland").pk)]
+    data[f"{canada}-target"] = [str(box["ca2"].pk)]  # another story on Canada's line
+    data[f"{finland}-DELETE"] = ["on"]  # Finland's line cleared
+    data["related_locked"] = ["on"]
+    response = client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+
+    changes = {
+        (c.action, c.country.slug if c.country else None): c
+        for c in RelatedChange.objects.filter(story=main)
+    }
+    assert set(changes) == {
+        (RelatedChange.Action.PICK, "canada"),
+        (RelatedChange.Action.CLEAR, "finland"),
+        (RelatedChange.Action.LOCK, None),
+    }
+    pick = changes[(RelatedChange.Action.PICK, "canada")]
+    assert pick.username == "edna"
+    assert pick.before["target"] == box["ca1"].pk and pick.after["target"] == box["ca2"].pk
+    assert changes[(RelatedChange.Action.CLEAR, "finland")].after is None
+    main.refresh_from_db()
+    assert main.related_locked
+    assert slot(main, "canada").origin == Origin.EDITOR and slot(main, "finland") is None
+    # A line cleared in the admin stays empty, as one cleared on the editor page does.
+    assert country("finland").pk in curation.cleared_countries(main)
+
+    # Saving the form again unchanged records nothing more.
+    data = form_data(client.get(url).content.decode())
+    assert client.post(url, data).status_code == 302
+    assert RelatedChange.objects.filter(story=main).count() == 3
