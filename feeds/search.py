@@ -10,8 +10,8 @@ PostgreSQL
     typos ("murmansk" for "Murmansk", "Kirkenss").
 
 SQLite
-    ``update_search_vectors`` does nothing and ``search_stories`` matches title or summary with
-    ``icontains``, newest first.
+    ``update_search_vectors`` does nothing and ``search_stories`` finds stories with every word
+    of the query in the title, summary or text (``icontains``), newest first.
 
 Snippets are escape-safe: PostgreSQL highlights plain text between two private-use sentinel
 characters (removed from the story text first), and ``highlight_html`` escapes everything and
@@ -155,6 +155,16 @@ def _filtered(
     return queryset
 
 
+def _plain_search(base: QuerySet, query: str) -> QuerySet:
+    """Every word somewhere in the headline, standfirst or text: the embedded default's search."""
+    words = [w for w in re.findall(r"[^\W_]+", query) if len(w) > 1][:8] or [query]
+    for word in words:
+        base = base.filter(
+            Q(title__icontains=word) | Q(summary__icontains=word) | Q(content__icontains=word)
+        )
+    return base.newest_first()
+
+
 def search_stories(
     query: str,
     *,
@@ -175,7 +185,7 @@ def search_stories(
     if not query:
         return base.none()
     if not is_postgres():
-        return base.filter(Q(title__icontains=query) | Q(summary__icontains=query)).newest_first()
+        return _plain_search(base, query)
 
     tsquery = _tsquery(query)
     found = (

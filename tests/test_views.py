@@ -623,6 +623,22 @@ def test_search_on_sqlite_or_postgres_returns_visible_stories_only():
     assert list(search_stories("   ")) == []
 
 
+def test_search_matches_every_word_wherever_it_is_in_the_story():
+    make_story(
+        "Icebreaker season opens early",
+        countries=("finland",),
+        language="en",
+        content="<p>Finnish icebreakers left Oulu for the Bay of Bothnia.</p>",
+    )
+    make_story("Icebreaker ordered for Murmansk", countries=("russia",), language="en")
+    update_search_vectors(Story.objects.values_list("pk", flat=True))
+    assert [s.title for s in search_stories("icebreaker Oulu")] == ["Icebreaker season opens early"]
+    assert [s.title for s in search_stories("Murmansk icebreaker")] == [
+        "Icebreaker ordered for Murmansk"
+    ]
+    assert len(search_stories("icebreaker")) == 2
+
+
 # --- Caching and validators ----------------------------------------------------------------
 
 
