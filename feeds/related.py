@@ -210,14 +210,30 @@ CONCEPTS: dict[str, str] = {
     "transport": """road roads highway highways railway railways rail train trains bridge
         tunnel""",
     "hunting": """hunting hunter hunters hunt cull""",
+    "hazard": """avalanche avalanches landslide landslides rockslide rockslides mudslide
+        mudslides flood floods flooding storm storms blizzard blizzards evacuation evacuate
+        evacuated evacuees erosion earthquake earthquakes eruption volcano volcanic""",
+    "language": """language languages dialect dialects speakers immersion bilingual literacy
+        |mother tongue|language nest|language nests""",
 }
 # Generic parts of place names ("Cambridge Bay", "Disko Bay"): they say where, not what.
 GEO_WORDS = frozenset(
     """bay bays sea seas ocean river rivers island islands peninsula lake lakes fjord fjords
     strait gulf mountain mountains valley coast coastal north south east west northern
-    southern eastern western region regional county municipality town city village
-    villages capital area""".split()
+    southern eastern western northwest northeast southwest southeast northwestern
+    northeastern region regional county municipality town city village villages capital
+    area territory territories province provinces""".split()
 )
+# How much and which way, not what: "record number of tankers", "patient numbers rise".
+GENERIC_WORDS = frozenset(
+    """record records number numbers rise rises rising rose risen increase increases increased
+    increasing decline declines declined declining fall falls fell drop drops dropped grow
+    grows grew growing higher lower highest lowest biggest largest smallest fewer double
+    doubles doubled triple half level levels total average amount compared expected expects
+    expect plan plans planned major big large small huge significant keep keeps continue
+    continues continued again another issue issues issued""".split()
+)
+GENERIC_WEIGHT = 0.3
 CONCEPT_WEIGHT = 1.0
 PLACE_WEIGHT = 0.4  # a town's name says where, not what ("Tromsø hospital", "Tromsø festival")
 
@@ -317,6 +333,7 @@ CONCEPT_WORDS: dict[str, tuple[str, ...]] = {
     for concept, spec in CONCEPTS.items()
 }
 PLACE_TERMS = (_place_terms() | GEO_TERMS) - frozenset(CONCEPT_OF)
+GENERIC_TERMS = frozenset(_term(w) for w in GENERIC_WORDS) - frozenset(CONCEPT_OF)
 
 
 def plain_text(fragment: str) -> str:
@@ -334,11 +351,15 @@ def _kind_factor(term: str, names: set[str]) -> float:
         a, b = term.split(" ", 1)
         if a in COUNTRY_WORDS or b in COUNTRY_WORDS:
             return COUNTRY_WORD_WEIGHT
+        if a in GENERIC_TERMS or b in GENERIC_TERMS:
+            return GENERIC_WEIGHT
         if a in PLACE_TERMS and b in PLACE_TERMS:
             return PLACE_WEIGHT
         return NAME_BOOST if a in names and b in names else 1.0
     if term in COUNTRY_WORDS:
         return COUNTRY_WORD_WEIGHT
+    if term in GENERIC_TERMS:
+        return GENERIC_WEIGHT
     if term in PLACE_TERMS:
         return PLACE_WEIGHT
     return NAME_BOOST if term in names else 1.0
