@@ -30,6 +30,7 @@ from feeds.extraction import (
     has_related_box,
     parse_byline,
 )
+from feeds.jsonfeed import looks_like_json_feed, parse_json_feed
 from feeds.sanitizing import (
     MAX_HTML_LENGTH,
     clean_html,
@@ -111,6 +112,9 @@ def parse_feed(
     feed_url = safe_url(url)
     passed_headers, location = _response_headers(headers)
     base = safe_url(location, feed_url) or feed_url
+    if looks_like_json_feed(body):
+        result = parse_json_feed(body)
+        return _map_feed(result, base, max_entries) if not result["bozo"] else _bozo(result)
     try:
         # No content-location for feedparser on purpose: with one, it rewrites relative
         # permalink guids ("12345" → "https://host/feed/12345"), so every guid would change
@@ -128,6 +132,10 @@ def parse_feed(
     except Exception as exc:  # same promise; a bug here is logged, not raised
         logger.exception("could not map the parsed feed %s", feed_url)
         return ParsedFeed(bozo=True, bozo_reason=_reason(exc))
+
+
+def _bozo(result: dict[str, Any]) -> ParsedFeed:
+    return ParsedFeed(bozo=True, bozo_reason=_reason(result["bozo_exception"]))
 
 
 def strip_tracking_params(url: str) -> str:

@@ -828,6 +828,82 @@ def test_is_outlet(name: str, outlet: bool) -> None:
     assert is_outlet(name) is outlet
 
 
+JSON_FEED = """{
+  "version": "https://jsonfeed.org/version/1.1",
+  "title": "Invented North JSON",
+  "home_page_url": "https://north.example/",
+  "language": "en",
+  "hubs": [{"type": "WebSub", "url": "https://hub.example/"}],
+  "authors": [{"name": "Desk"}],
+  "items": [
+    {
+      "id": 1001,
+      "url": "/2026/11/ferry/",
+      "title": "Ferry to Longyearbyen <b>cancelled</b>",
+      "summary": "Storm keeps the ferry in Tromsø.",
+      "content_html": "<p>The ferry stays in port.<script>alert(1)</script></p><p><a href='javascript:alert(2)'>x</a><img src='/img/ferry.jpg' onerror='alert(3)'></p><p><strong>Related stories from around the North:</strong></p><p><strong>Finland:</strong> <a href='https://yle.example/a/1'>Invented Finnish ferry story</a>, Yle News<br><strong>Sweden:</strong> <a href='https://sr.example/b/2'>Invented Swedish ferry story</a>, Radio Sweden</p>",
+      "date_published": "2026-11-20T10:00:00+01:00",
+      "date_modified": "2026-11-21T08:30:00Z",
+      "tags": ["Svalbard", 7, "Shipping"],
+      "image": "https://north.example/img/ferry.jpg",
+      "authors": [{"name": "Kari Nordmann, The Independent Barents Observer"}]
+    },
+    {"id": "1002", "external_url": "https://elsewhere.example/x", "content_text": "Plain\\n\\ntext only", "tags": "not a list"},
+    {"title": 5},
+    "not an item"
+  ]
+}""".encode()
+
+
+def test_json_feed_maps_like_rss_and_is_sanitised() -> None:
+    feed = parse_feed(JSON_FEED, url="https://north.example/feed.json")
+    assert not feed.bozo, feed.bozo_reason
+    assert (feed.title, feed.link, feed.language) == (
+        "Invented North JSON",
+        "https://north.example/",
+        "en",
+    )
+    assert feed.hub_url == "https://hub.example/"
+    first, second = feed.entries
+    assert first.guid == "1001" and first.link == "https://north.example/2026/11/ferry/"
+    assert first.title == "Ferry to Longyearbyen <b>cancelled</b>"  # JSON Feed titles are text
+    assert first.published == datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    assert first.updated == datetime(2026, 11, 21, 8, 30, tzinfo=UTC)
+    assert first.categories == ("Svalbard", "Shipping")
+    assert first.image_url == "https://north.example/img/ferry.jpg"
+    assert (first.author, first.original_outlet) == (
+        "Kari Nordmann",
+        "The Independent Barents Observer",
+    )
+    assert_no_live_script(first.content_html)
+    assert "The ferry stays in port." in first.content_html
+    assert "Related stories" not in first.content_html
+    assert [(ln.country_slug, ln.outlet) for ln in first.related_lines] == [
+        ("finland", "Yle News"),
+        ("sweden", "Radio Sweden"),
+    ]
+    assert first.summary_html == "<p>Storm keeps the ferry in Tromsø.</p>"
+    assert second.link == "https://elsewhere.example/x"
+    assert second.content_html == "<p>Plain</p><p>text only</p>"
+    assert second.byline == "Desk" and second.categories == ()
+    assert feed.skipped == 1  # the item with nothing usable; the string is not an item
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"version": "https://jsonfeed.org/version/1.1"}', "items"),
+        (b'{"version": "2.0", "items": []}', "not a JSON Feed"),
+        (b'{"items": [', "JSONDecodeError"),
+        (b'{"a": ' + b"[" * 200_000, "RecursionError"),
+        (b"{\xff\xfe}", "UnicodeDecodeError"),
+    ],
+)
+def test_broken_json_feeds_are_bozo_with_a_reason(body: bytes, reason: str) -> None:
+    feed = parse_feed(body, url="https://north.example/feed.json")
+    assert feed.bozo and reason in feed.bozo_reason and feed.entries == ()
+
+
 def test_strip_tracking_params() -> None:
     assert strip_tracking_params("https://x.example/a?utm_source=x&id=2&cmp=rss&origin=rss") == (
         "https://x.example/a?id=2"

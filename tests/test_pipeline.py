@@ -211,3 +211,26 @@ def test_the_rss_feed_of_the_fixture_set_parses(fixture_server, allow_private, c
         for entry in parsed.entries:
             assert entry.link.startswith("http://testserver/story/")
             assert entry.tags
+
+
+def test_a_json_feed_goes_through_the_whole_pipeline(fixture_server, allow_private, client):
+    from tests.test_parsing import JSON_FEED
+
+    fixture_server.add("/feed.json", JSON_FEED, content_type="application/feed+json")
+    call_command(
+        "addfeed", fixture_server.url("/feed.json"), source="North JSON", stdout=io.StringIO()
+    )
+    call_command("fetchfeeds", "--all", stdout=io.StringIO())
+    feed = Feed.objects.get(url=fixture_server.url("/feed.json"))
+    assert feed.consecutive_failures == 0, feed.last_error
+    story = Story.objects.get(feed=feed, guid="1001")
+    assert story.title == "Ferry to Longyearbyen <b>cancelled</b>"
+    assert "norway" in {t.country.slug for t in StoryCountry.objects.filter(story=story)}
+    page = client.get(story.get_absolute_url()).content.decode()
+    assert "Ferry to Longyearbyen &lt;b&gt;cancelled&lt;/b&gt;" in page
+    assert "alert(" not in page and "javascript:" not in page
+    # A second poll of the unchanged feed is a 304 and stores nothing new.
+    call_command("fetchfeeds", "--all", stdout=io.StringIO())
+    feed.refresh_from_db()
+    assert feed.last_status.startswith("304"), feed.last_status
+    assert Story.objects.filter(feed=feed).count() == 2  # the item with nothing usable is skipped
