@@ -21,6 +21,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from html import escape as htmlescape
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,6 +96,117 @@ def make_feed(n: int, items: int, rng: random.Random) -> bytes:
         'xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel>'
         f"<title>Outlet {n}</title><link>https://news{n}.example.org/</link>"
         f"<description>bench</description>{''.join(parts)}</channel></rss>"
+    ).encode()
+
+
+# Words in the scripts northern outlets publish in: Sámi, Norwegian, Russian, Inuktitut.
+NORTHERN = """Sámediggi čoahkkin Guovdageaidnu Kárášjohka sámegiella boazodoallu Tromsø Bodø
+Øksfjord værmelding fiskekvote Мурманск Архангельск Северный морской путь ледокол
+Норильск ᐃᓄᒃᑎᑐᑦ ᐃᖃᓗᐃᑦ ᓄᓇᕗᑦ Nunavut Iqaluit Utqiaġvik Ilulissat Qaqortoq""".split()
+
+
+def _paragraphs(rng: random.Random, count: int) -> list[str]:
+    out = []
+    for _ in range(count):
+        words = [rng.choice(WORDS if rng.random() > 0.1 else NORTHERN) for _ in range(70)]
+        words[rng.randrange(70)] = (
+            f'<a href="https://example.org/{rng.randrange(9999)}/">{rng.choice(WORDS)}</a>'
+        )
+        words[rng.randrange(70)] = f"<strong>{rng.choice(PLACES)}</strong>"
+        words[rng.randrange(70)] = f"<em>{rng.choice(WORDS)}</em>"
+        out.append("<p>" + " ".join(words).capitalize() + ".</p>")
+    return out
+
+
+def _article(rng: random.Random, n: int, i: int) -> str:
+    """An article body as WordPress and Drupal sites send it: figures, embeds, and the
+    scripts and inline handlers a sanitiser has to remove."""
+    parts = _paragraphs(rng, rng.randint(8, 12))
+    img = f"https://news{n}.example.org/wp-content/uploads/2026/11/photo-{i}"
+    parts.insert(
+        0,
+        f'<figure class="wp-block-image"><img src="{img}-1024x683.jpg" '
+        f'srcset="{img}-300x200.jpg 300w, {img}-1024x683.jpg 1024w" alt="{rng.choice(PLACES)}" '
+        f'style="width:100%" onerror="track(this)"><figcaption>{rng.choice(PLACES)} '
+        f"harbour. (Photo: Reporter {i})</figcaption></figure>",
+    )
+    parts.insert(
+        rng.randint(3, 6),
+        '<iframe src="https://www.youtube.com/embed/x" width="560" height="315"></iframe>'
+        '<script>window.dataLayer.push({"event":"view"})</script>',
+    )
+    parts.insert(
+        rng.randint(5, 8),
+        "<ul>"
+        + "".join(f"<li>{rng.choice(WORDS)} {rng.choice(WORDS)}</li>" for _ in range(4))
+        + '</ul><blockquote onclick="share()"><p>'
+        + " ".join(rng.choice(WORDS) for _ in range(25))
+        + "</p></blockquote>",
+    )
+    return "".join(parts)
+
+
+def make_realistic_feed(n: int, items: int, rng: random.Random) -> bytes:
+    """One feed of the mix in performance-baselines.md: WordPress RSS (content:encoded, 3-7
+    categories, media), Drupal RSS (escaped HTML in <description>, cut at 2,500 characters)
+    and Atom, in the proportion 119:44:37."""
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    style = ("wordpress", "drupal", "atom")[0 if n % 200 < 119 else 1 if n % 200 < 163 else 2]
+    entries = []
+    for i in range(items):
+        place, subject = rng.choice(PLACES), rng.choice(SUBJECTS)
+        when = now - timedelta(minutes=rng.randint(1, 60 * 24 * 10))
+        title = f"{subject.capitalize()} in {place}: " + " ".join(rng.sample(WORDS, 5))
+        link = f"https://news{n}.example.org/2026/11/{i}-{subject.replace(' ', '-')}/"
+        body = _article(rng, n, i)
+        cats = rng.sample(["Politics", "Arctic", "Climate", "Business", "Society", place], 4)
+        if style == "wordpress":
+            entries.append(
+                f"<item><title>{title}</title><link>{link}</link>"
+                f"<dc:creator><![CDATA[Reporter {i}]]></dc:creator>"
+                f"<pubDate>{format_datetime(when)}</pubDate>"
+                + "".join(f"<category><![CDATA[{c}]]></category>" for c in cats)
+                + f'<guid isPermaLink="false">https://news{n}.example.org/?p={1000 + i}</guid>'
+                f"<description><![CDATA[{body[:600]}…]]></description>"
+                f"<content:encoded><![CDATA[{body}]]></content:encoded>"
+                f"<wfw:commentRss>{link}feed/</wfw:commentRss><slash:comments>0</slash:comments>"
+                f'<media:content url="https://news{n}.example.org/img/{i}.jpg" medium="image"/>'
+                "</item>"
+            )
+        elif style == "drupal":
+            escaped = htmlescape(body[:2500])
+            entries.append(
+                f"<item><title>{title}</title><link>{link}</link>"
+                f"<description>{escaped}</description>"
+                f"<pubDate>{format_datetime(when)}</pubDate>"
+                f"<dc:creator>Reporter {i}</dc:creator>"
+                f'<guid isPermaLink="false">{1000 + i} at https://news{n}.example.org</guid>'
+                "</item>"
+            )
+        else:
+            entries.append(
+                f'<entry><title>{title}</title><link href="{link}"/>'
+                f"<id>tag:news{n}.example.org,2026:{i}</id>"
+                f"<updated>{when.isoformat()}</updated><published>{when.isoformat()}</published>"
+                f"<author><name>Reporter {i}</name></author>"
+                + "".join(f'<category term="{c}"/>' for c in cats)
+                + f'<content type="html">{htmlescape(body)}</content></entry>'
+            )
+    if style == "atom":
+        return (
+            '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+            f"<title>Outlet {n}</title><id>https://news{n}.example.org/</id>"
+            f"<updated>{now.isoformat()}</updated>{''.join(entries)}</feed>"
+        ).encode()
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        'xmlns:content="http://purl.org/rss/1.0/modules/content/" '
+        'xmlns:wfw="http://wellformedweb.org/CommentAPI/" '
+        'xmlns:slash="http://purl.org/rss/1.0/modules/slash/" '
+        'xmlns:media="http://search.yahoo.com/mrss/"><channel>'
+        f"<title>Outlet {n}</title><link>https://news{n}.example.org/</link>"
+        f"<description>bench</description>{''.join(entries)}</channel></rss>"
     ).encode()
 
 
@@ -173,7 +285,14 @@ def run_reader(urls: list[str], rounds: int, workers: int = 1) -> dict[str, list
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--feeds", type=int, default=500)
-    parser.add_argument("--items", type=int, default=20)
+    parser.add_argument("--items", type=int, default=35)
+    parser.add_argument(
+        "--corpus",
+        choices=["realistic", "simple"],
+        default="realistic",
+        help="realistic: the WordPress/Drupal/Atom mix of performance-baselines.md (default); "
+        "simple: short plain bodies",
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--workers", type=int, default=1, help="ingest processes (reader: threads) for cold runs"
@@ -186,7 +305,8 @@ def main() -> None:
     with FixtureServer() as server:
         urls = []
         for n in range(args.feeds):
-            server.add(f"/feed/{n}.xml", make_feed(n, args.items, rng))
+            make = make_realistic_feed if args.corpus == "realistic" else make_feed
+            server.add(f"/feed/{n}.xml", make(n, args.items, rng), gzip=True)
             urls.append(server.url(f"/feed/{n}.xml"))
         ours = run_ours(urls, args.rounds, args.workers)
         peer = run_reader(urls, args.rounds, args.workers)
@@ -201,7 +321,7 @@ def main() -> None:
         return cold, warm, items / cold
 
     print(
-        f"{args.feeds} feeds x {args.items} items, {args.rounds} rounds, medians "
+        f"{args.feeds} {args.corpus} feeds x {args.items} items, {args.rounds} rounds, medians "
         f"(database: {os.environ.get('DATABASE_URL', 'sqlite')})"
     )
     _, _, ours_ips = report("arcticnews", ours)

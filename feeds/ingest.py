@@ -63,14 +63,32 @@ def claim(feed_id: int, *, force: bool = False, now: datetime | None = None) -> 
     Duplicate task deliveries and two beats firing at once are harmless: only one claim wins,
     and a lease that outlives a killed worker simply expires.
     """
+    return claim_feed(feed_id, force=force, now=now) is not None
+
+
+def claim_feed(feed_id: int, *, force: bool = False, now: datetime | None = None) -> Feed | None:
+    """``claim``, returning the claimed feed from the same statement (UPDATE … RETURNING).
+
+    A 304 re-poll is mostly this and one more UPDATE, so the row comes back with the claim
+    rather than in a second query.
+    """
     now = now or timezone.now()
-    qs = Feed.objects.filter(pk=feed_id, is_active=True).filter(
-        Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    table = connection.ops.quote_name(Feed._meta.db_table)
+    due = "" if force else "AND next_fetch_at <= %(now)s"
+    lease = now + timedelta(seconds=settings.FEEDS_LEASE_SECONDS)
+    claimed = list(
+        Feed.objects.raw(
+            f"UPDATE {table} SET lease_until = %(lease)s "
+            f"WHERE id = %(id)s AND is_active AND (lease_until IS NULL OR lease_until < %(now)s) "
+            f"{due} RETURNING *",
+            {
+                "lease": connection.ops.adapt_datetimefield_value(lease),
+                "id": feed_id,
+                "now": connection.ops.adapt_datetimefield_value(now),
+            },
+        )
     )
-    if not force:
-        qs = qs.filter(next_fetch_at__lte=now)
-    lease = timedelta(seconds=settings.FEEDS_LEASE_SECONDS)
-    return qs.update(lease_until=now + lease) == 1
+    return claimed[0] if claimed else None
 
 
 def release(feed_id: int) -> None:
@@ -82,9 +100,9 @@ def release(feed_id: int) -> None:
 
 def fetch_and_store(feed_id: int, *, force: bool = False) -> FeedRunResult:
     """Poll one feed if it is due (or ``force``), store what is new, schedule the next poll."""
-    if not claim(feed_id, force=force):
+    feed = claim_feed(feed_id, force=force)
+    if feed is None:
         return FeedRunResult(feed_id, "skipped")
-    feed = Feed.objects.select_related("source", "source__country").get(pk=feed_id)
     started = time.monotonic()
     try:
         result = fetch(
@@ -132,10 +150,8 @@ def _record_unchanged(
     delay = scheduling.next_success_delay(
         headers=result.headers, previous_interval_minutes=feed.publish_interval_minutes
     )
-    # A 304 costs no parsing and writes only the fetch state.
-    with transaction.atomic():
-        _relax_commit()
-        _mark_unchanged(feed, result, now, delay, label)
+    # A 304 costs no parsing and writes only the fetch state: one UPDATE, committed alone.
+    _mark_unchanged(feed, result, now, delay, label)
     return FeedRunResult(feed.pk, status)
 
 
@@ -502,7 +518,7 @@ def _store_source_boxes(stories: Sequence[Story], entries: Sequence[ParsedEntry]
         box = lines.get(story.guid)
         if not box or story.related_locked:
             continue
-        targets = _stories_at({dedupe.url_key(line.url) for line in box if line.url})
+        targets = _shown_ids_at({dedupe.url_key(line.url) for line in box if line.url})
         existing = {s.country_id: s for s in story.related_slots.all()}
         for line in box:
             country = countries.get(line.country_slug or "")
@@ -512,12 +528,12 @@ def _store_source_boxes(stories: Sequence[Story], entries: Sequence[ParsedEntry]
             if slot and (slot.origin == Origin.EDITOR or slot.pinned):
                 continue
             target = targets.get(dedupe.url_key(line.url)) if line.url else None
-            if target is not None and target.pk == story.pk:
+            if target == story.pk:
                 target = None
             if target is None and not line.url:
                 continue
             values = {
-                "target": target,
+                "target_id": target,
                 "external_url": "" if target else line.url,
                 "external_headline": "" if target else line.headline[:1000],
                 "external_outlet": "" if target else line.outlet[:300],
@@ -527,39 +543,48 @@ def _store_source_boxes(stories: Sequence[Story], entries: Sequence[ParsedEntry]
             RelatedSlot.objects.update_or_create(story=story, country=country, defaults=values)
 
 
-def _stories_at(keys: set[str]) -> dict[str, Story]:
+def _shown_ids_at(keys: set[str]) -> dict[str, int]:
     """Our story at each link, as readers see it: a republished copy gives way to its original."""
-    found = (
+    rows = list(
         Story.objects.filter(url_key__in=keys - {""}, is_hidden=False)
-        .select_related("canonical")
         .order_by("pk")
+        .values_list("url_key", "pk", "canonical_id")
     )
-    stories = {}
-    for story in found:
-        shown = story.canonical if story.canonical_id else story
-        if not shown.is_hidden:
-            stories.setdefault(story.url_key, shown)
-    return stories
+    originals = {canonical for _, _, canonical in rows if canonical}
+    hidden = (
+        set(Story.objects.filter(pk__in=originals, is_hidden=True).values_list("pk", flat=True))
+        if originals
+        else set()
+    )
+    shown: dict[str, int] = {}
+    for key, pk, canonical in rows:
+        if (canonical or pk) not in hidden:
+            shown.setdefault(key, canonical or pk)
+    return shown
 
 
 def _resolve_outlet_lines(stories: Sequence[Story]) -> None:
     """An outlet's box line to a story we did not carry points at ours once we carry it."""
-    if not stories:
+    keys = {s.url_key for s in stories if s.url_key}
+    if not keys:
         return
-    targets = _stories_at({s.url_key for s in stories})
-    if not targets:
-        return
-    waiting = RelatedSlot.objects.filter(
-        origin=Origin.SOURCE,
-        target__isnull=True,
-        external_key__in=list(targets),
-        story__related_locked=False,
+    # Usually nothing waits: one indexed query, and only then the stories.
+    waiting = list(
+        RelatedSlot.objects.filter(
+            origin=Origin.SOURCE,
+            target__isnull=True,
+            external_key__in=keys,
+            story__related_locked=False,
+        )
     )
+    if not waiting:
+        return
+    targets = _shown_ids_at({slot.external_key for slot in waiting})
     for slot in waiting:
-        target = targets[slot.external_key]
-        if target.pk == slot.story_id:
+        target_id = targets.get(slot.external_key)
+        if target_id is None or target_id == slot.story_id:
             continue
-        slot.target = target
+        slot.target_id = target_id
         slot.external_url = slot.external_headline = slot.external_outlet = ""
         slot.save(update_fields=["target", "external_url", "external_headline", "external_outlet"])
 
