@@ -75,6 +75,13 @@ FRESH_SHARE = 0.25  # freshness can take at most this share of the score
 SAME_SOURCE_PENALTY = 0.02  # a line from the story's own outlet is slightly less welcome
 OUTLET_REPEAT_PENALTY = 0.06  # each earlier line from the same outlet costs this share
 SECONDARY_TAG = 0.75  # a candidate tagged with the country only as a secondary one
+# Newsletters, podcasts and round-ups touch every subject of their week, so they match many
+# boxes without being about any one story's subject: a line only when nothing else fits.
+ROUNDUP_PENALTY = 0.5
+_ROUNDUP = re.compile(
+    r"\b(newsletter|podcast|digest|roundup|round up|news in brief|daily briefing|"
+    r"morning briefing|week in review|the week in|this week in|live blog|live updates)\b"
+)
 TOPIC_BONUS = 0.3  # shared topic tags raise the text similarity by up to this share
 ALTERNATIVES = 5
 # Bounded re-suggestion work per new story.
@@ -575,6 +582,7 @@ class _Cand:
     profile: Profile
     countries: set[int] = field(default_factory=set)  # shown country tags
     topics: set[int] = field(default_factory=set)
+    roundup: bool = False
 
 
 def _window(story: Story, width: timedelta = WINDOW) -> tuple[datetime, datetime]:
@@ -735,7 +743,8 @@ def _cand(
     pk, source_id, published, chash, title, summary, content, tkey, ukey, lkey, outlet, pc
 ) -> _Cand:
     prof = _profile(pk, _signature(chash, title, summary, content), title, summary, content)
-    return _Cand(pk, source_id, published, tkey, ukey, lkey, outlet, pc, prof)
+    roundup = _ROUNDUP.search(title.casefold()) is not None
+    return _Cand(pk, source_id, published, tkey, ukey, lkey, outlet, pc, prof, roundup=roundup)
 
 
 def _python_candidates(story: Story) -> list[_Cand]:
@@ -849,6 +858,8 @@ def _rank(story: Story) -> _Ranking:
         score = relevance * (1.0 - FRESH_SHARE + FRESH_SHARE * _freshness(story, cand))
         if cand.source_id == story.source_id:
             score *= 1.0 - SAME_SOURCE_PENALTY
+        if cand.roundup:
+            score *= ROUNDUP_PENALTY
         outlets[cand.id] = cand.outlet.casefold()
         for cid in cand.countries:
             factor = 1.0 if cid == cand.primary_country_id else SECONDARY_TAG

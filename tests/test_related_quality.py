@@ -295,6 +295,23 @@ def test_relevance_first_then_freshness(world):
     assert far.pk not in {s.story_id for s in related.suggest(anchor)[country("canada").pk]}
 
 
+def test_a_newsletter_is_a_line_only_when_no_story_fits(world):
+    anchor = world["anchor"]
+    digest = make(
+        "sweden",
+        "Newsletter: The week in the High North",
+        "Cargo ships and tankers on the Northern Sea Route, a record for Rosatom, Luleå "
+        "dredging, Bering Strait traffic and more this week.",
+    )
+    ranked = related.suggest(anchor)[country("sweden").pk]
+    ids = [s.story_id for s in ranked]
+    assert ids[0] == world["sweden"].pk and digest.pk in ids
+    ours = {s.story_id: s for s in ranked}
+    assert ours[digest.pk].relevance > 0  # still related, so still a fallback
+    Story.objects.filter(pk=world["sweden"].pk).update(is_hidden=True)
+    assert related.suggest(anchor)[country("sweden").pk][0].story_id == digest.pk
+
+
 def test_a_story_is_used_once_and_outlets_are_varied():
     # Unit level: two countries want the same story; two equally good stories from
     # different outlets, one outlet already on the box.
