@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import feedparser
+import feedparser.mixin
 
 from feeds.extraction import (
     extract_lead_image,
@@ -69,6 +70,31 @@ _LANGUAGE_RE = re.compile(r"^\s*([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{1,8})*\s*$")
 _IMAGE_EXTENSION_RE = re.compile(r"\.(?:jpe?g|png|gif|webp|avif)$", re.IGNORECASE)
 _FIRST_IMG_SRC_RE = re.compile(r"""<img\b[^>]*?\bsrc\s*=\s*["']?([^"'\s>]+)""", re.IGNORECASE)
 _WP_SIZE_SUFFIX_RE = re.compile(r"-\d+x\d+(?=\.\w+$)")
+
+
+def _fast_cp1252_table() -> None:
+    """Give feedparser its Windows-1252 fix-up table as a string indexed by code point.
+
+    feedparser passes every element's text through ``str.translate`` with a 27-key dict.
+    For text that is not pure ASCII (most northern news: ø, á, Cyrillic, syllabics), each
+    character then costs a failed dict lookup and a KeyError, about a fifth of the whole
+    parse. A string covering the Basic Multilingual Plane maps the same 27 code points and
+    leaves every other one as it is; characters past it raise IndexError, which translate
+    also treats as "unchanged". Same output, about twice as fast.
+    """
+    table = getattr(feedparser.mixin, "_cp1252", None)
+    if not isinstance(table, dict) or not all(
+        isinstance(k, int) and 0 <= k < 0x10000 and isinstance(v, str) and len(v) == 1
+        for k, v in table.items()
+    ):
+        return  # another feedparser version: leave it alone
+    chars = [chr(i) for i in range(0x10000)]
+    for code, char in table.items():
+        chars[code] = char
+    feedparser.mixin._cp1252 = "".join(chars)
+
+
+_fast_cp1252_table()
 
 
 @dataclass(frozen=True)

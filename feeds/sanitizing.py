@@ -69,7 +69,6 @@ _DROP_WITH_CONTENT = frozenset(
 # the two XML 1.0 non-characters.
 _CONTROLS_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _URL_JUNK_RE = re.compile("[\x00-\x20\x7f]")
-_SPACE_RE = re.compile(r"\s+")
 # Block-level boundaries become spaces in plain text, so "<p>a</p><p>b</p>" is "a b".
 _BLOCK_BOUNDARY_RE = re.compile(
     r"<(?:br|/?(?:p|div|li|ul|ol|h[1-6]|tr|td|th|table|blockquote|figure|figcaption|pre"
@@ -108,7 +107,9 @@ def strip_controls(s: str) -> str:
 
 def normalize_space(s: str) -> str:
     """Collapse every run of whitespace (NBSP included) to one space and trim."""
-    return _SPACE_RE.sub(" ", s).strip()
+    # str.split() and the regex's \s are the same Unicode whitespace test (Py_UNICODE_ISSPACE),
+    # and split/join is several times faster than a substitution on article-sized text.
+    return " ".join(s.split())
 
 
 def safe_url(url: str, base: str = "") -> str:
