@@ -19,7 +19,11 @@ _TEXT_LIMIT = 800
 
 
 def tag_input(story: Story) -> TagInput:
-    text = html_to_text(story.summary or story.content)[:_TEXT_LIMIT]
+    # Ingest has already turned the same HTML into text (ingest._lead_text).
+    lead = getattr(story, "_lead_text", None)
+    if lead is None:
+        lead = html_to_text(story.summary or story.content)
+    text = lead[:_TEXT_LIMIT]
     if story.content and len(text) < 400:
         text = (text + " " + html_to_text(story.content)[: _TEXT_LIMIT - len(text)]).strip()
     source = story.source
