@@ -49,6 +49,18 @@ def pytest_collection_modifyitems(config, items):
             )
 
 
+@pytest.fixture(autouse=True)
+def _fresh_related_caches():
+    """Each test is its own newsroom. Rolled-back tests reuse primary keys on SQLite, so the
+    related suggester's per-process term statistics and profiles must not outlive a test, or
+    a test's result would depend on the ones before it."""
+    related = sys.modules.get("feeds.related")  # never imported: nothing cached
+    if related is not None:
+        related._CORPUS = None
+        related._PROFILES.clear()
+    yield
+
+
 def restore_vocabularies() -> None:
     """Put back the countries and topics that migration 0002 creates.
 

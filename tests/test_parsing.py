@@ -904,6 +904,30 @@ def test_broken_json_feeds_are_bozo_with_a_reason(body: bytes, reason: str) -> N
     assert feed.bozo and reason in feed.bozo_reason and feed.entries == ()
 
 
+def test_feedparsers_windows_1252_fixup_table_still_maps_the_same_characters() -> None:
+    # feeds.parsing swaps feedparser's dict for an equivalent string table (speed); the
+    # mapping must be exactly feedparser's: C1 controls to their cp1252 characters, every
+    # other character, astral ones included, unchanged.
+    import feedparser.mixin
+
+    table = feedparser.mixin._cp1252
+    assert isinstance(table, str) and len(table) == 0x10000
+    undefined = (0x81, 0x8D, 0x8F, 0x90, 0x9D)  # not in cp1252: left alone
+    expected = {
+        c: chr(c) if c in undefined else bytes([c]).decode("cp1252") for c in range(0x80, 0xA0)
+    }
+    for code, char in expected.items():
+        assert chr(code).translate(table) == char, hex(code)
+    text = "Tromsø Мурманск ᐃᖃᓗᐃᑦ 😀 \x80\x99 plain"
+    assert text.translate(table) == "Tromsø Мурманск ᐃᖃᓗᐃᑦ 😀 €™ plain"
+    feed = parse_feed(
+        "<rss version='2.0'><channel><item><title>Isfjord\x92s ferry</title>"
+        "<guid>a</guid></item></channel></rss>".encode(),
+        url="https://x.example/feed",
+    )
+    assert feed.entries[0].title == "Isfjord’s ferry"
+
+
 def test_strip_tracking_params() -> None:
     assert strip_tracking_params("https://x.example/a?utm_source=x&id=2&cmp=rss&origin=rss") == (
         "https://x.example/a?id=2"
