@@ -31,16 +31,18 @@ class CacheState:
     changed_at: datetime  # when the generation last changed (UTC)
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+def _now_us() -> int:
+    return time.time_ns() // 1000
 
 
 def _initialise() -> None:
     # Start from the clock, not from 0: after an eviction or a cache restart the counter
-    # must not come back to a value it had before (old ETags would match again).
-    now = _now_ms()
+    # must not come back to a value it had before (old ETags would match again). In
+    # microseconds, so that even a burst of bumps just before an eviction stays below where
+    # the clock restarts it.
+    now = _now_us()
     if cache.add(GENERATION_KEY, now, timeout=None):
-        cache.set(CHANGED_AT_KEY, now / 1000, timeout=None)
+        cache.set(CHANGED_AT_KEY, now / 1_000_000, timeout=None)
 
 
 def bump_generation(*args: object, **kwargs: object) -> int | None:

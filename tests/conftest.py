@@ -50,14 +50,23 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_related_caches():
-    """Each test is its own newsroom. Rolled-back tests reuse primary keys on SQLite, so the
-    related suggester's per-process term statistics and profiles must not outlive a test, or
-    a test's result would depend on the ones before it."""
+def _fresh_process_caches():
+    """Each test is its own newsroom. Rolled-back tests reuse primary keys on SQLite, and
+    their on_commit hooks (which bump the page-cache generation) never run, so nothing cached
+    in this process may outlive a test: not the related suggester's term statistics and
+    profiles, not pages in the local-memory cache. (Redis is not flushed: the broker shares
+    it, and PostgreSQL never reuses keys.)"""
     related = sys.modules.get("feeds.related")  # never imported: nothing cached
     if related is not None:
         related._CORPUS = None
         related._PROFILES.clear()
+    if "django.core.cache" in sys.modules:
+        from django.core.cache import caches
+        from django.core.cache.backends.locmem import LocMemCache
+
+        for cache in caches.all(initialized_only=True):
+            if isinstance(cache, LocMemCache):
+                cache.clear()
     yield
 
 
