@@ -57,20 +57,13 @@ class FeedRunResult:
 # --- claiming -------------------------------------------------------------------------------
 
 
-def claim(feed_id: int, *, force: bool = False, now: datetime | None = None) -> bool:
-    """Take a short lease on a feed with a conditional UPDATE; False if someone else has it.
+def claim(feed_id: int, *, force: bool = False, now: datetime | None = None) -> Feed | None:
+    """Take a short lease on a feed with one conditional UPDATE … RETURNING: the claimed feed,
+    or None if someone else has it (or it is not due, unless ``force``).
 
     Duplicate task deliveries and two beats firing at once are harmless: only one claim wins,
-    and a lease that outlives a killed worker simply expires.
-    """
-    return claim_feed(feed_id, force=force, now=now) is not None
-
-
-def claim_feed(feed_id: int, *, force: bool = False, now: datetime | None = None) -> Feed | None:
-    """``claim``, returning the claimed feed from the same statement (UPDATE … RETURNING).
-
-    A 304 re-poll is mostly this and one more UPDATE, so the row comes back with the claim
-    rather than in a second query.
+    and a lease that outlives a killed worker simply expires. The row comes back with the
+    claim because a 304 re-poll is little more than this and one more UPDATE.
     """
     now = now or timezone.now()
     table = connection.ops.quote_name(Feed._meta.db_table)
@@ -131,7 +124,7 @@ def release(feed_id: int) -> None:
 
 def fetch_and_store(feed_id: int, *, force: bool = False) -> FeedRunResult:
     """Poll one feed if it is due (or ``force``), store what is new, schedule the next poll."""
-    feed = claim_feed(feed_id, force=force)
+    feed = claim(feed_id, force=force)
     if feed is None:
         return FeedRunResult(feed_id, "skipped")
     started = time.monotonic()
