@@ -19,19 +19,8 @@ from django.utils import timezone
 from feeds.cache import bump_generation
 from feeds.models import RelatedSlot
 from feeds.search import update_search_vectors
-from tests.conftest import restore_vocabularies
+from tests.conftest import ARTIFACTS, CHROMIUM, restore_vocabularies
 from tests.test_views import country, make_source, make_story
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls made by the test
 # itself (creating data) are still synchronous and safe.
@@ -42,16 +31,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Chromium not installed at {CHROMIUM}"),
 ]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 class Reader:

@@ -8,80 +8,23 @@ console error (CSP violations included). Screenshots go to test-artifacts/editor
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from feeds.cache import bump_generation
 from feeds.models import RelatedChange, RelatedSlot, Story
-from tests.conftest import restore_vocabularies
+
+# The marks (browser, transactional db, skip without Chromium), the restored vocabularies
+# and the recording tab are the reader tests'; the browser is conftest's.
+from tests.test_browser import Reader as Tab
+from tests.test_browser import pytestmark, vocabularies  # noqa: F401 (a mark list, a fixture)
 from tests.test_curation import make_box
 from tests.test_views import country
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-
-# Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
-# synchronous and safe.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Chromium not installed at {CHROMIUM}"),
-]
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(autouse=True)
-def vocabularies(live_server):
-    """As in test_browser: put back the migrated countries and topics (see its note)."""
-    restore_vocabularies()
-
-
-class Tab:
-    """One browser tab that records console errors and saves screenshots."""
-
-    def __init__(self, browser, base_url: str, *, width: int = 1280, height: int = 900):
-        self.context = browser.new_context(viewport={"width": width, "height": height})
-        self.page = self.context.new_page()
-        self.base_url = base_url
-        self.errors: list[str] = []
-        self.page.on(
-            "console", lambda msg: self.errors.append(msg.text) if msg.type == "error" else None
-        )
-        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-
-    def shot(self, name: str, *, full_page: bool = True) -> None:
-        ARTIFACTS.mkdir(exist_ok=True)
-        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
-
-    def close(self) -> None:
-        self.context.close()
-
 
 @pytest.fixture
-def tab(chromium, live_server):
+def tab(browser, live_server):
     bump_generation()
-    t = Tab(chromium, live_server.url)
+    t = Tab(browser, live_server.url)
     yield t
     t.close()
 
@@ -217,9 +160,9 @@ def test_an_editor_curates_a_box_without_leaving_the_page(tab, editor):
     assert tab.errors == []
 
 
-def test_the_editor_on_a_phone(chromium, live_server, editor):
+def test_the_editor_on_a_phone(browser, live_server, editor):
     box = make_box()
-    phone = Tab(chromium, live_server.url, width=390, height=844)
+    phone = Tab(browser, live_server.url, width=390, height=844)
     try:
         sign_in(phone.page, phone.base_url, f"/editor/story/{box['main'].pk}/related/")
         phone.errors.clear()
@@ -232,13 +175,13 @@ def test_the_editor_on_a_phone(chromium, live_server, editor):
         phone.close()
 
 
-def test_without_javascript_every_form_still_works(chromium, live_server, editor):
+def test_without_javascript_every_form_still_works(browser, live_server, editor):
     """Progressive enhancement: with scripting off the same forms post and come back."""
     from playwright.sync_api import expect
 
     box = make_box()
     main = box["main"]
-    context = chromium.new_context(
+    context = browser.new_context(
         java_script_enabled=False, viewport={"width": 1280, "height": 900}
     )
     page = context.new_page()
