@@ -546,14 +546,21 @@ def _store_source_boxes(stories: Sequence[Story], entries: Sequence[ParsedEntry]
     lines = {e.guid: e.related_lines for e in entries if e.related_lines}
     if not lines:
         return
+    boxed = [s for s in stories if lines.get(s.guid) and not s.related_locked]
+    if not boxed:
+        return
     countries = {c.slug: c for c in Country.objects.all()}
     order = {c.pk: i for i, c in enumerate(sorted(countries.values(), key=lambda c: c.name))}
-    for story in stories:
-        box = lines.get(story.guid)
-        if not box or story.related_locked:
-            continue
-        targets = _shown_ids_at({dedupe.url_key(line.url) for line in box if line.url})
-        existing = {s.country_id: s for s in story.related_slots.all()}
+    # Once per feed, not per story: every link of every box, and every existing line.
+    targets = _shown_ids_at(
+        {dedupe.url_key(ln.url) for s in boxed for ln in lines[s.guid] if ln.url}
+    )
+    lines_of: dict[int, dict[int, RelatedSlot]] = defaultdict(dict)
+    for slot in RelatedSlot.objects.filter(story__in=boxed):
+        lines_of[slot.story_id][slot.country_id] = slot
+    for story in boxed:
+        box = lines[story.guid]
+        existing = lines_of[story.pk]
         for line in box:
             country = countries.get(line.country_slug or "")
             if country is None:
