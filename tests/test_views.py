@@ -754,6 +754,15 @@ def test_500_renders_without_a_request_or_database(rf):
     assert "Something went wrong" in response.content.decode()
 
 
+def test_favicon_ico_leads_to_our_icon(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"].endswith("img/favicon.svg")
+    from django.contrib.staticfiles import finders
+
+    assert finders.find("img/favicon.svg")
+
+
 def test_robots_txt_points_at_both_sitemaps(client):
     response = client.get("/robots.txt")
     assert response["Content-Type"].startswith("text/plain")
