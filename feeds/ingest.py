@@ -7,11 +7,12 @@ written in ONE transaction, so a crash can never leave an ETag that hides unstor
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -22,10 +23,10 @@ from django.utils import timezone
 
 from . import dedupe, scheduling
 from .fetching import FetchError, fetch
-from .models import Country, Feed, FetchLog, Origin, RelatedSlot, Story
+from .models import Feed, FetchLog, Origin, RelatedSlot, Story
 from .parsing import parse_feed
 from .sanitizing import html_to_text
-from .tags import apply_tags, pretag
+from .tags import Vocabulary, apply_tags, pretag, vocabulary
 from .types import FetchResult, ParsedEntry, ParsedFeed
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,8 @@ logger = logging.getLogger(__name__)
 # A date later than this past "now" is a publisher's clock or typo, not news from the future.
 FUTURE_SKEW = timedelta(minutes=10)
 DUPLICATE_WINDOW = timedelta(days=2)
+# Columns an upsert never needs to read back: it overwrites them or leaves them alone.
+_BODIES = ("summary", "content", "raw_content", "search_vector")
 
 
 @dataclass
@@ -324,14 +327,16 @@ def store_parsed(
     entries = _unique_entries(parsed.entries)
     with transaction.atomic():
         _relax_commit()
-        created, updated = _upsert(feed, entries, now)
+        # Read once, and only if a story is new or changed (a re-sent feed often has none).
+        vocab = functools.cache(vocabulary)
+        created, updated = _upsert(feed, entries, now, vocab)
         new_ids = [s.pk for s in created]
         changed = created + updated
         if created:
             link_copies(created)
         if changed:
-            apply_tags(changed)
-            _store_source_boxes(changed, entries)
+            apply_tags(changed, vocab())
+            _store_source_boxes(changed, entries, vocab())
             _resolve_outlet_lines(created)
             _index_for_search([s.pk for s in changed])
         _record_success(feed, parsed, result, checksum, now, len(created), len(updated), started)
@@ -358,9 +363,14 @@ def _unique_entries(entries: Sequence[ParsedEntry]) -> list[ParsedEntry]:
     return unique
 
 
-def _upsert(feed: Feed, entries: list[ParsedEntry], now: datetime) -> tuple[list, list]:
+def _upsert(
+    feed: Feed, entries: list[ParsedEntry], now: datetime, vocab: Callable[[], Vocabulary]
+) -> tuple[list, list]:
+    # A changed feed is mostly stories we already have: compare their content hashes without
+    # reading their bodies back (an update sets every field anyway).
     by_guid = {
-        s.guid: s for s in Story.objects.filter(feed=feed, guid__in=[e.guid for e in entries])
+        s.guid: s
+        for s in Story.objects.filter(feed=feed, guid__in=[e.guid for e in entries]).defer(*_BODIES)
     }
     # Turning HTML into text is one of the costlier steps per item; do it once and hand the
     # result to the tagger (tags.tag_input) on the story object.
@@ -373,9 +383,13 @@ def _upsert(feed: Feed, entries: list[ParsedEntry], now: datetime) -> tuple[list
     if missing:
         url_keys = {fields[e.guid]["url_key"] for e in missing} - {""}
         title_keys = {fields[e.guid]["title_key"] for e in missing} - {""}
-        for story in Story.objects.filter(feed=feed).filter(
-            Q(url_key__in=url_keys)
-            | Q(title_key__in=title_keys, first_seen_at__gte=now - timedelta(days=14))
+        for story in (
+            Story.objects.filter(feed=feed)
+            .filter(
+                Q(url_key__in=url_keys)
+                | Q(title_key__in=title_keys, first_seen_at__gte=now - timedelta(days=14))
+            )
+            .defer(*_BODIES)
         ):
             by_url.setdefault(story.url_key, story)
             by_title.setdefault(story.title_key, story)
@@ -420,7 +434,7 @@ def _upsert(feed: Feed, entries: list[ParsedEntry], now: datetime) -> tuple[list
     if created:
         for story in created:
             story.source = feed.source
-        pretag(created)
+        pretag(created, vocab())
         try:
             with transaction.atomic():
                 Story.objects.bulk_create(created)
@@ -541,7 +555,9 @@ def _is_copy_of(new: Story, old: _Near) -> bool:
     return old.first_seen_at <= new.first_seen_at
 
 
-def _store_source_boxes(stories: Sequence[Story], entries: Sequence[ParsedEntry]) -> None:
+def _store_source_boxes(
+    stories: Sequence[Story], entries: Sequence[ParsedEntry], vocab: Vocabulary
+) -> None:
     """Keep an outlet's own related box as suggestions, resolved to our stories if we have them."""
     lines = {e.guid: e.related_lines for e in entries if e.related_lines}
     if not lines:
@@ -549,7 +565,7 @@ def _store_source_boxes(stories: Sequence[Story], entries: Sequence[ParsedEntry]
     boxed = [s for s in stories if lines.get(s.guid) and not s.related_locked]
     if not boxed:
         return
-    countries = {c.slug: c for c in Country.objects.all()}
+    countries = vocab.countries
     order = {c.pk: i for i, c in enumerate(sorted(countries.values(), key=lambda c: c.name))}
     # Once per feed, not per story: every link of every box, and every existing line.
     targets = _shown_ids_at(

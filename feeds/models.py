@@ -177,8 +177,11 @@ class StoryQuerySet(models.QuerySet):
 class Story(models.Model):
     """One item from one feed. Copies of the same story point at their canonical story."""
 
-    feed = models.ForeignKey(Feed, on_delete=models.CASCADE, related_name="stories")
-    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="stories")
+    # No single-column indexes: (feed, guid) and (source, published_at) lead with them.
+    feed = models.ForeignKey(Feed, on_delete=models.CASCADE, related_name="stories", db_index=False)
+    source = models.ForeignKey(
+        Source, on_delete=models.CASCADE, related_name="stories", db_index=False
+    )
     guid = models.CharField(max_length=500)
     link = models.URLField(max_length=2000, blank=True)
     title = models.CharField(max_length=1000)
@@ -206,10 +209,12 @@ class Story(models.Model):
     first_seen_at = models.DateTimeField(default=timezone.now, editable=False)
     last_seen_at = models.DateTimeField(default=timezone.now, editable=False)
     content_hash = models.CharField(max_length=64, blank=True, editable=False)
-    title_key = models.CharField(max_length=300, blank=True, db_index=True, editable=False)
-    url_key = models.CharField(max_length=300, blank=True, db_index=True, editable=False)
+    # Indexed in Meta: equality lookups only, so without the LIKE-pattern copies that
+    # db_index=True adds on PostgreSQL.
+    title_key = models.CharField(max_length=300, blank=True, editable=False)
+    url_key = models.CharField(max_length=300, blank=True, editable=False)
     # Hash of the opening words: republished copies repeat the lead word for word.
-    lead_key = models.CharField(max_length=40, blank=True, db_index=True, editable=False)
+    lead_key = models.CharField(max_length=40, blank=True, editable=False)
 
     is_hidden = models.BooleanField(
         default=False, help_text="Hidden stories are gone for readers and never come back."
@@ -259,6 +264,10 @@ class Story(models.Model):
             ),
             # Source pages and feeds.
             models.Index(fields=["source", "-published_at"], name="story_source_recent_idx"),
+            # Copy detection and re-keyed items: the same link, headline or opening words.
+            models.Index(fields=["title_key"], name="story_title_key_idx"),
+            models.Index(fields=["url_key"], name="story_url_key_idx"),
+            models.Index(fields=["lead_key"], name="story_lead_key_idx"),
         ]
 
     def __str__(self) -> str:
@@ -302,8 +311,13 @@ class Tag(models.Model):
 
 
 class StoryCountry(Tag):
-    story = models.ForeignKey(Story, on_delete=models.CASCADE, related_name="countries")
-    country = models.ForeignKey(Country, on_delete=models.CASCADE, related_name="story_tags")
+    # Both directions are covered by the two composite indexes below.
+    story = models.ForeignKey(
+        Story, on_delete=models.CASCADE, related_name="countries", db_index=False
+    )
+    country = models.ForeignKey(
+        Country, on_delete=models.CASCADE, related_name="story_tags", db_index=False
+    )
 
     class Meta:
         verbose_name = "country tag"
@@ -320,8 +334,13 @@ class StoryCountry(Tag):
 
 
 class StoryTopic(Tag):
-    story = models.ForeignKey(Story, on_delete=models.CASCADE, related_name="topics")
-    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="story_tags")
+    # Both directions are covered by the two composite indexes below.
+    story = models.ForeignKey(
+        Story, on_delete=models.CASCADE, related_name="topics", db_index=False
+    )
+    topic = models.ForeignKey(
+        Topic, on_delete=models.CASCADE, related_name="story_tags", db_index=False
+    )
 
     class Meta:
         verbose_name = "topic tag"

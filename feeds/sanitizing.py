@@ -7,6 +7,7 @@ URLs are resolved here, while sanitising.
 
 from __future__ import annotations
 
+import functools
 import html as htmllib
 import logging
 import re
@@ -124,7 +125,7 @@ def safe_url(url: str, base: str = "") -> str:
         return ""
     try:
         if base:
-            base = safe_url(base)
+            base = _safe_base(base)
             if base:
                 candidate = urljoin(base, candidate)
         parts = urlsplit(candidate)
@@ -138,6 +139,10 @@ def safe_url(url: str, base: str = "") -> str:
     # A bare space is not a valid URL character; browsers percent-encode it, so do we.
     candidate = _URL_JUNK_RE.sub(lambda m: f"%{ord(m.group()):02X}", candidate)
     return candidate if len(candidate) <= MAX_URL_LENGTH else ""
+
+
+# Every URL in an article is resolved against the same base; checking it once is enough.
+_safe_base = functools.lru_cache(maxsize=1024)(safe_url)
 
 
 def _resolve_relative(url: str) -> str | None:

@@ -12,6 +12,7 @@ from django.core.management import call_command
 
 from feeds import ingest
 from feeds.models import Feed, RelatedSlot, Source, Story, StoryCountry
+from feeds.search import search_stories
 from tests.conftest import FIXTURES
 
 pytestmark = pytest.mark.django_db
@@ -102,11 +103,47 @@ def test_it_sends_validators_and_a_304_costs_nothing(outlet_feed, fixture_server
 
 def test_it_updates_an_edited_story_instead_of_duplicating(outlet_feed, fixture_server):
     ingest.fetch_and_store(outlet_feed.pk, force=True)
-    edited = [dict(BASIC[0], title="Icebreaker escorts four tankers along the Northern Sea Route")]
+    edited = [
+        dict(
+            BASIC[0],
+            title="Icebreaker escorts four tankers along the Northern Sea Route",
+            body="<p>The convoy reached Sabetta after a stop off Dikson.</p>",
+        )
+    ]
     fixture_server.add("/rss.xml", make_feed(edited + BASIC[1:]))
     result = ingest.fetch_and_store(outlet_feed.pk, force=True)
     assert (result.created, result.updated) == (0, 1)
-    assert Story.objects.get(guid="example-1").title.startswith("Icebreaker escorts four")
+    story = Story.objects.get(guid="example-1")
+    assert story.title.startswith("Icebreaker escorts four")
+    # The upsert compares without reading bodies back; the new body is still what is stored.
+    assert "Dikson" in story.summary and "Dikson" in story.raw_content
+    assert [s.pk for s in search_stories("Dikson")] == [story.pk]
+    assert not search_stories("Murmansk").filter(pk=story.pk).exists()
+
+
+def test_a_lead_behind_heavy_markup_is_still_read_by_the_tagger(fixture_server, allow_private):
+    # A short teaser sends the tagger on into the body, and WordPress bodies can open with
+    # kilobytes of figure, srcset and embed markup before the first sentence.
+    gallery = "".join(
+        f'<img src="https://example.org/wp-content/uploads/2026/11/harbour-photo-{n}-1024x683.jpg"'
+        ' alt="">'
+        for n in range(120)
+    )
+    opening = f"<figure>{gallery}<figcaption>Photos</figcaption></figure>"
+    body = opening + "<p>The harbour in Nuuk will be finished by 2029, Naalakkersuisut says.</p>"
+    item = (
+        "<item><title>Council approves the new harbour</title>"
+        "<link>https://example.org/h/</link><guid>h</guid>"
+        "<description>A decision at last, after years of delay.</description>"
+        f"<content:encoded><![CDATA[{body}]]></content:encoded></item>"
+    )
+    fixture_server.add("/heavy.xml", FEED_TEMPLATE.format(items=item))
+    source = Source.objects.create(name="Heavy Markup Weekly", slug="heavy")
+    feed = Feed.objects.create(source=source, url=fixture_server.url("/heavy.xml"))
+    ingest.fetch_and_store(feed.pk, force=True)
+    story = Story.objects.get(guid="h")
+    assert len(story.content) > 10_000 and story.content.index("Nuuk") > 10_000
+    assert story.primary_country.slug == "greenland"
 
 
 def test_it_keeps_a_hidden_story_hidden(outlet_feed, fixture_server):

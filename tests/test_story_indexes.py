@@ -1,0 +1,65 @@
+"""Every lookup that ingest, listings and cascades make on stories and tags has an index.
+
+Migration 0007 dropped the single-column indexes that a composite index already leads with
+(and the LIKE-pattern copies nothing used), to make story writes cheaper. These plans show
+the composites still serve each lookup. PostgreSQL only: SQLite's planner is not the one
+that runs in production.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection, transaction
+
+from feeds.models import Story, StoryCountry, StoryTopic
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def no_seq_scans():
+    if connection.vendor != "postgresql":
+        pytest.skip("query plans are checked on PostgreSQL")
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            # A table scan then costs so much that the planner takes any usable index.
+            cursor.execute("SET LOCAL enable_seqscan TO off")
+        yield
+
+
+LOOKUPS = {
+    "upsert by guid": lambda: Story.objects.filter(feed_id=1, guid__in=["a", "b"]),
+    "re-keyed item by link": lambda: Story.objects.filter(feed_id=1, url_key__in=["x"]),
+    "copies by link": lambda: Story.objects.filter(url_key__in=["x", "y"]),
+    "copies by headline": lambda: Story.objects.filter(title_key__in=["x", "y"]),
+    "copies by lead": lambda: Story.objects.filter(lead_key__in=["x", "y"]),
+    "a feed's stories (delete cascade)": lambda: Story.objects.filter(feed_id=1),
+    "a source's page": lambda: Story.objects.filter(source_id=1).order_by("-published_at")[:20],
+    "a story's countries": lambda: StoryCountry.objects.filter(story_id__in=[1, 2]),
+    "a country's stories": lambda: StoryCountry.objects.filter(country_id=1),
+    "a story's topics": lambda: StoryTopic.objects.filter(story_id__in=[1, 2]),
+    "a topic's stories": lambda: StoryTopic.objects.filter(topic_id=1),
+}
+
+
+@pytest.mark.parametrize("name", LOOKUPS)
+def test_lookup_uses_an_index(no_seq_scans, name):
+    plan = LOOKUPS[name]().explain()
+    assert "Seq Scan" not in plan, plan
+    assert "Index" in plan, plan
+
+
+def test_story_bodies_compress_with_lz4_where_the_server_has_it(no_seq_scans):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' "
+            "AND 'lz4' = ANY(enumvals)"
+        )
+        if cursor.fetchone() is None:
+            pytest.skip("this PostgreSQL was built without lz4")
+        cursor.execute(
+            "SELECT attname, attcompression FROM pg_attribute "
+            "WHERE attrelid = 'feeds_story'::regclass AND attname IN "
+            "('summary', 'content', 'raw_content')"
+        )
+        assert dict(cursor.fetchall()) == {"summary": "l", "content": "l", "raw_content": "l"}
