@@ -33,6 +33,7 @@ from .models import (
     Topic,
 )
 from .permissions import is_editor
+from .search import update_search_vectors
 from .tags import apply_tags
 
 # Editors paste addresses without a scheme; feeds and outlets are https nowadays.
@@ -273,6 +274,10 @@ class CopyFilter(admin.SimpleListFilter):
         return queryset
 
 
+# What Story.search_vector is built from (search.update_search_vectors).
+_SEARCHED_FIELDS = {"title", "summary", "content", "language"}
+
+
 @admin.register(Story)
 class StoryAdmin(EditorOriginMixin, NewsroomAdmin):
     list_display = [
@@ -380,6 +385,9 @@ class StoryAdmin(EditorOriginMixin, NewsroomAdmin):
         super().save_model(request, obj, form, change)
         if obj.related_locked != locked:  # through curation, so the change log has it
             curation.lock(obj, locked, request.user)
+        if _SEARCHED_FIELDS.intersection(form.changed_data):
+            # A corrected headline must be found by its new words, not its old ones.
+            update_search_vectors([obj.pk])
 
     def save_related_slots(self, request, story: Story, formset) -> None:
         """The inline's changes are the editor's, and each is logged as the editor page logs it."""

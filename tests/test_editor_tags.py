@@ -10,6 +10,7 @@ from django.core.management import call_command
 
 from feeds import ingest
 from feeds.models import Country, Feed, Origin, Source, Story, StoryCountry, Topic
+from feeds.search import search_stories
 
 pytestmark = pytest.mark.django_db
 
@@ -137,3 +138,14 @@ def test_topics_an_editor_removes_stay_removed(editor, story):
     row = StoryTopic.objects.get(story=story, topic=topic)
     assert row.rejected and row.origin == Origin.EDITOR
     assert not story.topics.shown().filter(topic=topic).exists()
+
+
+def test_a_headline_an_editor_corrects_is_found_by_its_new_words(client, editor, story):
+    client.force_login(editor)
+    url = f"/admin/feeds/story/{story.pk}/change/"
+    data = form_data(client.get(url).content.decode())
+    data["title"] = ["Murmansk port handles record nickel exports to Asia"]
+    response = client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert [s.pk for s in search_stories("nickel")] == [story.pk]
+    assert not search_stories("coal").filter(pk=story.pk).exists()
