@@ -1,8 +1,9 @@
 """Ingest benchmark: ArcticNews against the `reader` library on the same loopback feeds.
 
 Serves N synthetic feeds from a local HTTP server, then reports as medians over rounds:
-cold ingest (feeds/s, items/s: fetch + parse + sanitise + store + tag, one process),
-a warm re-poll where every feed answers 304, and the same two for lemon24/reader.
+cold ingest (feeds/s, items/s: fetch + parse + sanitise + store + tag + search index, in
+``--workers`` processes as a Celery prefork pool runs them), a warm re-poll where every feed
+answers 304, and the same two for lemon24/reader (one thread, and ``--workers`` threads).
 Ratios are computed within the run, so the noisy shared machine cancels out.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/arcticnews_bench \

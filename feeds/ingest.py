@@ -26,6 +26,7 @@ from .fetching import FetchError, fetch
 from .models import Feed, FetchLog, Origin, RelatedSlot, Story
 from .parsing import parse_feed
 from .sanitizing import html_to_text
+from .search import set_search_vector
 from .tags import Vocabulary, apply_tags, pretag, vocabulary
 from .types import FetchResult, ParsedEntry, ParsedFeed
 
@@ -338,7 +339,6 @@ def store_parsed(
             apply_tags(changed, vocab())
             _store_source_boxes(changed, entries, vocab())
             _resolve_outlet_lines(created)
-            _index_for_search([s.pk for s in changed])
         _record_success(feed, parsed, result, checksum, now, len(created), len(updated), started)
     if changed:
         _after_change([s.pk for s in changed])
@@ -428,6 +428,7 @@ def _upsert(
         story.guid = entry.guid
         story.last_seen_at = now
         story.published_at = _published(values["source_published_at"], story.first_seen_at)
+        set_search_vector(story)
         story.save()
         story._lead_text = plains[entry.guid]
         updated.append(story)
@@ -435,6 +436,8 @@ def _upsert(
         for story in created:
             story.source = feed.source
         pretag(created, vocab())
+        for story in created:
+            set_search_vector(story)
         try:
             with transaction.atomic():
                 Story.objects.bulk_create(created)
@@ -644,12 +647,6 @@ def _resolve_outlet_lines(stories: Sequence[Story]) -> None:
         slot.target_id = target_id
         slot.external_url = slot.external_headline = slot.external_outlet = ""
         slot.save(update_fields=["target", "external_url", "external_headline", "external_outlet"])
-
-
-def _index_for_search(story_ids: list[int]) -> None:
-    from .search import update_search_vectors
-
-    update_search_vectors(story_ids)
 
 
 def _record_success(

@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from datetime import date, datetime, time
 
 from django.contrib.postgres.search import (
+    CombinedSearchVector,
     SearchHeadline,
     SearchQuery,
     SearchRank,
@@ -94,12 +95,34 @@ def update_search_vectors(story_ids: Iterable[int]) -> None:
     for pk, language in Story.objects.filter(pk__in=ids).values_list("pk", "language"):
         by_config.setdefault(config_for(language), []).append(pk)
     for config, pks in by_config.items():
-        vector = (
-            SearchVector("title", weight="A", config=config)
-            + SearchVector("summary", weight="B", config=config)
-            + SearchVector("content", weight="C", config=config)
-        )
+        vector = _weighted_vector("title", "summary", "content", config)
         Story.objects.filter(pk__in=pks).update(search_vector=vector)
+
+
+def set_search_vector(story: Story) -> None:
+    """Have the story's next INSERT or save() compute its vector (PostgreSQL; else nothing).
+
+    Ingest uses this instead of ``update_search_vectors`` so that a new story is written once:
+    an UPDATE after the INSERT would leave a dead row version and a dead entry in every index
+    for each story stored.
+    """
+    if is_postgres():
+        story.search_vector = _weighted_vector(
+            Value(story.title),
+            Value(story.summary),
+            Value(story.content),
+            config_for(story.language),
+        )
+
+
+def _weighted_vector(
+    title: str | Value, summary: str | Value, content: str | Value, config: str
+) -> CombinedSearchVector:
+    return (
+        SearchVector(title, weight="A", config=config)
+        + SearchVector(summary, weight="B", config=config)
+        + SearchVector(content, weight="C", config=config)
+    )
 
 
 def _tsquery(query: str) -> SearchQuery:

@@ -1,4 +1,4 @@
-"""Every lookup that ingest, listings and cascades make on stories and tags has an index.
+"""Story storage stays lean: every lookup has an index, and a new story is written once.
 
 Migration 0007 dropped the single-column indexes that a composite index already leads with
 (and the LIKE-pattern copies nothing used), to make story writes cheaper. These plans show
@@ -11,7 +11,10 @@ from __future__ import annotations
 import pytest
 from django.db import connection, transaction
 
-from feeds.models import Story, StoryCountry, StoryTopic
+from feeds import ingest
+from feeds.models import Feed, Source, Story, StoryCountry, StoryTopic
+from feeds.search import search_stories
+from tests.test_pipeline import BASIC, make_feed
 
 pytestmark = pytest.mark.django_db
 
@@ -63,3 +66,28 @@ def test_story_bodies_compress_with_lz4_where_the_server_has_it(no_seq_scans):
             "('summary', 'content', 'raw_content')"
         )
         assert dict(cursor.fetchall()) == {"summary": "l", "content": "l", "raw_content": "l"}
+
+
+def test_a_new_story_is_written_once_with_its_search_vector(fixture_server, allow_private):
+    if connection.vendor != "postgresql":
+        pytest.skip("row version counts are PostgreSQL's")
+    fixture_server.add("/rss.xml", make_feed(BASIC))
+    source = Source.objects.create(name="Test Outlet", slug="test-outlet")
+    feed = Feed.objects.create(source=source, url=fixture_server.url("/rss.xml"))
+
+    def writes() -> tuple[int, int]:
+        with connection.cursor() as cursor:
+            # This transaction's own counts: no waiting for the statistics to be flushed.
+            cursor.execute(
+                "SELECT n_tup_ins, n_tup_upd FROM pg_stat_xact_user_tables "
+                "WHERE relname = 'feeds_story'"
+            )
+            return cursor.fetchone()
+
+    before = writes()
+    assert ingest.fetch_and_store(feed.pk, force=True).created == 3
+    inserted, updated = (after - was for after, was in zip(writes(), before, strict=True))
+    # An INSERT and then an UPDATE for the vector would leave a dead row version (and a dead
+    # entry in each index) behind for every story stored.
+    assert (inserted, updated) == (3, 0)
+    assert [s.title for s in search_stories("Sabetta")] == [BASIC[0]["title"]]
