@@ -31,10 +31,12 @@ from django.contrib.postgres.search import (
     SearchQuery,
     SearchRank,
     SearchVector,
+    SearchVectorField,
     TrigramWordSimilarity,
 )
 from django.db import connection
 from django.db.models import Case, F, Func, Q, QuerySet, TextField, Value, When
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Concat, Left
 from django.utils import timezone
 from django.utils.html import escape
@@ -107,17 +109,24 @@ def set_search_vector(story: Story) -> None:
     for each story stored.
     """
     if is_postgres():
-        story.search_vector = _weighted_vector(
-            Value(story.title),
-            Value(story.summary),
-            Value(story.content),
-            config_for(story.language),
+        config = config_for(story.language)
+        texts = (story.title or "", story.summary or "", story.content or "")
+        # The SQL of _weighted_vector over the story's own texts, written out: compiling
+        # Django's SearchVector expressions once per row of a bulk INSERT cost more Python
+        # time than the UPDATE it replaces cost the database.
+        story.search_vector = RawSQL(
+            _ROW_VECTOR_SQL,
+            [param for text in texts for param in (config, text)],
+            output_field=SearchVectorField(),
         )
 
 
-def _weighted_vector(
-    title: str | Value, summary: str | Value, content: str | Value, config: str
-) -> CombinedSearchVector:
+_ROW_VECTOR_SQL = " || ".join(
+    f"setweight(to_tsvector(%s::regconfig, %s), '{weight}')" for weight in "ABC"
+)
+
+
+def _weighted_vector(title: str, summary: str, content: str, config: str) -> CombinedSearchVector:
     return (
         SearchVector(title, weight="A", config=config)
         + SearchVector(summary, weight="B", config=config)

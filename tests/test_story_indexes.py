@@ -13,7 +13,7 @@ from django.db import connection, transaction
 
 from feeds import ingest
 from feeds.models import Feed, Source, Story, StoryCountry, StoryTopic
-from feeds.search import search_stories
+from feeds.search import search_stories, update_search_vectors
 from tests.test_pipeline import BASIC, make_feed
 
 pytestmark = pytest.mark.django_db
@@ -91,3 +91,19 @@ def test_a_new_story_is_written_once_with_its_search_vector(fixture_server, allo
     # entry in each index) behind for every story stored.
     assert (inserted, updated) == (3, 0)
     assert [s.title for s in search_stories("Sabetta")] == [BASIC[0]["title"]]
+
+    # The same vector as search.update_search_vectors builds, for any story language.
+    edited = [BASIC[0], dict(BASIC[1], body="<p>Havna i Nuuk blir ferdig i 2029.</p>"), BASIC[2]]
+    norwegian = make_feed(edited).replace("<language>en</language>", "<language>nb-NO</language>")
+    fixture_server.add("/rss.xml", norwegian)
+    assert ingest.fetch_and_store(feed.pk, force=True).updated == 1
+    assert Story.objects.get(guid="example-2").language.startswith("nb")
+
+    def vectors() -> dict[str, str]:
+        rows = Story.objects.values_list("guid", "search_vector")
+        return {guid: str(vector) for guid, vector in rows}
+
+    stored = vectors()
+    update_search_vectors(Story.objects.values_list("pk", flat=True))
+    assert vectors() == stored
+    assert "'havn':" in stored["example-2"]  # the Norwegian stemmer's, not English's 'havna'
