@@ -33,7 +33,7 @@ from .models import (
     Topic,
 )
 from .permissions import is_editor
-from .search import update_search_vectors
+from .search import VECTOR_SOURCE_FIELDS, set_search_vector
 from .tags import apply_tags
 
 # Editors paste addresses without a scheme; feeds and outlets are https nowadays.
@@ -274,10 +274,6 @@ class CopyFilter(admin.SimpleListFilter):
         return queryset
 
 
-# What Story.search_vector is built from (search.update_search_vectors).
-_SEARCHED_FIELDS = {"title", "summary", "content", "language"}
-
-
 @admin.register(Story)
 class StoryAdmin(EditorOriginMixin, NewsroomAdmin):
     list_display = [
@@ -382,12 +378,12 @@ class StoryAdmin(EditorOriginMixin, NewsroomAdmin):
         locked = obj.related_locked
         if change and "related_locked" in form.changed_data:
             obj.related_locked = form.initial.get("related_locked", False)
+        if VECTOR_SOURCE_FIELDS.intersection(form.changed_data):
+            # A corrected headline must be found by its new words, not its old ones.
+            set_search_vector(obj)
         super().save_model(request, obj, form, change)
         if obj.related_locked != locked:  # through curation, so the change log has it
             curation.lock(obj, locked, request.user)
-        if _SEARCHED_FIELDS.intersection(form.changed_data):
-            # A corrected headline must be found by its new words, not its old ones.
-            update_search_vectors([obj.pk])
 
     def save_related_slots(self, request, story: Story, formset) -> None:
         """The inline's changes are the editor's, and each is logged as the editor page logs it."""

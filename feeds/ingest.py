@@ -35,8 +35,8 @@ logger = logging.getLogger(__name__)
 # A date later than this past "now" is a publisher's clock or typo, not news from the future.
 FUTURE_SKEW = timedelta(minutes=10)
 DUPLICATE_WINDOW = timedelta(days=2)
-# Columns an upsert never needs to read back: it overwrites them or leaves them alone.
-_BODIES = ("summary", "content", "raw_content", "search_vector")
+# Columns an upsert never reads back (the large ones): it overwrites them or leaves them be.
+_UNREAD = ("summary", "content", "raw_content", "search_vector")
 
 
 @dataclass
@@ -370,7 +370,7 @@ def _upsert(
     # reading their bodies back (an update sets every field anyway).
     by_guid = {
         s.guid: s
-        for s in Story.objects.filter(feed=feed, guid__in=[e.guid for e in entries]).defer(*_BODIES)
+        for s in Story.objects.filter(feed=feed, guid__in=[e.guid for e in entries]).defer(*_UNREAD)
     }
     # Turning HTML into text is one of the costlier steps per item; do it once and hand the
     # result to the tagger (tags.tag_input) on the story object.
@@ -389,7 +389,7 @@ def _upsert(
                 Q(url_key__in=url_keys)
                 | Q(title_key__in=title_keys, first_seen_at__gte=now - timedelta(days=14))
             )
-            .defer(*_BODIES)
+            .defer(*_UNREAD)
         ):
             by_url.setdefault(story.url_key, story)
             by_title.setdefault(story.title_key, story)

@@ -1,16 +1,17 @@
 """Story search: PostgreSQL full-text search per story language, with a plain fallback.
 
 PostgreSQL
-    ``update_search_vectors`` stores a weighted vector (title A, summary B, content C) built
-    with the text search configuration of each story's language. ``search_stories`` parses the
-    reader's query with ``websearch_to_tsquery`` once per configuration and ORs the results, so
-    a query matches whatever language the story was indexed in. Results are ranked with
-    ``ts_rank`` and carry a highlighted snippet. If full-text search finds nothing, titles are
-    matched by trigram similarity (pg_trgm, index ``story_title_trgm_idx``), which forgives
-    typos ("murmansk" for "Murmansk", "Kirkenss").
+    Each story carries a weighted vector (title A, summary B, content C) built with the text
+    search configuration of its language: written with the story (``set_search_vector``, at
+    ingest and on an editor's save) or rebuilt in bulk (``update_search_vectors``).
+    ``search_stories`` parses the reader's query with ``websearch_to_tsquery`` once per
+    configuration and ORs the results, so a query matches whatever language the story was
+    indexed in. Results are ranked with ``ts_rank`` and carry a highlighted snippet. If
+    full-text search finds nothing, titles are matched by trigram similarity (pg_trgm, index
+    ``story_title_trgm_idx``), which forgives typos ("murmansk" for "Murmansk", "Kirkenss").
 
 SQLite
-    ``update_search_vectors`` does nothing and ``search_stories`` finds stories with every word
+    Both vector functions do nothing and ``search_stories`` finds stories with every word
     of the query in the title, summary or text (``icontains``), newest first.
 
 Snippets are escape-safe: PostgreSQL highlights plain text between two private-use sentinel
@@ -26,11 +27,9 @@ from collections.abc import Iterable
 from datetime import date, datetime, time
 
 from django.contrib.postgres.search import (
-    CombinedSearchVector,
     SearchHeadline,
     SearchQuery,
     SearchRank,
-    SearchVector,
     SearchVectorField,
     TrigramWordSimilarity,
 )
@@ -88,6 +87,21 @@ def _config_expression() -> Case:
     return Case(*whens, default=Value(DEFAULT_CONFIG), output_field=TextField())
 
 
+# Story.search_vector is built from these, weighted A, B and C, in the configuration of
+# Story.language; an edit to any of the four must rebuild it.
+_WEIGHTED_TEXTS = (("title", "A"), ("summary", "B"), ("content", "C"))
+VECTOR_SOURCE_FIELDS = frozenset({"title", "summary", "content", "language"})
+
+
+def _vector_sql(operands: Iterable[str]) -> str:
+    """The vector's SQL over three text operands (columns or placeholders), each preceded
+    by a %s parameter for the configuration."""
+    return " || ".join(
+        f"setweight(to_tsvector(%s::regconfig, {operand}), '{weight}')"
+        for operand, (_, weight) in zip(operands, _WEIGHTED_TEXTS, strict=True)
+    )
+
+
 def update_search_vectors(story_ids: Iterable[int]) -> None:
     """Recompute Story.search_vector for these stories (PostgreSQL only; no-op elsewhere)."""
     ids = list(story_ids)
@@ -96,42 +110,30 @@ def update_search_vectors(story_ids: Iterable[int]) -> None:
     by_config: dict[str, list[int]] = {}
     for pk, language in Story.objects.filter(pk__in=ids).values_list("pk", "language"):
         by_config.setdefault(config_for(language), []).append(pk)
+    sql = _vector_sql(connection.ops.quote_name(name) for name, _ in _WEIGHTED_TEXTS)
     for config, pks in by_config.items():
-        vector = _weighted_vector("title", "summary", "content", config)
+        vector = RawSQL(sql, [config] * len(_WEIGHTED_TEXTS), output_field=SearchVectorField())
         Story.objects.filter(pk__in=pks).update(search_vector=vector)
+
+
+_ROW_VECTOR_SQL = _vector_sql(["%s"] * len(_WEIGHTED_TEXTS))
 
 
 def set_search_vector(story: Story) -> None:
     """Have the story's next INSERT or save() compute its vector (PostgreSQL; else nothing).
 
-    Ingest uses this instead of ``update_search_vectors`` so that a new story is written once:
-    an UPDATE after the INSERT would leave a dead row version and a dead entry in every index
-    for each story stored.
+    Ingest and the admin use this instead of ``update_search_vectors`` so that a story is
+    written once: an UPDATE after the INSERT would leave a dead row version and a dead entry
+    in every index for each story stored. The vector is plain SQL with parameters because
+    compiling Django's SearchVector expressions once per row of a bulk INSERT cost more
+    Python time than the second UPDATE cost the database.
     """
     if is_postgres():
         config = config_for(story.language)
-        texts = (story.title or "", story.summary or "", story.content or "")
-        # The SQL of _weighted_vector over the story's own texts, written out: compiling
-        # Django's SearchVector expressions once per row of a bulk INSERT cost more Python
-        # time than the UPDATE it replaces cost the database.
-        story.search_vector = RawSQL(
-            _ROW_VECTOR_SQL,
-            [param for text in texts for param in (config, text)],
-            output_field=SearchVectorField(),
-        )
-
-
-_ROW_VECTOR_SQL = " || ".join(
-    f"setweight(to_tsvector(%s::regconfig, %s), '{weight}')" for weight in "ABC"
-)
-
-
-def _weighted_vector(title: str, summary: str, content: str, config: str) -> CombinedSearchVector:
-    return (
-        SearchVector(title, weight="A", config=config)
-        + SearchVector(summary, weight="B", config=config)
-        + SearchVector(content, weight="C", config=config)
-    )
+        params = []
+        for name, _ in _WEIGHTED_TEXTS:
+            params += [config, getattr(story, name) or ""]
+        story.search_vector = RawSQL(_ROW_VECTOR_SQL, params, output_field=SearchVectorField())
 
 
 def _tsquery(query: str) -> SearchQuery:
