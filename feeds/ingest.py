@@ -25,9 +25,9 @@ from . import dedupe, scheduling
 from .fetching import FetchError, fetch
 from .models import Feed, FetchLog, Origin, RelatedSlot, Story
 from .parsing import parse_feed
-from .sanitizing import html_to_text
+from .sanitizing import leading_text
 from .search import set_search_vector
-from .tags import Vocabulary, apply_tags, pretag, vocabulary
+from .tags import TEXT_LIMIT, Vocabulary, apply_tags, pretag, vocabulary
 from .types import FetchResult, ParsedEntry, ParsedFeed
 
 logger = logging.getLogger(__name__)
@@ -278,7 +278,7 @@ def _content_hash(entry: ParsedEntry) -> str:
 
 def _lead_text(entry: ParsedEntry) -> str:
     """The text a story opens with: the dedupe lead key and the tagger both read it."""
-    return html_to_text(entry.summary_html or entry.content_html)
+    return leading_text(entry.summary_html or entry.content_html, TEXT_LIMIT)
 
 
 def _fields(entry: ParsedEntry, now: datetime, plain: str) -> dict:

@@ -10,29 +10,24 @@ from django.db import transaction
 from django.utils import timezone
 
 from .models import Country, Origin, Story, StoryCountry, StoryTopic, Topic
-from .sanitizing import html_to_text
+from .sanitizing import leading_text
 from .tagging import tag
 from .types import TagInput, TagResult
 
 # What a story is about is in its headline, teaser and first paragraphs; reading whole
 # bodies costs time and adds passing mentions.
-_TEXT_LIMIT = 800
-# HTML read to find that much text: markup is rarely more than ~80% of an article's opening,
-# and converting a whole 50 KB body to keep 800 characters of it is most of the cost.
-_HTML_WINDOW = 8 * _TEXT_LIMIT
+TEXT_LIMIT = 800
 
 
 def tag_input(story: Story) -> TagInput:
     # Ingest has already turned the same HTML into text (ingest._lead_text).
     lead = getattr(story, "_lead_text", None)
     if lead is None:
-        lead = html_to_text(story.summary or story.content)
-    text = lead[:_TEXT_LIMIT]
+        lead = leading_text(story.summary or story.content, TEXT_LIMIT)
+    text = lead[:TEXT_LIMIT]
     if story.content and len(text) < 400:
-        more = html_to_text(story.content[:_HTML_WINDOW])
-        if len(more) < _TEXT_LIMIT and len(story.content) > _HTML_WINDOW:
-            more = html_to_text(story.content)  # markup-heavy opening (figures, embeds)
-        text = (text + " " + more[: _TEXT_LIMIT - len(text)]).strip()
+        more = leading_text(story.content, TEXT_LIMIT - len(text))
+        text = (text + " " + more).strip()
     source = story.source
     return TagInput(
         title=story.title,

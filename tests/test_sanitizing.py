@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import html5lib
 import pytest
@@ -18,6 +19,7 @@ from feeds.sanitizing import (
     clean_html,
     clean_text,
     html_to_text,
+    leading_text,
     safe_url,
     strip_controls,
     too_deeply_nested,
@@ -298,6 +300,34 @@ def test_html_to_text() -> None:
     assert html_to_text(html) == "First para & more Second line a b &lt;literal&gt;"
     assert html_to_text("") == ""
     assert html_to_text("no markup\x00 here") == "no markup here"
+
+
+_ARTICLES = sorted((Path(__file__).parent / "fixtures" / "articles").glob("*.html"))
+
+
+@pytest.mark.parametrize("length", [150, 400, 800])
+@pytest.mark.parametrize(
+    "html",
+    [
+        *(path.read_text(encoding="utf-8") for path in _ARTICLES),
+        # A gallery before the text: the small windows hold no text at all.
+        '<figure><img src="https://x.example/a.jpg" alt="a" srcset="'
+        + "https://x.example/a-300.jpg 300w, " * 400
+        + '"></figure>'
+        + "<p>Reindeer herders in Kautokeino &amp; Karasjok met the minister.</p>" * 60,
+        # Entities, a comment and a tag straddling every window edge somewhere.
+        "".join(
+            f"<p>Word{i} &amp; more&nbsp;text <!-- c{i} --> <a href='https://x.example/{i}'>"
+            f"link {i}</a></p>"
+            for i in range(400)
+        ),
+        "<p>Short.</p>",
+        "",
+    ],
+    ids=[*(path.stem for path in _ARTICLES), "gallery-first", "dense-markup", "short", "empty"],
+)
+def test_leading_text_is_the_opening_of_the_whole_text(html: str, length: int) -> None:
+    assert leading_text(html, length) == html_to_text(html)[:length]
 
 
 def test_strip_controls() -> None:
