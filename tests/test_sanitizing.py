@@ -136,6 +136,9 @@ def test_it_strips_control_characters_including_decoded_references() -> None:
     out = clean_html("<p>A\x00B\x0bC &#11;D &#0;E</p>")
     assert "\x00" not in out and "\x0b" not in out
     assert out.startswith("<p>ABC D")
+    for html in ("<p>&#11;x &#x1F;y &#xFFFE;z &#xD800;w</p>", "a &#8;b", "<p>&amp;#11;</p>"):
+        for out in (clean_html(html), html_to_text(html), leading_text(html * 300, 100)):
+            assert strip_controls(out) == out, (html, out)
 
 
 def test_it_survives_lone_surrogates() -> None:
