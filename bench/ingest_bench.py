@@ -24,6 +24,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from html import escape as htmlescape
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -304,6 +305,38 @@ def round_reader(urls: list[str], workers: int = 1) -> dict[str, float]:
     return {"cold": cold, "warm": warm, "items": items}
 
 
+def _serve(conn: Connection, feeds: int, items: int, corpus: str) -> None:
+    from tests.fixtureserver import FixtureServer
+
+    rng = random.Random(42)
+    make = make_realistic_feed if corpus == "realistic" else make_feed
+    with FixtureServer() as server:
+        for n in range(feeds):
+            server.add(f"/feed/{n}.xml", make(n, items, rng), gzip=True)
+        conn.send([server.url(f"/feed/{n}.xml") for n in range(feeds)])
+        conn.recv()  # serve until the benchmark is done
+
+
+class _FeedHost:
+    """The loopback feed server, in a process of its own: a real feed host does not share
+    an interpreter lock with the poller or with the pool's dispatcher, so neither side
+    should be timed waiting for the other's Python threads."""
+
+    def __init__(self, feeds: int, items: int, corpus: str) -> None:
+        self.conn, child = multiprocessing.get_context("fork").Pipe()
+        self.process = multiprocessing.get_context("fork").Process(
+            target=_serve, args=(child, feeds, items, corpus), daemon=True
+        )
+
+    def __enter__(self) -> list[str]:
+        self.process.start()
+        return self.conn.recv()
+
+    def __exit__(self, *exc: object) -> None:
+        self.conn.send("done")
+        self.process.join(timeout=10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--feeds", type=int, default=500)
@@ -324,15 +357,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from tests.fixtureserver import FixtureServer
-
-    rng = random.Random(42)
-    with FixtureServer() as server:
-        urls = []
-        for n in range(args.feeds):
-            make = make_realistic_feed if args.corpus == "realistic" else make_feed
-            server.add(f"/feed/{n}.xml", make(n, args.items, rng), gzip=True)
-            urls.append(server.url(f"/feed/{n}.xml"))
+    with _FeedHost(args.feeds, args.items, args.corpus) as urls:
         setup_ours()
         # reader's threads share one interpreter, so more of them can be slower than one:
         # the peer is reader at its best of one thread and as many as we have processes.
