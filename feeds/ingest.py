@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -410,7 +410,7 @@ def _upsert(
             created.append(
                 Story(
                     feed=feed,
-                    source_id=feed.source_id,
+                    source=feed.source,
                     guid=entry.guid,
                     first_seen_at=first_seen,
                     last_seen_at=now,
@@ -430,21 +430,16 @@ def _upsert(
         story.published_at = _published(values["source_published_at"], story.first_seen_at)
         set_search_vector(story)
         story.save()
+        story.source = feed.source  # for the tagger, without a query per story
         story._lead_text = plains[entry.guid]
         updated.append(story)
     if created:
-        for story in created:
-            story.source = feed.source
         pretag(created, vocab())
         for story in created:
             set_search_vector(story)
-        try:
-            with transaction.atomic():
-                Story.objects.bulk_create(created)
-        except IntegrityError:
-            # Only possible if a lease expired mid-run and another worker stored the same
-            # entries; the caller's transaction rolls back and the task is retried.
-            raise
+        # An IntegrityError here means a lease expired mid-run and another worker stored the
+        # same entries: the caller's transaction rolls back and the task is retried.
+        Story.objects.bulk_create(created)
         if any(s.pk is None for s in created):
             pks = dict(
                 Story.objects.filter(feed=feed, guid__in=[s.guid for s in created]).values_list(
@@ -453,10 +448,6 @@ def _upsert(
             )
             for story in created:
                 story.pk = pks[story.guid]
-        for story in created:
-            story.source = feed.source
-    for story in updated:
-        story.source = feed.source
     return created, updated
 
 
