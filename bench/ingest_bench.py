@@ -14,6 +14,7 @@ noisy shared machine cancels out.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import os
 import random
@@ -21,6 +22,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from html import escape as htmlescape
@@ -251,7 +253,7 @@ def round_ours(urls: list[str], workers: int = 1) -> dict[str, float]:
     source, _ = Source.objects.get_or_create(name="Bench", slug="bench")
     feeds = Feed.objects.bulk_create([Feed(source=source, url=u) for u in urls])
     ids = [feed.pk for feed in feeds]
-    with _Pool(workers) as poll_all:
+    with _pool(workers) as poll_all:
         start = time.perf_counter()
         statuses = poll_all(ids)
         cold = time.perf_counter() - start
@@ -263,28 +265,19 @@ def round_ours(urls: list[str], workers: int = 1) -> dict[str, float]:
     return {"cold": cold, "warm": warm, "items": Story.objects.count()}
 
 
-class _Pool:
+@contextlib.contextmanager
+def _pool(workers: int) -> Iterator[Callable[[list[int]], list[str]]]:
     """Celery's prefork pool in miniature: N processes, each with its own connection, started
     before the clock (a worker is up before tasks arrive) and kept for the warm pass, handed
     one feed at a time as a worker with prefetch multiplier 1 (our setting) takes them."""
+    if workers == 1:
+        yield lambda ids: [_ingest_one(feed_id) for feed_id in ids]
+        return
+    from django.db import connection
 
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
-        self.pool = None
-
-    def __enter__(self):
-        if self.workers > 1:
-            from django.db import connection
-
-            connection.close()  # a forked child must not share the parent's socket
-            self.pool = multiprocessing.get_context("fork").Pool(self.workers)
-            return lambda ids: self.pool.map(_ingest_one, ids, chunksize=1)
-        return lambda ids: [_ingest_one(feed_id) for feed_id in ids]
-
-    def __exit__(self, *exc: object) -> None:
-        if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
+    connection.close()  # a forked child must not share the parent's socket
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        yield lambda ids: pool.map(_ingest_one, ids, chunksize=1)
 
 
 def round_reader(urls: list[str], workers: int = 1) -> dict[str, float]:
@@ -317,24 +310,20 @@ def _serve(conn: Connection, feeds: int, items: int, corpus: str) -> None:
         conn.recv()  # serve until the benchmark is done
 
 
-class _FeedHost:
+@contextlib.contextmanager
+def _feed_host(feeds: int, items: int, corpus: str) -> Iterator[list[str]]:
     """The loopback feed server, in a process of its own: a real feed host does not share
     an interpreter lock with the poller or with the pool's dispatcher, so neither side
-    should be timed waiting for the other's Python threads."""
-
-    def __init__(self, feeds: int, items: int, corpus: str) -> None:
-        self.conn, child = multiprocessing.get_context("fork").Pipe()
-        self.process = multiprocessing.get_context("fork").Process(
-            target=_serve, args=(child, feeds, items, corpus), daemon=True
-        )
-
-    def __enter__(self) -> list[str]:
-        self.process.start()
-        return self.conn.recv()
-
-    def __exit__(self, *exc: object) -> None:
-        self.conn.send("done")
-        self.process.join(timeout=10)
+    should be timed waiting for the other's Python threads. Yields the feeds' URLs."""
+    context = multiprocessing.get_context("fork")
+    conn, child = context.Pipe()
+    process = context.Process(target=_serve, args=(child, feeds, items, corpus), daemon=True)
+    process.start()
+    try:
+        yield conn.recv()
+    finally:
+        conn.send("done")
+        process.join(timeout=10)
 
 
 def main() -> None:
@@ -357,7 +346,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    with _FeedHost(args.feeds, args.items, args.corpus) as urls:
+    with _feed_host(args.feeds, args.items, args.corpus) as urls:
         setup_ours()
         # reader's threads share one interpreter, so more of them can be slower than one:
         # the peer is reader at its best of one thread and as many as we have processes.
