@@ -1,11 +1,25 @@
 """The Celery application. Configuration lives in settings (CELERY_* names)."""
 
+import gc
 import os
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arcticnews.settings")
 
 app = Celery("arcticnews")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_process_init.connect
+def freeze_startup_objects(**_signal) -> None:
+    """Keep the objects a pool process starts with out of the garbage collector's scans.
+
+    Django, the gazetteer tries and every imported module live as long as the process, yet
+    each full collection walks them all again: parsing a feed allocates enough containers
+    to trigger collections every few feeds, and the walks were ~3 % of ingest CPU. Frozen,
+    they are never scanned again (nor written to, so forked pages stay shared).
+    """
+    gc.freeze()

@@ -231,6 +231,8 @@ def setup_ours() -> None:
     django.setup()
     from django.core.management import call_command
 
+    import feeds.tasks  # noqa: F401  (a worker imports its tasks before the pool forks)
+
     call_command("migrate", verbosity=0)
 
 
@@ -275,8 +277,12 @@ def _pool(workers: int) -> Iterator[Callable[[list[int]], list[str]]]:
         return
     from django.db import connection
 
+    from arcticnews.celery import freeze_startup_objects
+
     connection.close()  # a forked child must not share the parent's socket
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
+    with multiprocessing.get_context("fork").Pool(
+        workers, initializer=freeze_startup_objects
+    ) as pool:
         yield lambda ids: pool.map(_ingest_one, ids, chunksize=1)
 
 

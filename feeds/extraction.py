@@ -322,7 +322,10 @@ def _contains(line: _Line, node: PageElement) -> bool:
 
 def has_related_box(html: str) -> bool:
     """Cheap test: might ``html`` contain the related-stories box?"""
-    return bool(html) and _BOX_HINT_RE.search(html) is not None
+    # A case-insensitive pattern steps through every character of the body; a substring
+    # search of the lower-cased body is twice as fast and rules out almost every story.
+    # (No character outside ASCII matches a letter of "related" under IGNORECASE.)
+    return bool(html) and "related" in html.lower() and _BOX_HINT_RE.search(html) is not None
 
 
 def extract_related_box(html: str, base_url: str = "") -> tuple[str, tuple[RelatedLine, ...]]:

@@ -21,6 +21,7 @@ from feeds.extraction import (
     country_slug,
     extract_lead_image,
     extract_related_box,
+    has_related_box,
     is_outlet,
     parse_byline,
 )
@@ -729,6 +730,23 @@ def test_related_box_in_a_list_and_with_nbsp() -> None:
         ("russia", "TASS"),
     ]
     assert "<ul>" not in out and "Tail." in out
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ("<h3>RELATED STORIES FROM AROUND THE NORTH</h3>", True),
+        ("<p>Related<br>\n<b>Stories</b> from around the North</p>", True),
+        ("<p>Related&#160;stories</p>", True),
+        ("<p>Мурманск, Tromsø, ᐃᖃᓗᐃᑦ: related coverage, no box.</p>", False),
+        ("<p>Stories related to the North.</p>", False),
+        ("", False),
+    ],
+)
+def test_the_box_pre_check_ignores_case_and_markup_between_the_words(
+    html: str, expected: bool
+) -> None:
+    assert has_related_box(html) is expected
 
 
 @pytest.mark.parametrize(
