@@ -19,7 +19,8 @@ def freeze_startup_objects(**_signal) -> None:
 
     Django, the gazetteer tries and every imported module live as long as the process, yet
     each full collection walks them all again: parsing a feed allocates enough containers
-    to trigger collections every few feeds, and the walks were ~3 % of ingest CPU. Frozen,
-    they are never scanned again (nor written to, so forked pages stay shared).
+    to trigger collections every few feeds, and the walks cost 2-3 % of ingest CPU. Frozen,
+    they are never scanned again, and the collector no longer writes to the pages the
+    process shares with the worker that forked it.
     """
     gc.freeze()
