@@ -73,19 +73,56 @@ def claim(feed_id: int, *, force: bool = False, now: datetime | None = None) -> 
     table = connection.ops.quote_name(Feed._meta.db_table)
     due = "" if force else "AND next_fetch_at <= %(now)s"
     lease = now + timedelta(seconds=settings.FEEDS_LEASE_SECONDS)
-    claimed = list(
-        Feed.objects.raw(
+    reader = _row_reader(connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(
             f"{_relaxed_prefix()}UPDATE {table} SET lease_until = %(lease)s "
             f"WHERE id = %(id)s AND is_active AND (lease_until IS NULL OR lease_until < %(now)s) "
-            f"{due} RETURNING *",
+            f"{due} RETURNING {reader.columns}",
             {
                 "lease": connection.ops.adapt_datetimefield_value(lease),
                 "id": feed_id,
                 "now": connection.ops.adapt_datetimefield_value(now),
             },
         )
+        row = cursor.fetchone()
+    return None if row is None else reader.feed(row)
+
+
+@dataclass(frozen=True)
+class _RowReader:
+    """Turns a ``RETURNING`` row of every Feed column into a Feed, as a queryset would.
+
+    ``Feed.objects.raw()`` does the same, but it works out the columns, their fields and their
+    converters again for every query: that was a fifth of a 304 poll's Python time.
+    """
+
+    columns: str
+    attnames: list[str]
+    converters: list[tuple[int, list[Callable], object]]
+
+    def feed(self, row: Sequence[object]) -> Feed:
+        values = list(row)
+        for i, functions, expression in self.converters:
+            for convert in functions:
+                values[i] = convert(values[i], expression, connection)
+        return Feed.from_db(connection.alias, self.attnames, values)
+
+
+@functools.cache
+def _row_reader(vendor: str) -> _RowReader:
+    fields = Feed._meta.concrete_fields
+    converters = []
+    for i, f in enumerate(fields):
+        column = f.get_col(Feed._meta.db_table)
+        functions = connection.ops.get_db_converters(column) + f.get_db_converters(connection)
+        if functions:
+            converters.append((i, functions, column))
+    return _RowReader(
+        columns=", ".join(connection.ops.quote_name(f.column) for f in fields),
+        attnames=[f.attname for f in fields],
+        converters=converters,
     )
-    return claimed[0] if claimed else None
 
 
 def _relaxed_prefix() -> str:

@@ -160,6 +160,47 @@ def test_it_sends_a_clear_user_agent(server: FixtureServer) -> None:
     assert agents[0].startswith("ArcticNews/1.0 (+https://")
 
 
+def test_it_sends_only_its_own_headers(server: FixtureServer) -> None:
+    server.add("/feed.xml", RSS)
+    first = get(server.url("/feed.xml"))
+    get(server.url("/feed.xml"), etag=first.etag, last_modified=LAST_MODIFIED)
+    names = [sorted(name.lower() for name in r.headers) for r in server.requests]
+    basic = ["accept", "accept-encoding", "host", "user-agent"]
+    assert names == [basic, sorted([*basic, "if-modified-since", "if-none-match"])]
+
+
+def test_a_cookie_set_by_one_feed_is_never_sent(server: FixtureServer) -> None:
+    def setter(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(200)
+        h.send_header("Set-Cookie", "session=secret; Path=/")
+        h.send_header("Content-Length", str(len(RSS)))
+        h.end_headers()
+        h.wfile.write(RSS.encode())
+
+    server.add_handler("/a.xml", setter)
+    server.add("/b.xml", RSS)
+    assert get(server.url("/a.xml")).status == 200
+    get(server.url("/b.xml"))
+    get(server.url("/a.xml"))
+    assert [r.path for r in server.requests] == ["/a.xml", "/b.xml", "/a.xml"]
+    assert not any("Cookie" in r.headers for r in server.requests)
+
+
+def test_it_ignores_proxies_and_credentials_from_the_environment(
+    server: FixtureServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A proxy would be our TCP peer instead of the validated address; nothing listens here.
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9/")
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9/")
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine 127.0.0.1 login user password hunter2\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    fetching.close_session()  # a fresh pool must not pick them up either
+    server.add("/feed.xml", RSS)
+    assert get(server.url("/feed.xml")).status == 200
+    assert "Authorization" not in server.requests[0].headers
+
+
 # -- encodings and size caps (D1, D2) ---------------------------------------------------------
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import timedelta
 
 import feedparser
 import html5lib
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from feeds import ingest
 from feeds.models import Feed, RelatedSlot, Source, Story, StoryCountry
@@ -65,6 +67,31 @@ def outlet_feed(fixture_server, allow_private):
         "addfeed", fixture_server.url("/rss.xml"), source="Test Outlet", stdout=io.StringIO()
     )
     return Feed.objects.get(url=fixture_server.url("/rss.xml"))
+
+
+def test_a_claim_returns_the_feed_as_stored_and_only_once(outlet_feed):
+    now = timezone.now()
+    Feed.objects.filter(pk=outlet_feed.pk).update(
+        next_fetch_at=now - timedelta(minutes=1),
+        last_success_at=now - timedelta(hours=2),
+        etag='"v7"',
+        consecutive_failures=3,
+        is_active=True,
+    )
+    claimed = ingest.claim(outlet_feed.pk, now=now)
+    stored = Feed.objects.get(pk=outlet_feed.pk)
+    assert isinstance(claimed, Feed) and claimed.lease_until > now
+    for f in Feed._meta.concrete_fields:
+        assert getattr(claimed, f.attname) == getattr(stored, f.attname), f.name
+    assert isinstance(claimed.last_success_at, type(now)) and claimed.is_active is True
+    assert claimed.source.name == "Test Outlet"
+    # A second delivery of the same task, or the next beat, finds it leased.
+    assert ingest.claim(outlet_feed.pk, now=now) is None
+    assert ingest.claim(outlet_feed.pk, now=now, force=True) is None
+    ingest.release(outlet_feed.pk)
+    Feed.objects.filter(pk=outlet_feed.pk).update(next_fetch_at=now + timedelta(hours=1))
+    assert ingest.claim(outlet_feed.pk, now=now) is None  # not due
+    assert ingest.claim(outlet_feed.pk, now=now, force=True) is not None
 
 
 def test_it_stores_tags_and_is_idempotent(outlet_feed, fixture_server):
