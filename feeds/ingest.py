@@ -26,7 +26,7 @@ from .fetching import FetchError, fetch
 from .models import Feed, FetchLog, Origin, RelatedSlot, Story
 from .parsing import parse_feed
 from .sanitizing import leading_text
-from .search import set_search_vector
+from .search import create_stories, set_search_vector
 from .tags import TEXT_LIMIT, Vocabulary, apply_tags, pretag, vocabulary
 from .types import FetchResult, ParsedEntry, ParsedFeed
 
@@ -472,11 +472,9 @@ def _upsert(
         updated.append(story)
     if created:
         pretag(created, vocab())
-        for story in created:
-            set_search_vector(story)
         # An IntegrityError here means a lease expired mid-run and another worker stored the
         # same entries: the caller's transaction rolls back and the task is retried.
-        Story.objects.bulk_create(created)
+        create_stories(created)
         if any(s.pk is None for s in created):
             pks = dict(
                 Story.objects.filter(feed=feed, guid__in=[s.guid for s in created]).values_list(

@@ -21,9 +21,10 @@ only then turns the sentinels into ``<mark>`` elements, so feed text can never i
 
 from __future__ import annotations
 
+import functools
 import html
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time
 
 from django.contrib.postgres.search import (
@@ -93,11 +94,11 @@ _WEIGHTED_TEXTS = (("title", "A"), ("summary", "B"), ("content", "C"))
 VECTOR_SOURCE_FIELDS = frozenset({"title", "summary", "content", "language"})
 
 
-def _vector_sql(operands: Iterable[str]) -> str:
+def _vector_sql(operands: Iterable[str], config: str = "%s") -> str:
     """The vector's SQL over three text operands (columns or placeholders), each preceded
-    by a %s parameter for the configuration."""
+    by ``config``: by default a parameter, given once per operand."""
     return " || ".join(
-        f"setweight(to_tsvector(%s::regconfig, {operand}), '{weight}')"
+        f"setweight(to_tsvector({config}::regconfig, {operand}), '{weight}')"
         for operand, (_, weight) in zip(operands, _WEIGHTED_TEXTS, strict=True)
     )
 
@@ -137,6 +138,60 @@ def set_search_vector(story: Story) -> None:
         for name, _ in _WEIGHTED_TEXTS:
             params += [config, getattr(story, name) or ""]
         story.search_vector = RawSQL(_ROW_VECTOR_SQL, params, output_field=_VECTOR_FIELD)
+
+
+def create_stories(stories: Sequence[Story]) -> None:
+    """INSERT new stories in one statement and set their primary keys; on PostgreSQL each
+    row's vector is built in the same statement, from that row's own columns.
+
+    The bulk counterpart of ``set_search_vector``, for ingest. A RawSQL vector per row makes
+    Django send every headline and body twice (once as the column, once inside
+    ``to_tsvector``) and rules out its UNNEST insert. This is that UNNEST insert with the
+    vector computed from the unnested columns: measured per story, 0.1 ms less Python and
+    about as much less PostgreSQL time.
+    """
+    if not stories:
+        return
+    if not is_postgres():
+        Story.objects.bulk_create(stories)
+        return
+    fields = _insert_fields()
+    columns = [
+        [f.get_db_prep_save(f.pre_save(story, True), connection) for story in stories]
+        for f in fields
+    ]
+    columns.append([config_for(story.language) for story in stories])
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(), columns)
+        pks = [row[0] for row in cursor.fetchall()]
+    for story, pk in zip(stories, pks, strict=True):
+        story.pk = pk
+        story._state.adding = False
+        story._state.db = connection.alias
+
+
+def _insert_fields() -> list:
+    return [
+        f for f in Story._meta.concrete_fields if not (f.primary_key or f.name == "search_vector")
+    ]
+
+
+@functools.cache
+def _insert_sql() -> str:
+    quote = connection.ops.quote_name
+    fields = _insert_fields()
+    names = ", ".join(quote(f.column) for f in fields)
+    # As in Django's own UNNEST insert: element types without their length, so that a value
+    # too long is an error rather than silently cut.
+    arrays = ", ".join(f"%s::{f.db_type(connection).split('(')[0]}[]" for f in fields)
+    texts = (f"v.{quote(Story._meta.get_field(name).column)}" for name, _ in _WEIGHTED_TEXTS)
+    vector = _vector_sql(texts, config="v.config")
+    vector_column = quote(Story._meta.get_field("search_vector").column)
+    return (
+        f"INSERT INTO {quote(Story._meta.db_table)} ({names}, {vector_column}) "
+        f"SELECT {names}, {vector} FROM UNNEST({arrays}, %s::text[]) AS v({names}, config) "
+        f"RETURNING {quote(Story._meta.pk.column)}"
+    )
 
 
 def _tsquery(query: str) -> SearchQuery:

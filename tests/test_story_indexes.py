@@ -8,12 +8,14 @@ that runs in production.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 
 from feeds import ingest
 from feeds.models import Feed, Source, Story, StoryCountry, StoryTopic
-from feeds.search import search_stories, update_search_vectors
+from feeds.search import create_stories, search_stories, set_search_vector, update_search_vectors
 from tests.test_pipeline import BASIC, make_feed
 
 pytestmark = pytest.mark.django_db
@@ -111,3 +113,71 @@ def test_a_new_story_is_written_once_with_its_search_vector(
     update_search_vectors(Story.objects.values_list("pk", flat=True))
     assert vectors() == stored
     assert "'havn':" in stored["example-2"]  # the Norwegian stemmer's, not English's 'havna'
+
+
+def test_create_stories_stores_what_bulk_create_would_in_one_insert(postgresql):
+    source = Source.objects.create(name="Test Outlet", slug="test-outlet")
+    feed = Feed.objects.create(source=source, url="https://example.org/rss.xml")
+    languages = ("en", "nb-NO", "ru", "sv", "xx", "")
+
+    def batch(prefix: str) -> list[Story]:
+        return [
+            Story(
+                feed=feed,
+                source=source,
+                guid=f"{prefix}-{language or 'none'}",
+                title=f"Havna i Nuuk og Мурманск ({language})",
+                summary="<p>Icebreakers & tankers: «Северный морской путь»</p>",
+                content="<p>Reindeer herders in Kautokeino; isbryterne går.</p>" * 3,
+                raw_content="<p onclick='x()'>raw</p>",
+                language=language,
+                categories=["Politics", "Arctic"],
+                published_at=datetime(2026, 11, 28, 12, tzinfo=UTC),
+                first_seen_at=datetime(2026, 11, 28, 12, 5, tzinfo=UTC),
+                last_seen_at=datetime(2026, 11, 28, 12, 5, tzinfo=UTC),
+                url_key=f"{prefix}/{language}",
+            )
+            for language in languages
+        ]
+
+    ours, theirs = batch("ours"), batch("theirs")
+    with connection.cursor() as cursor:
+        count = "SELECT n_tup_ins FROM pg_stat_xact_user_tables WHERE relname = 'feeds_story'"
+        cursor.execute(count)
+        (before,) = cursor.fetchone()
+        create_stories(ours)
+        cursor.execute(count)
+        (after,) = cursor.fetchone()
+    assert after - before == len(languages)  # one row each, in one INSERT
+    assert all(not s._state.adding and s._state.db == "default" for s in ours)
+    pks = {s.pk: s.guid for s in ours}
+    assert dict(Story.objects.filter(pk__in=pks).values_list("pk", "guid")) == pks
+    for story in theirs:
+        set_search_vector(story)
+    Story.objects.bulk_create(theirs)
+
+    def stored(stories: list[Story]) -> list[dict]:
+        rows = {
+            row["id"]: row for row in Story.objects.filter(pk__in=[s.pk for s in stories]).values()
+        }
+        return [
+            {
+                k: str(v) if k == "search_vector" else v
+                for k, v in rows[s.pk].items()
+                if k not in ("id", "guid", "url_key")
+            }
+            for s in stories
+        ]
+
+    assert stored(ours) == stored(theirs)
+    vectors = [row["search_vector"] for row in stored(ours)]
+    assert "'havn':" in vectors[1] and "'havna':" in vectors[0]  # Norwegian, then English
+
+
+def test_create_stories_refuses_a_value_too_long_instead_of_cutting_it(postgresql):
+    source = Source.objects.create(name="Test Outlet", slug="test-outlet")
+    feed = Feed.objects.create(source=source, url="https://example.org/rss.xml")
+    story = Story(feed=feed, source=source, guid="long", title="t", byline="x" * 501)
+    with pytest.raises(DataError), transaction.atomic():
+        create_stories([story])
+    assert not Story.objects.filter(guid="long").exists()
