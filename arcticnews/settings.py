@@ -186,6 +186,8 @@ CELERY_TIMEZONE = "UTC"
 FEEDS_ALLOW_PRIVATE_ADDRESSES = envbool("FEEDS_ALLOW_PRIVATE_ADDRESSES", False)
 FEEDS_MAX_ENTRIES = envint("FEEDS_MAX_ENTRIES", 200)
 FEEDS_FETCH_TIMEOUT = envint("FEEDS_FETCH_TIMEOUT", 30)
+# At most this many feeds of one host are fetched at once, across all workers (PostgreSQL).
+FEEDS_FETCHES_PER_HOST = max(1, envint("FEEDS_FETCHES_PER_HOST", 2))
 FEEDS_MAX_BYTES = envint("FEEDS_MAX_BYTES", 10 * 1024 * 1024)
 # How long a fetch holds its feed (Feed.lease_until). A worker killed mid-fetch leaves its lease
 # behind, so this is also how long such a feed waits before beat enqueues it again. It must

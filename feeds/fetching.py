@@ -19,7 +19,8 @@ through :func:`fetch`, so the whole fetch policy lives here and nowhere else
 * a cap on the *decoded* body size, checked while streaming, plus a pre-check of
   Content-Length, so a gzip bomb stops at the cap with little memory (D1, D2);
 * conditional GET (If-None-Match / If-Modified-Since, 304 -> ``body=None``) (R9);
-* at most :data:`PER_HOST_CONCURRENCY` requests in flight per host from this process.
+* at most :data:`PER_HOST_CONCURRENCY` requests in flight per host from this process (across
+  processes and machines, ``ingest.claim`` limits how many feeds of a host are fetched at once).
 
 The result is a :class:`feeds.types.FetchResult`; every failure is a :class:`FetchError` whose
 fields (``status``, ``retry_after``, ``gone``, ``transient``, ``permanent_url``) are what the

@@ -63,30 +63,68 @@ class FeedRunResult:
 
 def claim(feed_id: int, *, force: bool = False, now: datetime | None = None) -> Feed | None:
     """Take a short lease on a feed with one conditional UPDATE … RETURNING: the claimed feed,
-    or None if someone else has it (or it is not due, unless ``force``).
+    or None if someone else has it, it is not due (unless ``force``), or its host is busy.
 
     Duplicate task deliveries and two beats firing at once are harmless: only one claim wins,
     and a lease that outlives a killed worker simply expires. The row comes back with the
     claim because a 304 re-poll is little more than this and one more UPDATE.
+
+    A host is busy while ``FEEDS_FETCHES_PER_HOST`` of its feeds hold a lease, counted across
+    every worker (see ``_host_limit``). A feed skipped for that stays due, and the next beat
+    enqueues it again.
     """
     now = now or timezone.now()
     table = connection.ops.quote_name(Feed._meta.db_table)
     due = "" if force else "AND next_fetch_at <= %(now)s"
     lease = now + timedelta(seconds=settings.FEEDS_LEASE_SECONDS)
+    lock, host_free = _host_limit(table)
     reader = _row_reader(connection.vendor)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"{_relaxed_prefix()}UPDATE {table} SET lease_until = %(lease)s "
+            f"{_relaxed_prefix()}{lock}UPDATE {table} SET lease_until = %(lease)s "
             f"WHERE id = %(id)s AND is_active AND (lease_until IS NULL OR lease_until < %(now)s) "
-            f"{due} RETURNING {reader.columns}",
+            f"{due} {host_free} RETURNING {reader.columns}",
             {
                 "lease": connection.ops.adapt_datetimefield_value(lease),
                 "id": feed_id,
                 "now": connection.ops.adapt_datetimefield_value(now),
+                "per_host": settings.FEEDS_FETCHES_PER_HOST,
             },
         )
         row = cursor.fetchone()
     return None if row is None else reader.feed(row)
+
+
+# The host of a feed URL, in SQL: scheme, optional userinfo, then a name or an [IPv6] literal.
+_HOST_SQL = (
+    r"lower(substring({} from '^[a-zA-Z][a-zA-Z0-9+.-]*://(?:[^@/?#]*@)?(\[[^]/]*\]|[^/:?#]*)'))"
+)
+# The first key of our advisory locks: a namespace, so that no other user of advisory locks
+# in the same database can collide with a host's hash.
+_HOST_LOCK_CLASS = 0x4E455753  # "NEWS"
+
+
+def _host_limit(table: str) -> tuple[str, str]:
+    """SQL that makes a claim wait its turn for the host and fail while the host is busy:
+    a statement to run before the UPDATE, and a condition for its WHERE clause.
+
+    Each worker process fetches one feed at a time, so the per-process slots in ``fetching``
+    do not bound what many workers send one host; the leases in PostgreSQL do. The advisory
+    lock lasts only for the claim's own transaction: it serialises the count and the lease of
+    claims for one host, so two workers cannot both take the last slot. On SQLite (the
+    embedded default runs one task at a time) there is no limit to enforce.
+    """
+    if connection.vendor != "postgresql":
+        return "", ""
+    lock = (
+        f"SELECT pg_advisory_xact_lock({_HOST_LOCK_CLASS}, hashtext({_HOST_SQL.format('url')})) "
+        f"FROM {table} WHERE id = %(id)s; "
+    )
+    busy = (
+        f"AND (SELECT count(*) FROM {table} busy WHERE busy.lease_until >= %(now)s "
+        f"AND {_HOST_SQL.format('busy.url')} = {_HOST_SQL.format(f'{table}.url')}) < %(per_host)s"
+    )
+    return lock, busy
 
 
 @dataclass(frozen=True)

@@ -138,6 +138,12 @@ class Feed(models.Model):
             models.Index(
                 fields=["next_fetch_at"], name="feed_due_idx", condition=Q(is_active=True)
             ),
+            # A claim counts the feeds of its host that hold a lease: the few in flight.
+            models.Index(
+                fields=["lease_until"],
+                name="feed_leased_idx",
+                condition=Q(lease_until__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

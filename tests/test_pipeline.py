@@ -94,6 +94,37 @@ def test_a_claim_returns_the_feed_as_stored_and_only_once(outlet_feed):
     assert ingest.claim(outlet_feed.pk, now=now, force=True) is not None
 
 
+def test_a_host_gets_at_most_its_share_of_claims_at_once(settings):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the per-host limit is counted in PostgreSQL; SQLite runs one task at a time")
+    settings.FEEDS_FETCHES_PER_HOST = 2
+    source = Source.objects.create(name="Test Outlet", slug="test-outlet")
+    now = timezone.now()
+    urls = [
+        "https://news.example.org/a.xml",
+        "https://News.Example.org:8443/b.xml",  # the same host: case and port do not matter
+        "https://editor:pw@news.example.org/c.xml",
+        "https://other.example.net/feed",
+    ]
+    a, b, c, other = (
+        Feed.objects.create(source=source, url=url, next_fetch_at=now - timedelta(minutes=1))
+        for url in urls
+    )
+    assert ingest.claim(a.pk, now=now) and ingest.claim(b.pk, now=now)
+    assert ingest.claim(c.pk, now=now) is None  # due, free, but its host has two in flight
+    assert ingest.claim(c.pk, now=now, force=True) is None  # "fetch now" waits its turn too
+    assert ingest.claim(other.pk, now=now) is not None  # another host is not held up
+    assert Feed.objects.due(now).filter(pk=c.pk).exists()  # so the next beat enqueues it
+    ingest.release(a.pk)
+    assert ingest.claim(c.pk, now=now) is not None
+    # A lease that outlived a killed worker stops counting when it expires.
+    Feed.objects.filter(pk=b.pk).update(lease_until=now - timedelta(seconds=1))
+    Feed.objects.filter(pk=a.pk).update(next_fetch_at=now - timedelta(minutes=1))
+    assert ingest.claim(a.pk, now=now) is not None
+
+
 def test_it_stores_tags_and_is_idempotent(outlet_feed, fixture_server):
     first = ingest.fetch_and_store(outlet_feed.pk, force=True)
     assert first.status == "ok" and first.created == 3

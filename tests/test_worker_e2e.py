@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import threading
+import time
 
 import feedparser
 import html5lib
@@ -12,7 +14,8 @@ from django.db.models import Count
 
 from feeds.models import Feed, Story
 from feeds.tasks import enqueue_due_feeds
-from tests.conftest import FIXTURES, wait_for
+from tests.conftest import FIXTURES, Worker, wait_for
+from tests.test_pipeline import make_feed
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -102,3 +105,65 @@ def test_a_real_worker_ingests_through_redis(
         r.headers.get("If-None-Match") or r.headers.get("If-Modified-Since")
         for r in fixture_server.requests
     )
+
+
+class _Gauge:
+    """Counts the requests a host is answering at once (the server is threaded)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.now = self.peak = 0
+
+    def slow_feed(self, body: bytes, seconds: float = 0.8):
+        def serve(handler) -> None:
+            with self.lock:
+                self.now += 1
+                self.peak = max(self.peak, self.now)
+            try:
+                time.sleep(seconds)
+                handler.send_response(200)
+                handler.send_header("Content-Type", "application/rss+xml")
+                handler.send_header("Content-Length", str(len(body)))
+                handler.end_headers()
+                handler.wfile.write(body)
+            finally:
+                with self.lock:
+                    self.now -= 1
+
+        return serve
+
+
+def test_four_worker_processes_send_one_host_at_most_two_requests_at_once(
+    vocabularies, fixture_server, allow_private, worker_env
+):
+    from arcticnews.celery import app
+
+    gauge = _Gauge()
+    source = "Slow Outlet"
+    for n in range(6):
+        item = {
+            "n": n,
+            "title": f"Story {n} from Kirkenes",
+            "date": "Mon, 23 Nov 2026 10:00:00 +0000",
+            "body": "<p>Kirkenes.</p>",
+        }
+        fixture_server.add_handler(f"/slow/{n}.xml", gauge.slow_feed(make_feed([item]).encode()))
+        call_command(
+            "addfeed", fixture_server.url(f"/slow/{n}.xml"), source=source, stdout=io.StringIO()
+        )
+    app.control.purge()
+    worker = Worker(
+        dict(worker_env, FEEDS_FETCHES_PER_HOST="2"), concurrency=4, name="perhost"
+    ).start()
+    try:
+
+        def all_fetched() -> bool:
+            enqueue_due_feeds()  # beat's job: a feed skipped while its host was busy is still due
+            return _all_fetched()
+
+        wait_for(all_fetched, timeout=90, interval=0.5, what="every slow feed\n" + worker.log())
+    finally:
+        worker.stop()
+    assert gauge.peak == 2, gauge.peak  # the limit, and no lower: both slots were used
+    assert [fixture_server.count(f"/slow/{n}.xml") for n in range(6)] == [1] * 6
+    assert Story.objects.count() == 6
