@@ -61,6 +61,9 @@ FAST = {
     "CELERY_TASK_SOFT_TIME_LIMIT": "8",
     "CELERY_TASK_TIME_LIMIT": "9",
     "FEEDS_LEASE_SECONDS": "15",
+    # The 30 feeds stand in for 30 outlets but share the loopback host; at two per host the
+    # workers would mostly wait their turn. The limit itself is tested in test_worker_e2e.
+    "FEEDS_FETCHES_PER_HOST": "4",
 }
 
 REDIS_START = [
