@@ -170,14 +170,7 @@ def test_it_sends_only_its_own_headers(server: FixtureServer) -> None:
 
 
 def test_a_cookie_set_by_one_feed_is_never_sent(server: FixtureServer) -> None:
-    def setter(h: BaseHTTPRequestHandler) -> None:
-        h.send_response(200)
-        h.send_header("Set-Cookie", "session=secret; Path=/")
-        h.send_header("Content-Length", str(len(RSS)))
-        h.end_headers()
-        h.wfile.write(RSS.encode())
-
-    server.add_handler("/a.xml", setter)
+    server.add("/a.xml", RSS, headers={"Set-Cookie": "session=secret; Path=/"})
     server.add("/b.xml", RSS)
     assert get(server.url("/a.xml")).status == 200
     get(server.url("/b.xml"))
