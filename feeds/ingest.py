@@ -18,6 +18,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models import Q
 from django.utils import timezone
 
@@ -78,7 +80,7 @@ def claim(feed_id: int, *, force: bool = False, now: datetime | None = None) -> 
     due = "" if force else "AND next_fetch_at <= %(now)s"
     lease = now + timedelta(seconds=settings.FEEDS_LEASE_SECONDS)
     lock, host_free = _host_limit(table)
-    reader = _row_reader(connection.vendor)
+    reader = _row_reader(connection.ops)
     with connection.cursor() as cursor:
         cursor.execute(
             f"{_relaxed_prefix()}{lock}UPDATE {table} SET lease_until = %(lease)s "
@@ -135,6 +137,7 @@ class _RowReader:
     converters again for every query: that was a fifth of a 304 poll's Python time.
     """
 
+    connection: BaseDatabaseWrapper
     columns: str
     attnames: list[str]
     converters: list[tuple[int, list[Callable], object]]
@@ -143,21 +146,25 @@ class _RowReader:
         values = list(row)
         for i, functions, expression in self.converters:
             for convert in functions:
-                values[i] = convert(values[i], expression, connection)
-        return Feed.from_db(connection.alias, self.attnames, values)
+                values[i] = convert(values[i], expression, self.connection)
+        return Feed.from_db(self.connection.alias, self.attnames, values)
 
 
-@functools.cache
-def _row_reader(vendor: str) -> _RowReader:
+@functools.lru_cache(maxsize=16)
+def _row_reader(ops: BaseDatabaseOperations) -> _RowReader:
+    """One reader per database connection (each thread has its own): converters such as
+    SQLite's datetime parsing are methods of that connection's operations."""
+    db = ops.connection
     fields = Feed._meta.concrete_fields
     converters = []
     for i, f in enumerate(fields):
         column = f.get_col(Feed._meta.db_table)
-        functions = connection.ops.get_db_converters(column) + f.get_db_converters(connection)
+        functions = ops.get_db_converters(column) + f.get_db_converters(db)
         if functions:
             converters.append((i, functions, column))
     return _RowReader(
-        columns=", ".join(connection.ops.quote_name(f.column) for f in fields),
+        connection=db,
+        columns=", ".join(ops.quote_name(f.column) for f in fields),
         attnames=[f.attname for f in fields],
         converters=converters,
     )
@@ -513,14 +520,6 @@ def _upsert(
         # An IntegrityError here means a lease expired mid-run and another worker stored the
         # same entries: the caller's transaction rolls back and the task is retried.
         create_stories(created)
-        if any(s.pk is None for s in created):
-            pks = dict(
-                Story.objects.filter(feed=feed, guid__in=[s.guid for s in created]).values_list(
-                    "guid", "pk"
-                )
-            )
-            for story in created:
-                story.pk = pks[story.guid]
     return created, updated
 
 

@@ -141,7 +141,7 @@ def set_search_vector(story: Story) -> None:
 
 
 def create_stories(stories: Sequence[Story]) -> None:
-    """INSERT new stories in one statement and set their primary keys; on PostgreSQL each
+    """INSERT new stories (of one or more feeds) and set their primary keys; on PostgreSQL each
     row's vector is built in the same statement, from that row's own columns.
 
     The bulk counterpart of ``set_search_vector``, for ingest. A RawSQL vector per row makes
@@ -154,6 +154,8 @@ def create_stories(stories: Sequence[Story]) -> None:
         return
     if not is_postgres():
         Story.objects.bulk_create(stories)
+        if any(story.pk is None for story in stories):
+            _read_back_pks(stories)  # SQLite before 3.35 returns no rows from an INSERT
         return
     fields = _insert_fields()
     columns = [
@@ -170,10 +172,20 @@ def create_stories(stories: Sequence[Story]) -> None:
         story._state.db = connection.alias
 
 
-def _insert_fields() -> list:
-    return [
+def _read_back_pks(stories: Sequence[Story]) -> None:
+    rows = Story.objects.filter(
+        feed_id__in={s.feed_id for s in stories}, guid__in=[s.guid for s in stories]
+    ).values_list("feed_id", "guid", "pk")
+    pks = {(feed_id, guid): pk for feed_id, guid, pk in rows}
+    for story in stories:
+        story.pk = pks[story.feed_id, story.guid]
+
+
+@functools.cache
+def _insert_fields() -> tuple:
+    return tuple(
         f for f in Story._meta.concrete_fields if not (f.primary_key or f.name == "search_vector")
-    ]
+    )
 
 
 @functools.cache

@@ -125,6 +125,22 @@ def test_a_host_gets_at_most_its_share_of_claims_at_once(settings):
     assert ingest.claim(a.pk, now=now) is not None
 
 
+def test_new_stories_get_their_pks_where_the_insert_returns_none(
+    outlet_feed, fixture_server, monkeypatch
+):
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL's INSERT always returns the new ids")
+    # SQLite before 3.35 has no RETURNING: bulk_create leaves the pks unset.
+    monkeypatch.setattr(type(connection.features), "can_return_rows_from_bulk_insert", False)
+    result = ingest.fetch_and_store(outlet_feed.pk, force=True)
+    assert result.created == 3
+    stored = dict(Story.objects.values_list("pk", "guid"))
+    assert sorted(result.new_story_ids) == sorted(stored)
+    assert StoryCountry.objects.filter(story_id__in=stored).exists()  # tagged by those pks
+
+
 def test_it_stores_tags_and_is_idempotent(outlet_feed, fixture_server):
     first = ingest.fetch_and_store(outlet_feed.pk, force=True)
     assert first.status == "ok" and first.created == 3
