@@ -33,6 +33,7 @@ from .models import (
     Topic,
 )
 from .permissions import is_editor
+from .sanitizing import clean_html
 from .search import VECTOR_SOURCE_FIELDS, set_search_vector
 from .tags import apply_tags
 
@@ -274,8 +275,24 @@ class CopyFilter(admin.SimpleListFilter):
         return queryset
 
 
+class StoryForm(forms.ModelForm):
+    """Bodies an editor types go through the same sanitiser as a feed's: the story page
+    renders them as HTML, and the tagger reads them as clean_html output."""
+
+    # No Meta: the admin builds the form's fields from StoryAdmin.fieldsets.
+
+    def clean(self) -> dict:
+        data = super().clean()
+        base = data.get("link") or self.instance.link
+        for name in ("summary", "content"):
+            if name in data:
+                data[name] = clean_html(data[name] or "", base)
+        return data
+
+
 @admin.register(Story)
 class StoryAdmin(EditorOriginMixin, NewsroomAdmin):
+    form = StoryForm
     list_display = [
         "title",
         "source",

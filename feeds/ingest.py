@@ -360,7 +360,7 @@ def _content_hash(entry: ParsedEntry) -> str:
 
 def _lead_text(entry: ParsedEntry) -> str:
     """The text a story opens with: the dedupe lead key and the tagger both read it."""
-    return leading_text(entry.summary_html or entry.content_html, TEXT_LIMIT)
+    return leading_text(entry.summary_html or entry.content_html, TEXT_LIMIT, clean=True)
 
 
 def _fields(entry: ParsedEntry, now: datetime, plain: str) -> dict:

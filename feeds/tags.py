@@ -20,13 +20,14 @@ TEXT_LIMIT = 800
 
 
 def tag_input(story: Story) -> TagInput:
-    # Ingest has already turned the same HTML into text (ingest._lead_text).
+    # Ingest has already turned the same HTML into text (ingest._lead_text). Stored bodies
+    # are what clean_html returned, so their text needs no second parse (clean=True).
     lead = getattr(story, "_lead_text", None)
     if lead is None:
-        lead = leading_text(story.summary or story.content, TEXT_LIMIT)
+        lead = leading_text(story.summary or story.content, TEXT_LIMIT, clean=True)
     text = lead[:TEXT_LIMIT]
     if story.content and len(text) < 400:
-        more = leading_text(story.content, TEXT_LIMIT - len(text))
+        more = leading_text(story.content, TEXT_LIMIT - len(text), clean=True)
         text = (text + " " + more).strip()
     source = story.source
     return TagInput(
@@ -118,7 +119,9 @@ def apply_tags(stories: Iterable[Story], vocab: Vocabulary | None = None) -> int
     by_primary: dict[int | None, list[int]] = defaultdict(list)
     for story in stale:
         by_primary[story.primary_country_id].append(story.pk)
-    with transaction.atomic():
+    # Inside ingest's transaction a savepoint would only add two round trips per feed: an
+    # error here aborts that whole transaction anyway.
+    with transaction.atomic(savepoint=False):
         plan.apply()
         for primary, pks in by_primary.items():
             Story.objects.filter(pk__in=pks).update(primary_country_id=primary, tagged_at=now)
@@ -141,7 +144,7 @@ class _Plan:
         for vid, score in wanted.items():
             if vid not in existing:
                 self.create[model].append(
-                    model(story=story, origin=Origin.SYSTEM, score=score, **{key: vid})
+                    model(story_id=story.pk, origin=Origin.SYSTEM, score=score, **{key: vid})
                 )
                 changed = True
         return changed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from urllib.parse import urljoin
 
 import html5lib
 import pytest
@@ -149,3 +150,29 @@ def test_a_headline_an_editor_corrects_is_found_by_its_new_words(client, editor,
     assert response.status_code == 302, response.content.decode()[:3000]
     assert [s.pk for s in search_stories("nickel")] == [story.pk]
     assert not search_stories("coal").filter(pk=story.pk).exists()
+
+
+def test_html_an_editor_types_is_sanitised_like_a_feeds(client, editor, story):
+    client.force_login(editor)
+    url = f"/admin/feeds/story/{story.pk}/change/"
+    data = form_data(client.get(url).content.decode())
+    data["summary"] = ['<p onclick="steal()">Ice <script>alert(1)</script>report</p>']
+    data["content"] = [
+        '<p>Read <a href="javascript:alert(1)">this</a> and <a href="/more">more</a></p>'
+    ]
+    response = client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    story.refresh_from_db()
+    assert story.summary == "<p>Ice report</p>"
+    assert "javascript" not in story.content
+    # Relative links resolve against the story's own link, as in a feed's body.
+    assert f'href="{urljoin(story.link, "/more")}"' in story.content
+    assert 'rel="noopener nofollow"' in story.content
+    page = client.get(story.get_absolute_url()).content.decode()
+    assert "alert(1)" not in page and "steal()" not in page
+
+    # Saving again unchanged leaves the stored bodies as they are.
+    before = (story.summary, story.content)
+    assert client.post(url, form_data(client.get(url).content.decode())).status_code == 302
+    story.refresh_from_db()
+    assert (story.summary, story.content) == before

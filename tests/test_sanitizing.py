@@ -7,6 +7,7 @@ html5lib, i.e. through the parse a browser would do.
 
 from __future__ import annotations
 
+import random
 import re
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from feeds.sanitizing import (
     MAX_HTML_LENGTH,
     clean_html,
+    clean_html_to_text,
     clean_text,
     html_to_text,
     leading_text,
@@ -331,6 +333,54 @@ _ARTICLES = sorted((Path(__file__).parent / "fixtures" / "articles").glob("*.htm
 )
 def test_leading_text_is_the_opening_of_the_whole_text(html: str, length: int) -> None:
     assert leading_text(html, length) == html_to_text(html)[:length]
+
+
+# Pieces of markup that test the assumptions of clean_html_to_text: ">" and "<" inside
+# attribute values, entities, comments, dropped elements, and tags left open.
+_MARKUP_PIECES = [
+    "<p>", "</p>", "<br>", "<div>", "</div>", "<ul>", "<li>", "</ul>", "<b>", "</b>", "<em",
+    "<a href='https://x.example/a?b=1&c=2' title='a > b < c \"q\"'>", "</a>", "<h2>", "</h2>",
+    '<img alt="x > y" src=/r.png>', '<p title="a>b">', "<abbr title='<x>'>ab</abbr>",
+    "<table><tr><td>cell</td></tr></table>", "<figure><figcaption>cap</figcaption></figure>",
+    "<script>alert(1)</script>", "<style>x{}</style>", "<svg><text>s</text></svg>",
+    "<!-- c > -->", "<pre>  a  b </pre>", "&amp;", "&lt;p&gt;", "&nbsp;", "&#11;", "&#x1F600;",
+    "&", "<", ">", '"', "'", "word", " ", "\n", "\u00a0", "\x0b", "Мурманск", "Tromsø",
+]  # fmt: skip
+
+
+def test_text_of_clean_html_needs_no_second_parse() -> None:
+    rng = random.Random(20261129)
+    fragments = [path.read_text(encoding="utf-8") for path in _ARTICLES]
+    fragments += [
+        "".join(rng.choice(_MARKUP_PIECES) for _ in range(rng.randint(1, 60))) for _ in range(3000)
+    ]
+    for fragment in fragments:
+        clean = clean_html(fragment, "https://x.example/news/")
+        text = html_to_text(clean)
+        assert clean_html_to_text(clean) == text, fragment
+        for length in (5, 20, 60, 400):
+            # Windows of the HTML cut tags, attribute values and entities open.
+            assert leading_text(clean, length, clean=True) == text[:length], fragment
+
+
+def test_strip_controls_fast_path_agrees_with_the_pattern() -> None:
+    rng = random.Random(7)
+    alphabet = [
+        "a", " ", "\t", "\n", "\r", "\x00", "\x01", "\x0b", "\x1f", "\x7f", "\x80", "\x85",
+        "\ud800", "\udfff", "\ufffe", "\uffff", "\ufeff", "\u2028", "ø", "М", "\U0001f600",
+    ]  # fmt: skip
+    for _ in range(20_000):
+        s = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        expected = "".join(
+            c
+            for c in s
+            if not (
+                (ord(c) < 0x20 and c not in "\t\n\r")
+                or 0xD800 <= ord(c) <= 0xDFFF
+                or c in "\ufffe\uffff"
+            )
+        )
+        assert strip_controls(s) == expected, repr(s)
 
 
 def test_strip_controls() -> None:
