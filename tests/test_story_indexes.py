@@ -42,6 +42,7 @@ LOOKUPS = {
     "copies by link": lambda: Story.objects.filter(url_key__in=["x", "y"]),
     "copies by headline": lambda: Story.objects.filter(title_key__in=["x", "y"]),
     "copies by lead": lambda: Story.objects.filter(lead_key__in=["x", "y"]),
+    "a story's copies": lambda: Story.objects.filter(canonical_id=1),
     "a feed's stories (delete cascade)": lambda: Story.objects.filter(feed_id=1),
     "a source's page": lambda: Story.objects.filter(source_id=1).order_by("-published_at")[:20],
     "a story's countries": lambda: StoryCountry.objects.filter(story_id__in=[1, 2]),
@@ -181,3 +182,16 @@ def test_create_stories_refuses_a_value_too_long_instead_of_cutting_it(postgresq
     with pytest.raises(DataError), transaction.atomic():
         create_stories([story])
     assert not Story.objects.filter(guid="long").exists()
+
+
+def test_only_copies_are_in_the_copies_index(postgresql):
+    # An index holding every story offered "canonical IS NULL" as a lookup, and an
+    # unanalysed planner took it for copy detection: a read of the whole index per feed.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'feeds_story' "
+            "AND indexdef LIKE '%%(canonical_id)%%'"
+        )
+        assert [row[0].split(" WHERE ")[-1] for row in cursor.fetchall()] == [
+            "(canonical_id IS NOT NULL)"
+        ]
