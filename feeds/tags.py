@@ -9,6 +9,7 @@ from typing import NamedTuple
 from django.db import transaction
 from django.utils import timezone
 
+from .bulk import insert_columns
 from .models import Country, Origin, Story, StoryCountry, StoryTopic, Topic
 from .sanitizing import leading_text
 from .tagging import tag
@@ -104,8 +105,8 @@ def apply_tags(stories: Iterable[Story], vocab: Vocabulary | None = None) -> int
             countries[s].pk: result.scores.get(s, 0.0) for s in result.countries if s in countries
         }
         wanted_t = {topics[s].pk: result.scores.get(s, 0.0) for s in result.topics if s in topics}
-        did = plan.sync(StoryCountry, "country_id", story, existing_c[story.pk], wanted_c)
-        did |= plan.sync(StoryTopic, "topic_id", story, existing_t[story.pk], wanted_t)
+        did = plan.sync(StoryCountry, story, existing_c[story.pk], wanted_c)
+        did |= plan.sync(StoryTopic, story, existing_t[story.pk], wanted_t)
         if not story.primary_set_by_editor:
             primary = _primary(result, countries, existing_c[story.pk])
             if primary != story.primary_country_id:
@@ -133,9 +134,10 @@ class _Plan:
 
     def __init__(self) -> None:
         self.delete: dict[type, list[int]] = {StoryCountry: [], StoryTopic: []}
-        self.create: dict[type, list] = {StoryCountry: [], StoryTopic: []}
+        # New system rows as (story id, country or topic id, score).
+        self.create: dict[type, list[tuple[int, int, float]]] = {StoryCountry: [], StoryTopic: []}
 
-    def sync(self, model, key: str, story: Story, existing: dict, wanted: dict[int, float]) -> bool:
+    def sync(self, model, story: Story, existing: dict, wanted: dict[int, float]) -> bool:
         changed = False
         for vid, row in existing.items():
             if row.origin == Origin.SYSTEM and vid not in wanted:
@@ -143,9 +145,7 @@ class _Plan:
                 changed = True
         for vid, score in wanted.items():
             if vid not in existing:
-                self.create[model].append(
-                    model(story_id=story.pk, origin=Origin.SYSTEM, score=score, **{key: vid})
-                )
+                self.create[model].append((story.pk, vid, score))
                 changed = True
         return changed
 
@@ -154,8 +154,19 @@ class _Plan:
             if pks:
                 model.objects.filter(pk__in=pks, origin=Origin.SYSTEM).delete()
         for model, rows in self.create.items():
-            if rows:
-                model.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+            if not rows:
+                continue
+            story_ids, value_ids, scores = zip(*rows, strict=True)
+            insert_columns(
+                model,
+                {"story_id": story_ids, _VALUE_COLUMN[model]: value_ids, "score": scores},
+                constants={"origin": Origin.SYSTEM},
+                # A row an editor or a racing run wrote meanwhile wins, as before.
+                ignore_conflicts=True,
+            )
+
+
+_VALUE_COLUMN = {StoryCountry: "country_id", StoryTopic: "topic_id"}
 
 
 def _primary(
