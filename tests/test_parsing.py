@@ -9,14 +9,17 @@ feed-sources.md §4. The last tests walk the whole feedparser corpus (tests/corp
 from __future__ import annotations
 
 import codecs
+import io
 import logging
 import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import feedparser
 import pytest
 
+from feeds import parsing
 from feeds.extraction import (
     country_slug,
     extract_lead_image,
@@ -1053,3 +1056,64 @@ def test_corpus_allow_listed_elements_survive() -> None:
     table_only = {"caption", "tbody", "td", "tfoot", "th", "thead", "tr"}
     assert kept == {t for t in kept | dropped if t in ALLOWED_TAGS} - table_only
     assert dropped == DROPPED_ON_PURPOSE | table_only
+
+
+# --- feedparser's Windows-1252 fix-up, made cheaper (parsing._cheaper_cp1252_fixup) ----------
+
+
+def _parse_corpus_file(path: Path) -> object:
+    from tests.test_corpus_pipeline import corpus_headers
+
+    data = path.read_bytes()
+    headers = {k.lower(): v for k, v in corpus_headers(data).items()}
+    passed = {k: v for k, v in headers.items() if k in ("content-type", "content-language")}
+    return feedparser.parse(
+        io.BytesIO(data),
+        response_headers=passed,
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
+
+
+def _strings(value: object) -> list[object]:
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def test_the_cheaper_cp1252_fixup_changes_no_result_of_the_corpus(monkeypatch):
+    from tests.test_corpus_pipeline import CORPUS, corpus_files
+
+    if not CORPUS.is_dir():
+        pytest.skip(f"the feedparser corpus is not at {CORPUS}")
+    files = corpus_files()
+    ours = {path: _parse_corpus_file(path) for path in files}
+    for parser, stock in parsing._STOCK_DECODE_ENTITIES.items():
+        monkeypatch.setattr(parser, "decode_entities", stock)
+    stock = {path: _parse_corpus_file(path) for path in files}
+    changed = [
+        str(path.relative_to(CORPUS))
+        for path in files
+        if (ours[path].get("entries"), ours[path].get("feed"))
+        != (stock[path].get("entries"), stock[path].get("feed"))
+    ]
+    assert not changed, changed
+    leaked = [s for r in ours.values() for s in _strings(r) if type(s) is not str]
+    assert not leaked, leaked[:3]
+
+
+def test_the_cp1252_fixup_still_fixes_windows_1252_code_points():
+    body = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
+        "<item><title>\u0080 9 million \u0093deal\u0094</title><guid>a</guid>"
+        "<description><![CDATA[<p>Troms\u00f8 \u0096 \u041c\u0443\u0440\u043c\u0430\u043d\u0441\u043a\u0085</p>]]></description></item>"
+        "</channel></rss>"
+    ).encode()
+    (entry,) = parse_feed(body, url="https://example.org/rss").entries
+    assert entry.title == "\u20ac 9 million \u201cdeal\u201d"
+    assert (
+        entry.summary_html
+        == "<p>Troms\u00f8 \u2013 \u041c\u0443\u0440\u043c\u0430\u043d\u0441\u043a\u2026</p>"
+    )
