@@ -176,3 +176,13 @@ def test_html_an_editor_types_is_sanitised_like_a_feeds(client, editor, story):
     assert client.post(url, form_data(client.get(url).content.decode())).status_code == 302
     story.refresh_from_db()
     assert (story.summary, story.content) == before
+
+
+def test_an_editor_is_told_a_feed_is_already_there(client, editor, story, allow_private):
+    client.force_login(editor)
+    data = form_data(client.get("/admin/feeds/feed/add/").content.decode(), "feed_form")
+    data.update(source=[str(story.source_id)], url=[story.feed.url], title=["Again"])
+    response = client.post("/admin/feeds/feed/add/", data)
+    assert response.status_code == 200  # the form again, with the reason
+    assert "Feed with this Url already exists." in response.content.decode()
+    assert Feed.objects.filter(url=story.feed.url).count() == 1
