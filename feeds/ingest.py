@@ -191,14 +191,19 @@ def _update_feed(feed_id: int, **values: object) -> None:
     if not prefix:
         Feed.objects.filter(pk=feed_id).update(**values)
         return
-    fields = [Feed._meta.get_field(name) for name in values]
-    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
+    sql, fields = _feed_update(tuple(values))
     params = [f.get_db_prep_save(values[f.name], connection) for f in fields]
-    table = connection.ops.quote_name(Feed._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"{prefix}UPDATE {table} SET {assignments} WHERE id = %s", [*params, feed_id]
-        )
+        cursor.execute(prefix + sql, [*params, feed_id])
+
+
+@functools.lru_cache(maxsize=64)
+def _feed_update(names: tuple[str, ...]) -> tuple[str, list]:
+    """The UPDATE of these Feed fields by id, and the fields: a 304 poll sends the same one."""
+    fields = [Feed._meta.get_field(name) for name in names]
+    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
+    table = connection.ops.quote_name(Feed._meta.db_table)
+    return f"UPDATE {table} SET {assignments} WHERE id = %s", fields
 
 
 def release(feed_id: int) -> None:
@@ -448,32 +453,34 @@ def _unique_entries(entries: Sequence[ParsedEntry]) -> list[ParsedEntry]:
 def _upsert(
     feed: Feed, entries: list[ParsedEntry], now: datetime, vocab: Callable[[], Vocabulary]
 ) -> tuple[list, list]:
-    # A changed feed is mostly stories we already have: compare their content hashes without
-    # reading their bodies back (an update sets every field anyway).
-    by_guid = {
-        s.guid: s
-        for s in Story.objects.filter(feed=feed, guid__in=[e.guid for e in entries]).defer(*_UNREAD)
-    }
     # Turning HTML into text is one of the costlier steps per item; do it once and hand the
     # result to the tagger (tags.tag_input) on the story object.
     plains = {e.guid: _lead_text(e) for e in entries}
     fields = {e.guid: _fields(e, now, plains[e.guid]) for e in entries}
-    # The same item under a new guid: match on its link, then on its headline.
-    missing = [e for e in entries if e.guid not in by_guid]
+    # One query for the stories this feed already has under these guids, and for the same
+    # items under a new guid: by link, or by headline within two weeks. A changed feed is
+    # mostly stories we already have: compare their content hashes without reading their
+    # bodies back (an update sets every field anyway).
+    recent = now - timedelta(days=14)
+    url_keys = {f["url_key"] for f in fields.values()} - {""}
+    title_keys = {f["title_key"] for f in fields.values()} - {""}
+    by_guid: dict[str, Story] = {}
     by_url: dict[str, Story] = {}
     by_title: dict[str, Story] = {}
-    if missing:
-        url_keys = {fields[e.guid]["url_key"] for e in missing} - {""}
-        title_keys = {fields[e.guid]["title_key"] for e in missing} - {""}
-        for story in (
-            Story.objects.filter(feed=feed)
-            .filter(
-                Q(url_key__in=url_keys)
-                | Q(title_key__in=title_keys, first_seen_at__gte=now - timedelta(days=14))
-            )
-            .defer(*_UNREAD)
-        ):
+    for story in (
+        Story.objects.filter(feed=feed)
+        .filter(
+            Q(guid__in=list(fields))
+            | Q(url_key__in=url_keys)
+            | Q(title_key__in=title_keys, first_seen_at__gte=recent)
+        )
+        .defer(*_UNREAD)
+    ):
+        if story.guid in fields:
+            by_guid[story.guid] = story
+        if story.url_key:
             by_url.setdefault(story.url_key, story)
+        if story.title_key and story.first_seen_at >= recent:
             by_title.setdefault(story.title_key, story)
 
     created: list[Story] = []
