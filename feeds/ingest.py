@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models import Q
@@ -76,25 +76,34 @@ def claim(feed_id: int, *, force: bool = False, now: datetime | None = None) -> 
     enqueues it again.
     """
     now = now or timezone.now()
-    table = connection.ops.quote_name(Feed._meta.db_table)
-    due = "" if force else "AND next_fetch_at <= %(now)s"
     lease = now + timedelta(seconds=settings.FEEDS_LEASE_SECONDS)
-    lock, host_free = _host_limit(table)
-    reader = _row_reader(connection.ops)
-    with connection.cursor() as cursor:
+    # The connection once, not through the proxy at every use: a 304 poll is short.
+    db = connections[DEFAULT_DB_ALIAS]
+    reader = _row_reader(db.ops)
+    with db.cursor() as cursor:
         cursor.execute(
-            f"{_relaxed_prefix()}{lock}UPDATE {table} SET lease_until = %(lease)s "
-            f"WHERE id = %(id)s AND is_active AND (lease_until IS NULL OR lease_until < %(now)s) "
-            f"{due} {host_free} RETURNING {reader.columns}",
+            _relaxed_prefix(db) + _claim_sql(db.ops, force),
             {
-                "lease": connection.ops.adapt_datetimefield_value(lease),
+                "lease": db.ops.adapt_datetimefield_value(lease),
                 "id": feed_id,
-                "now": connection.ops.adapt_datetimefield_value(now),
+                "now": db.ops.adapt_datetimefield_value(now),
                 "per_host": settings.FEEDS_FETCHES_PER_HOST,
             },
         )
         row = cursor.fetchone()
     return None if row is None else reader.feed(row)
+
+
+@functools.lru_cache(maxsize=32)
+def _claim_sql(ops: BaseDatabaseOperations, force: bool) -> str:
+    table = ops.quote_name(Feed._meta.db_table)
+    due = "" if force else "AND next_fetch_at <= %(now)s"
+    lock, host_free = _host_limit(ops.connection, table)
+    return (
+        f"{lock}UPDATE {table} SET lease_until = %(lease)s "
+        f"WHERE id = %(id)s AND is_active AND (lease_until IS NULL OR lease_until < %(now)s) "
+        f"{due} {host_free} RETURNING {_row_reader(ops).columns}"
+    )
 
 
 # The host of a feed URL, in SQL: scheme, optional userinfo, then a name or an [IPv6] literal.
@@ -106,7 +115,7 @@ _HOST_SQL = (
 _HOST_LOCK_CLASS = 0x4E455753  # "NEWS"
 
 
-def _host_limit(table: str) -> tuple[str, str]:
+def _host_limit(db: BaseDatabaseWrapper, table: str) -> tuple[str, str]:
     """SQL that makes a claim wait its turn for the host and fail while the host is busy:
     a statement to run before the UPDATE, and a condition for its WHERE clause.
 
@@ -116,7 +125,7 @@ def _host_limit(table: str) -> tuple[str, str]:
     claims for one host, so two workers cannot both take the last slot. On SQLite (the
     embedded default runs one task at a time) there is no limit to enforce.
     """
-    if connection.vendor != "postgresql":
+    if db.vendor != "postgresql":
         return "", ""
     lock = (
         f"SELECT pg_advisory_xact_lock({_HOST_LOCK_CLASS}, hashtext({_HOST_SQL.format('url')})) "
@@ -170,7 +179,7 @@ def _row_reader(ops: BaseDatabaseOperations) -> _RowReader:
     )
 
 
-def _relaxed_prefix() -> str:
+def _relaxed_prefix(db: BaseDatabaseWrapper | None = None) -> str:
     """A statement prefix that skips waiting for the WAL flush when this statement commits
     on its own (PostgreSQL, autocommit).
 
@@ -180,20 +189,22 @@ def _relaxed_prefix() -> str:
     SET LOCAL covers exactly the statement that follows. Inside a caller's transaction nothing
     is relaxed: that commit is not ours to weaken.
     """
-    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+    db = db or connections[DEFAULT_DB_ALIAS]
+    if db.vendor == "postgresql" and not db.in_atomic_block:
         return "SET LOCAL synchronous_commit TO OFF; "
     return ""
 
 
 def _update_feed(feed_id: int, **values: object) -> None:
     """``Feed.objects.filter(pk=…).update(…)`` with the commit relaxed as in ``_relaxed_prefix``."""
-    prefix = _relaxed_prefix()
+    db = connections[DEFAULT_DB_ALIAS]
+    prefix = _relaxed_prefix(db)
     if not prefix:
         Feed.objects.filter(pk=feed_id).update(**values)
         return
     sql, fields = _feed_update(tuple(values))
-    params = [f.get_db_prep_save(values[f.name], connection) for f in fields]
-    with connection.cursor() as cursor:
+    params = [f.get_db_prep_save(values[f.name], db) for f in fields]
+    with db.cursor() as cursor:
         cursor.execute(prefix + sql, [*params, feed_id])
 
 
