@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from django.db import connection, models
 from django.utils import timezone
 
-__all__ = ["insert_columns"]
+__all__ = ["insert_columns", "unnest_param"]
 
 
 def insert_columns(
@@ -28,81 +28,82 @@ def insert_columns(
 ) -> None:
     """INSERT rows into ``model``'s table, given column by column.
 
-    ``columns`` maps field names (``story_id`` style attnames for foreign keys) to equally
-    long sequences of values, one per row; ``constants`` maps more fields to one value for
-    every row (sent once, not once a row). As with ``bulk_create``, a field named in neither
-    gets its model default, and ``auto_now``/``auto_now_add`` fields the current time.
+    ``columns`` maps column attnames (``story_id`` for a foreign key) to equally long
+    sequences of values, one per row; ``constants`` maps more attnames to one value for every
+    row (sent once, not once a row). As with ``bulk_create``, a field named in neither gets
+    its model default, and ``auto_now``/``auto_now_add`` fields the current time.
     ``ignore_conflicts`` skips rows that would break a unique constraint.
     """
-    constants = dict(constants or {})
-    names = tuple(columns)
-    for field in model._meta.concrete_fields:
-        if field.primary_key or field.attname in columns or field.attname in constants:
-            continue
-        if field.name in columns or field.name in constants:
-            continue
-        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-            constants[field.attname] = timezone.now()
-        elif field.has_default():
-            constants[field.attname] = field.get_default()
+    constants = {**_defaults(model, {*columns, *(constants or {})}), **(constants or {})}
+    varying, fixed = _fields(model, tuple(columns)), _fields(model, tuple(constants))
     lengths = {len(values) for values in columns.values()}
     if len(lengths) > 1:
         raise ValueError(f"columns of different lengths: {sorted(lengths)}")
-    count = lengths.pop() if lengths else 0
-    _fields(model, (*names, *constants))  # refuses what is not a column, on every backend
-    if not count:
+    if not lengths or not lengths.pop():
         return
     if connection.vendor != "postgresql":
-        rows = zip(*(columns[name] for name in names), strict=True)
+        rows = zip(*columns.values(), strict=True)
         model.objects.bulk_create(
-            [model(**dict(zip(names, row, strict=True)), **constants) for row in rows],
+            [model(**dict(zip(columns, row, strict=True)), **constants) for row in rows],
             ignore_conflicts=ignore_conflicts,
         )
         return
+    # The constants come first in the statement: the SELECT list, then UNNEST.
+    params = [f.get_db_prep_save(constants[f.attname], connection) for f in fixed]
     arrays = [
-        [field.get_db_prep_save(value, connection) for value in columns[name]]
-        for name, field in zip(names, _fields(model, names), strict=True)
-    ]
-    fixed = tuple(constants)
-    params = [
-        field.get_db_prep_save(constants[name], connection)
-        for name, field in zip(fixed, _fields(model, fixed), strict=True)
+        [f.get_db_prep_save(value, connection) for value in columns[f.attname]] for f in varying
     ]
     with connection.cursor() as cursor:
-        # The constants come first in the statement: the SELECT list, then UNNEST.
-        cursor.execute(_insert_sql(model, names, fixed, ignore_conflicts), [*params, *arrays])
+        cursor.execute(_insert_sql(varying, fixed, ignore_conflicts), [*params, *arrays])
 
 
-def _fields(model: type[models.Model], names: Sequence[str]) -> list[models.Field]:
+def unnest_param(field: models.Field) -> str:
+    """The placeholder of one column's array in an ``INSERT … SELECT … FROM UNNEST``.
+
+    As in Django's own UNNEST insert: the element type without its length, so that a value
+    too long is an error rather than silently cut.
+    """
+    return f"%s::{_element_type(field)}[]"
+
+
+def _element_type(field: models.Field) -> str:
+    return field.db_type(connection).split("(")[0]
+
+
+def _defaults(model: type[models.Model], named: set[str]) -> dict[str, object]:
+    """What ``bulk_create`` would store in the fields not ``named``."""
+    values: dict[str, object] = {}
+    for field in model._meta.concrete_fields:
+        if field.primary_key or field.attname in named:
+            continue
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            values[field.attname] = timezone.now()
+        elif field.has_default():
+            values[field.attname] = field.get_default()
+    return values
+
+
+@functools.cache
+def _fields(model: type[models.Model], attnames: tuple[str, ...]) -> tuple[models.Field, ...]:
     fields = []
-    for name in names:
+    for name in attnames:
         field = model._meta.get_field(name)
-        if not field.concrete or name not in (field.attname, field.name):
-            raise ValueError(f"{model.__name__}.{name} is not a column")
+        if not field.concrete or name != field.attname:
+            raise ValueError(f"{model.__name__}.{name} is not a column attname")
         fields.append(field)
-    return fields
+    return tuple(fields)
 
 
 @functools.cache
 def _insert_sql(
-    model: type[models.Model],
-    names: tuple[str, ...],
-    fixed: tuple[str, ...],
-    ignore_conflicts: bool,
+    varying: tuple[models.Field, ...], fixed: tuple[models.Field, ...], ignore_conflicts: bool
 ) -> str:
     quote = connection.ops.quote_name
-    varying, constant = _fields(model, names), _fields(model, fixed)
-    columns = ", ".join(quote(f.column) for f in [*varying, *constant])
-    # As in Django's own UNNEST insert: element types without their length, so that a value
-    # too long is an error rather than silently cut.
-    arrays = ", ".join(f"%s::{_base_type(f)}[]" for f in varying)
-    values = "".join(f", %s::{_base_type(f)}" for f in constant)
+    table = quote(varying[0].model._meta.db_table)
+    columns = ", ".join(quote(f.column) for f in (*varying, *fixed))
+    arrays = ", ".join(unnest_param(f) for f in varying)
+    values = "".join(f", %s::{_element_type(f)}" for f in fixed)
     conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
     return (
-        f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "
-        f"SELECT v.*{values} FROM UNNEST({arrays}) AS v{conflict}"
+        f"INSERT INTO {table} ({columns}) SELECT v.*{values} FROM UNNEST({arrays}) AS v{conflict}"
     )
-
-
-def _base_type(field: models.Field) -> str:
-    return field.db_type(connection).split("(")[0]

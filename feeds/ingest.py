@@ -179,7 +179,7 @@ def _row_reader(ops: BaseDatabaseOperations) -> _RowReader:
     )
 
 
-def _relaxed_prefix(db: BaseDatabaseWrapper | None = None) -> str:
+def _relaxed_prefix(db: BaseDatabaseWrapper) -> str:
     """A statement prefix that skips waiting for the WAL flush when this statement commits
     on its own (PostgreSQL, autocommit).
 
@@ -189,7 +189,6 @@ def _relaxed_prefix(db: BaseDatabaseWrapper | None = None) -> str:
     SET LOCAL covers exactly the statement that follows. Inside a caller's transaction nothing
     is relaxed: that commit is not ours to weaken.
     """
-    db = db or connections[DEFAULT_DB_ALIAS]
     if db.vendor == "postgresql" and not db.in_atomic_block:
         return "SET LOCAL synchronous_commit TO OFF; "
     return ""
@@ -212,9 +211,9 @@ def _update_feed(feed_id: int, **values: object) -> None:
 def _feed_update(names: tuple[str, ...]) -> tuple[str, list]:
     """The UPDATE of these Feed fields by id, and the fields: a 304 poll sends the same one."""
     fields = [Feed._meta.get_field(name) for name in names]
-    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
-    table = connection.ops.quote_name(Feed._meta.db_table)
-    return f"UPDATE {table} SET {assignments} WHERE id = %s", fields
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
+    return f"UPDATE {quote(Feed._meta.db_table)} SET {assignments} WHERE id = %s", fields
 
 
 def release(feed_id: int) -> None:

@@ -42,6 +42,7 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from .bulk import unnest_param
 from .models import Country, Story, Topic
 
 # Story.language (lower-cased, region stripped) -> PostgreSQL text search configuration.
@@ -193,9 +194,7 @@ def _insert_sql() -> str:
     quote = connection.ops.quote_name
     fields = _insert_fields()
     names = ", ".join(quote(f.column) for f in fields)
-    # As in Django's own UNNEST insert: element types without their length, so that a value
-    # too long is an error rather than silently cut.
-    arrays = ", ".join(f"%s::{f.db_type(connection).split('(')[0]}[]" for f in fields)
+    arrays = ", ".join(unnest_param(f) for f in fields)
     texts = (f"v.{quote(Story._meta.get_field(name).column)}" for name, _ in _WEIGHTED_TEXTS)
     vector = _vector_sql(texts, config="v.config")
     vector_column = quote(Story._meta.get_field("search_vector").column)
