@@ -14,5 +14,5 @@ urlpatterns = [
     path("", include("feeds.urls")),
 ]
 
-handler404 = "feeds.views.page_not_found"
-handler500 = "feeds.views.server_error"
+handler404 = "feeds.web.views.page_not_found"
+handler500 = "feeds.web.views.server_error"

@@ -221,7 +221,7 @@ def median(values: list[float]) -> float:
 
 
 def _ingest_one(feed_id: int) -> str:
-    from feeds import ingest
+    from feeds.ingest import pipeline as ingest
 
     return ingest.fetch_and_store(feed_id, force=True).status
 

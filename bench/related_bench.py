@@ -82,8 +82,8 @@ class Generator:
     """Synthetic stories: a subject (from the concept lexicon) in a country's places."""
 
     def __init__(self, rng: random.Random) -> None:
-        from feeds import gazetteer as gz
-        from feeds.related import CONCEPTS
+        from feeds.related.suggest import CONCEPTS
+        from feeds.tagging import gazetteer as gz
 
         self.rng = rng
         self.subjects = [
@@ -292,8 +292,8 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from feeds import related
     from feeds.models import Story
+    from feeds.related import suggest as related
 
     call_command("migrate", verbosity=0)
     rng = random.Random(args.seed)

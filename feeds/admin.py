@@ -16,10 +16,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from . import curation, ingest
-from .cache import bump_generation
-from .fetching import FetchError, validate_feed_url
-from .models import (
+from feeds.generation import bump_generation
+from feeds.ingest import pipeline as ingest
+from feeds.ingest.fetching import FetchError, validate_feed_url
+from feeds.models import (
     Country,
     Feed,
     FetchLog,
@@ -32,10 +32,11 @@ from .models import (
     StoryTopic,
     Topic,
 )
-from .permissions import is_editor
-from .sanitizing import clean_html
-from .search import VECTOR_SOURCE_FIELDS, set_search_vector
-from .tags import apply_tags
+from feeds.permissions import is_editor
+from feeds.related import curation
+from feeds.search import VECTOR_SOURCE_FIELDS, set_search_vector
+from feeds.tagging.store import apply_tags
+from feeds.text.sanitizing import clean_html
 
 # Editors paste addresses without a scheme; feeds and outlets are https nowadays.
 URL_OVERRIDES = {models.URLField: {"assume_scheme": "https"}}
@@ -167,7 +168,7 @@ class FeedAdmin(NewsroomAdmin):
 
     @admin.action(description="Fetch now")
     def fetch_now(self, request, queryset):
-        from .tasks import fetch_feed
+        from feeds.tasks import fetch_feed
 
         ids = list(queryset.values_list("pk", flat=True))
         Feed.objects.filter(pk__in=ids).update(next_fetch_at=timezone.now())
@@ -455,7 +456,7 @@ class StoryAdmin(EditorOriginMixin, NewsroomAdmin):
 
     @admin.action(description="Re-suggest related boxes (unlocked, unpinned slots)")
     def resuggest_related(self, request, queryset):
-        from .related import refresh_boxes
+        from feeds.related.suggest import refresh_boxes
 
         n = refresh_boxes(queryset.values_list("pk", flat=True))
         self.message_user(request, f"{n} boxes changed.")
@@ -466,7 +467,7 @@ class StoryAdmin(EditorOriginMixin, NewsroomAdmin):
         self.message_user(request, f"{n} stories' tags changed.")
 
 
-# --- Related-box curation (feeds/curation.py): its change log, and a link to its editor -------
+# --- Related-box curation (feeds/related/curation.py): its change log, and a link to its editor
 
 
 @admin.register(RelatedChange)

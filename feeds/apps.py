@@ -7,8 +7,9 @@ class FeedsConfig(AppConfig):
     verbose_name = "ArcticNews"
 
     def ready(self) -> None:
+        from feeds.permissions import ensure_editors_group
+
         from . import checks  # noqa: F401  (registers the system checks)
-        from .permissions import ensure_editors_group
 
         # After migrate, when Django has created the permissions the group needs.
         post_migrate.connect(_editors_group, sender=self, dispatch_uid="feeds-editors-group")

@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from .dedupe import url_key
+from feeds.text.keys import url_key
 
 HTTP_URL = Q(link="") | Q(link__startswith="http://") | Q(link__startswith="https://")
 
@@ -468,7 +468,7 @@ class FetchLog(models.Model):
 class RelatedChange(models.Model):
     """One editor's change to a story's related box: who, when, what, before and after.
 
-    Written by feeds.curation for every operation. The newest change to a country's line
+    Written by feeds.related.curation for every operation. The newest change to a country's line
     also records an editor's decision to leave it empty (see curation.cleared_countries).
     """
 

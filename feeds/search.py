@@ -42,8 +42,8 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from .bulk import unnest_param
-from .models import Country, Story, Topic
+from feeds.bulk import unnest_param
+from feeds.models import Country, Story, Topic
 
 # Story.language (lower-cased, region stripped) -> PostgreSQL text search configuration.
 LANGUAGE_CONFIGS = {

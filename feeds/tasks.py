@@ -13,8 +13,8 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
-from . import ingest
-from .models import Feed, Story
+from feeds.ingest import pipeline as ingest
+from feeds.models import Feed, Story
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +80,6 @@ def suggest_related(story_ids: list[int]) -> int:
 @shared_task(name="feeds.publish_websub", ignore_result=True, acks_late=True)
 def publish_websub(story_ids: list[int]) -> int:
     """Ping the WebSub hub for the feeds these stories changed (best effort)."""
-    from .websub import publish_changes
+    from feeds.syndication.websub import publish_changes
 
     return len(publish_changes(story_ids))

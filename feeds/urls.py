@@ -3,8 +3,9 @@
 from django.contrib.sitemaps.views import sitemap
 from django.urls import include, path
 
-from . import syndication, views
-from .sitemaps import SITEMAPS, NewsSitemap
+from feeds.syndication import feeds as syndication
+from feeds.web import views
+from feeds.web.sitemaps import SITEMAPS, NewsSitemap
 
 app_name = "feeds"
 
@@ -43,5 +44,5 @@ urlpatterns = [
     ),
 ]
 
-# Editors: the related-box editor (feeds/curation_urls.py).
-urlpatterns += [path("editor/", include("feeds.curation_urls"))]
+# Editors: the related-box editor (feeds/related/urls.py).
+urlpatterns += [path("editor/", include("feeds.related.urls"))]

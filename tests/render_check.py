@@ -134,7 +134,7 @@ def story_page_baseline(client) -> Baseline:
     """
     from datetime import UTC, datetime, timedelta
 
-    from feeds.cache import bump_generation
+    from feeds.generation import bump_generation
     from feeds.models import Country, Feed, Source, Story, StoryCountry
 
     source = Source.objects.create(name="Baseline Outlet", slug="baseline-outlet")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from feeds.cache import bump_generation
+from feeds.generation import bump_generation
 from feeds.models import RelatedSlot
 from feeds.search import update_search_vectors
 from tests.conftest import ARTIFACTS, CHROMIUM, restore_vocabularies

@@ -26,8 +26,8 @@ import feedparser
 import pytest
 from django.db.models import Count
 
-from feeds import ingest
-from feeds.cache import bump_generation
+from feeds.generation import bump_generation
+from feeds.ingest import pipeline as ingest
 from feeds.models import Feed, Source, Story
 from tests.conftest import ARTIFACTS, ROOT
 from tests.render_check import bad_url, fragment_problems, page_problems, story_page_baseline

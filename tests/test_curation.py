@@ -17,10 +17,11 @@ from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 from django.utils import timezone
 
-from feeds import cache as generation
-from feeds import curation, related
-from feeds.curation import CurationError
+from feeds import generation
 from feeds.models import Origin, RelatedChange, RelatedSlot, Story
+from feeds.related import curation
+from feeds.related import suggest as related
+from feeds.related.curation import CurationError
 from feeds.search import update_search_vectors
 from tests.test_views import country, make_source, make_story
 

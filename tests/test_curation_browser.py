@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from feeds.cache import bump_generation
+from feeds.generation import bump_generation
 from feeds.models import RelatedChange, RelatedSlot, Story
 
 # The marks (browser, transactional db, skip without Chromium), the restored vocabularies

@@ -9,7 +9,7 @@ import html5lib
 import pytest
 from django.core.management import call_command
 
-from feeds import ingest
+from feeds.ingest import pipeline as ingest
 from feeds.models import Country, Feed, Origin, Source, Story, StoryCountry, Topic
 from feeds.search import search_stories
 

@@ -1,4 +1,4 @@
-"""feeds.fetching against a real local server (docs/threats.md S1-S4, D1-D3, R8, R9).
+"""feeds.ingest.fetching against a real local server (docs/threats.md S1-S4, D1-D3, R8, R9).
 
 Only the outside world is faked: HTTP through tests.fixtureserver, and DNS by replacing
 ``fetching.resolve`` (plus the OS resolver where a test must prove it is never consulted).
@@ -28,8 +28,8 @@ from pathlib import Path
 import pytest
 import requests.adapters
 
-from feeds import fetching
-from feeds.fetching import FetchError, URLNotAllowed, fetch, validate_feed_url
+from feeds.ingest import fetching
+from feeds.ingest.fetching import FetchError, URLNotAllowed, fetch, validate_feed_url
 from tests.fixtureserver import (
     FixtureServer,
     drip,
@@ -719,7 +719,7 @@ def test_it_limits_concurrent_requests_per_host(server: FixtureServer) -> None:
 
 def test_it_defaults_to_refusing_private_addresses_and_reads_the_setting() -> None:
     script = (
-        "import feeds.fetching as f\n"
+        "import feeds.ingest.fetching as f\n"
         "try:\n"
         "    f.validate_feed_url('http://127.0.0.1/')\n"
         "    print('allowed')\n"

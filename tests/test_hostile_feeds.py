@@ -23,8 +23,9 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from feeds import ingest, scheduling
-from feeds.cache import bump_generation
+from feeds.generation import bump_generation
+from feeds.ingest import pipeline as ingest
+from feeds.ingest import scheduling
 from feeds.models import Feed, FetchLog, Source, Story
 from tests.conftest import FIXTURES
 from tests.fixtureserver import FixtureServer, drip, gzip_bomb, hang, huge, status

@@ -1,5 +1,5 @@
 # ruff: noqa: E501 - the fixtures are feed documents; their lines are as long as feeds write them
-"""feeds.parsing and feeds.extraction: bytes → ParsedFeed, related box, lead image, bylines.
+"""feeds.ingest.parsing and feeds.ingest.extraction: bytes → ParsedFeed, related box, lead image, bylines.
 
 Plain pytest, no Django: ``.venv/bin/pytest -p no:django tests/test_parsing.py``. Every
 fixture below is synthetic (feed-sources.md: never paste real articles); the shapes follow
@@ -19,8 +19,8 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from feeds import parsing
-from feeds.extraction import (
+from feeds.ingest import parsing
+from feeds.ingest.extraction import (
     country_slug,
     extract_lead_image,
     extract_related_box,
@@ -28,8 +28,8 @@ from feeds.extraction import (
     is_outlet,
     parse_byline,
 )
-from feeds.parsing import parse_feed, strip_tracking_params
-from feeds.sanitizing import ALLOWED_TAGS
+from feeds.ingest.parsing import parse_feed, strip_tracking_params
+from feeds.text.sanitizing import ALLOWED_TAGS
 from feeds.types import ParsedEntry, ParsedFeed, RelatedLine
 from tests.test_sanitizing import assert_no_live_script, live_script_problems
 
@@ -926,7 +926,7 @@ def test_broken_json_feeds_are_bozo_with_a_reason(body: bytes, reason: str) -> N
 
 
 def test_feedparsers_windows_1252_fixup_table_still_maps_the_same_characters() -> None:
-    # feeds.parsing swaps feedparser's dict for an equivalent string table (speed); the
+    # feeds.ingest.parsing swaps feedparser's dict for an equivalent string table (speed); the
     # mapping must be exactly feedparser's: C1 controls to their cp1252 characters, every
     # other character, astral ones included, unchanged.
     import feedparser.mixin
@@ -998,7 +998,7 @@ def test_the_whole_feedparser_corpus(caplog: pytest.LogCaptureFixture) -> None:
     stats = {"entries": 0, "bozo": 0, "skipped": 0}
     unsafe: list[str] = []
     started = time.perf_counter()
-    with caplog.at_level(logging.ERROR, logger="feeds.parsing"):
+    with caplog.at_level(logging.ERROR, logger="feeds.ingest.parsing"):
         for path in files:
             data = path.read_bytes()
             rel = path.relative_to(CORPUS).as_posix()

@@ -12,7 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from feeds import ingest
+from feeds.ingest import pipeline as ingest
 from feeds.models import Feed, RelatedSlot, Source, Story, StoryCountry
 from feeds.search import search_stories
 from tests.conftest import FIXTURES

@@ -25,10 +25,11 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from feeds import curation, related
-from feeds.ingest import enrich
+from feeds.ingest.pipeline import enrich
 from feeds.management.commands.evaluate_related import ingest_set, load_set, score_boxes
 from feeds.models import Country, Origin, RelatedSlot, Story
+from feeds.related import curation
+from feeds.related import suggest as related
 from feeds.search import update_search_vectors
 from tests.test_views import country, make_source, make_story, parse, text_of
 

@@ -1,4 +1,4 @@
-"""feeds.sanitizing: nh3 allow-list, plain text, http(s)-only URLs.
+"""feeds.text.sanitizing: nh3 allow-list, plain text, http(s)-only URLs.
 
 Plain pytest, no Django: ``.venv/bin/pytest -p no:django tests/test_sanitizing.py``.
 The XSS inputs are the vectors of threats.md X1–X4; every check on HTML output goes through
@@ -15,7 +15,7 @@ from pathlib import Path
 import html5lib
 import pytest
 
-from feeds.sanitizing import (
+from feeds.text.sanitizing import (
     MAX_HTML_LENGTH,
     clean_html,
     clean_html_to_text,

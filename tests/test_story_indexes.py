@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 from django.db import DataError, connection, transaction
 
-from feeds import ingest
+from feeds.ingest import pipeline as ingest
 from feeds.models import Feed, Source, Story, StoryCountry, StoryTopic
 from feeds.search import create_stories, search_stories, set_search_vector, update_search_vectors
 from tests.test_pipeline import BASIC, make_feed

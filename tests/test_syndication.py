@@ -23,9 +23,10 @@ import pytest
 from django.db import connection
 from django.utils.http import http_date
 
-from feeds import syndication, websub
-from feeds.cache import bump_generation, generation
+from feeds.generation import bump_generation, generation
 from feeds.models import Country, Feed, Source, Story, StoryCountry, StoryTopic, Topic
+from feeds.syndication import feeds as syndication
+from feeds.syndication import websub
 
 pytestmark = pytest.mark.django_db
 

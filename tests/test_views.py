@@ -21,7 +21,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from feeds import cache as generation
+from feeds import generation
 from feeds.models import (
     Country,
     Feed,
@@ -34,7 +34,7 @@ from feeds.models import (
     Topic,
 )
 from feeds.search import highlight_html, search_stories, update_search_vectors
-from feeds.sitemaps import NewsSitemap
+from feeds.web.sitemaps import NewsSitemap
 
 pytestmark = [pytest.mark.django_db]
 
@@ -747,7 +747,7 @@ def test_404_is_friendly(client):
 
 
 def test_500_renders_without_a_request_or_database(rf):
-    from feeds.views import server_error
+    from feeds.web.views import server_error
 
     response = server_error(rf.get("/"))
     assert response.status_code == 500

@@ -2,7 +2,7 @@
 
 from django.db import migrations, models
 
-from feeds.dedupe import url_key
+from feeds.text.keys import url_key
 
 
 def fill_external_keys(apps, schema_editor):

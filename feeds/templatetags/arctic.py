@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from ..models import Country, RelatedSlot, Source, Story, Topic
+from feeds.models import Country, RelatedSlot, Source, Story, Topic
 
 register = template.Library()
 

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.text import slugify
 
-from feeds.fetching import FetchError, validate_feed_url
+from feeds.ingest.fetching import FetchError, validate_feed_url
 from feeds.models import Country, Feed, Source
 
 

@@ -5,9 +5,10 @@
 DIR (default ``tests/fixtures/related``) holds feed files, ``feeds.json`` (file, outlet name,
 home country, language of each feed) and ``answers.json`` ({anchor guid: {country slug: the
 right story's guid, or null}}). The set goes through the real pipeline: each file is parsed
-with ``feeds.parsing.parse_feed`` and stored with ``feeds.ingest.store_parsed`` (copy
-detection, tagging, search vectors), then ``feeds.ingest.enrich`` suggests boxes, after each
-feed as the worker does (``--batch``: once, after all feeds). No network is used.
+with ``feeds.ingest.parsing.parse_feed`` and stored with
+``feeds.ingest.pipeline.store_parsed`` (copy detection, tagging, search vectors), then
+``feeds.ingest.pipeline.enrich`` suggests boxes, after each feed as the worker does
+(``--batch``: once, after all feeds). No network is used.
 
 Everything happens in one transaction that is rolled back at the end (``--keep`` commits
 it instead). Stories already in the database are hidden inside that transaction so they do
@@ -31,9 +32,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils.text import slugify
 
-from feeds import ingest
+from feeds.ingest import pipeline as ingest
+from feeds.ingest.parsing import parse_feed
 from feeds.models import Country, Feed, RelatedSlot, Source, Story
-from feeds.parsing import parse_feed
 
 DEFAULT_DIR = Path(settings.BASE_DIR) / "tests" / "fixtures" / "related"
 

@@ -4,7 +4,7 @@
     python manage.py evaluate_tagging tests/data/x.jsonl   # any labelled set(s)
     python manage.py evaluate_tagging --misses             # also list wrong primaries
 
-Pure computation: it reads files and calls ``feeds.tagging``; it never touches the
+Pure computation: it reads files and calls ``feeds.tagging.tagger``; it never touches the
 database, so it runs before ``migrate`` and in CI without services.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from feeds.tagging import evaluate, format_report, load_jsonl, measure_speed
+from feeds.tagging.tagger import evaluate, format_report, load_jsonl, measure_speed
 
 DEFAULT_SET = Path("tests") / "data" / "tagging_devset.jsonl"
 

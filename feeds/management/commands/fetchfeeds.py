@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from feeds import ingest
+from feeds.ingest import pipeline as ingest
 from feeds.models import Feed
 
 

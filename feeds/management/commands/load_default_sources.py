@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from feeds.samples import install_default_sources
+from feeds.ingest.samples import install_default_sources
 
 
 class Command(BaseCommand):

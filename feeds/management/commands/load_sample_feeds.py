@@ -2,9 +2,9 @@ import logging
 
 from django.core.management.base import BaseCommand
 
-from feeds import ingest
+from feeds.ingest import pipeline as ingest
+from feeds.ingest.samples import default_sources, install_default_sources, load_samples
 from feeds.models import Feed
-from feeds.samples import default_sources, install_default_sources, load_samples
 
 
 class Command(BaseCommand):
@@ -23,7 +23,7 @@ class Command(BaseCommand):
             results = []
             changed: list[int] = []
             # The failures are recorded on each feed; one summary line says what happened.
-            quiet = logging.getLogger("feeds.ingest")
+            quiet = logging.getLogger("feeds.ingest.pipeline")
             level = quiet.level
             quiet.setLevel(logging.ERROR)
             try:

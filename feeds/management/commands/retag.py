@@ -5,7 +5,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from feeds.models import Story
-from feeds.tags import apply_tags
+from feeds.tagging.store import apply_tags
 
 BATCH = 500
 

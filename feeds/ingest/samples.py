@@ -1,4 +1,4 @@
-"""The default sources and the bundled offline sample feeds (feeds/sample_feeds/).
+"""The default sources and the bundled offline sample feeds (feeds/ingest/sample_feeds/).
 
 The sample feeds are synthetic, written by us in the real outlets' formats, so that a fresh
 clone without network still shows a lively site.
@@ -15,10 +15,10 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
-from .ingest import FeedRunResult, store_parsed
-from .models import Country, Feed, Source
-from .parsing import parse_feed
-from .types import ParsedFeed
+from feeds.ingest.parsing import parse_feed
+from feeds.ingest.pipeline import FeedRunResult, store_parsed
+from feeds.models import Country, Feed, Source
+from feeds.types import ParsedFeed
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "sample_feeds"
 

@@ -28,14 +28,14 @@ import feedparser
 import feedparser.api
 import feedparser.mixin
 
-from feeds.extraction import (
+from feeds.ingest.extraction import (
     extract_lead_image,
     extract_related_box,
     has_related_box,
     parse_byline,
 )
-from feeds.jsonfeed import looks_like_json_feed, parse_json_feed
-from feeds.sanitizing import (
+from feeds.ingest.jsonfeed import looks_like_json_feed, parse_json_feed
+from feeds.text.sanitizing import (
     MAX_HTML_LENGTH,
     clean_html,
     clean_text,

@@ -1,6 +1,6 @@
 """The tagger's knowledge: Arctic places, institutions, people, outlets and topic words.
 
-Pure data, read once by ``feeds.tagging`` when it builds its matcher. Nothing here is
+Pure data, read once by ``feeds.tagging.tagger`` when it builds its matcher. Nothing here is
 fitted to particular headlines: it is what a northern news editor knows.
 
 Term syntax (the matcher folds case and diacritics the same way for terms and text, so

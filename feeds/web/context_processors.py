@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.http import HttpRequest
 
-from .models import Country, Topic
+from feeds.models import Country, Topic
 
 
 def navigation(request: HttpRequest) -> dict:

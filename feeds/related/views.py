@@ -23,10 +23,10 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from . import curation
-from .curation import CurationError
-from .models import Country, RelatedChange, Story
-from .permissions import is_editor
+from feeds.models import Country, RelatedChange, Story
+from feeds.permissions import is_editor
+from feeds.related import curation
+from feeds.related.curation import CurationError
 
 Action = RelatedChange.Action
 

@@ -14,7 +14,7 @@ from django.contrib.sitemaps import Sitemap
 from django.urls import reverse
 from django.utils import timezone
 
-from .models import Country, Source, Story, Topic
+from feeds.models import Country, Source, Story, Topic
 
 NEWS_WINDOW = timedelta(days=2)
 NEWS_LIMIT = 1000

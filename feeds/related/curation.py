@@ -26,9 +26,9 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.db import transaction
 from django.db.models import Max
 
-from .cache import bump_generation
-from .models import Country, Origin, RelatedChange, RelatedSlot, Story, StoryCountry
-from .sanitizing import clean_text, safe_url
+from feeds.generation import bump_generation
+from feeds.models import Country, Origin, RelatedChange, RelatedSlot, Story, StoryCountry
+from feeds.text.sanitizing import clean_text, safe_url
 
 __all__ = [
     "ALTERNATIVES",
@@ -163,7 +163,7 @@ def box_state(story: Story) -> list[SlotView]:
     Each line carries up to ``ALTERNATIVES`` candidates from ``related.suggest`` (best first),
     never its current pick.
     """
-    from . import related
+    from feeds.related import suggest as related
 
     slots = _ordered_slots(story)
     by_country = {slot.country_id: slot for slot in slots}
@@ -246,7 +246,7 @@ def search_candidates(query: str, exclude_story: Story | None = None) -> list[St
 
     A story number or a pasted story address ("/story/123/") puts that story first.
     """
-    from .search import search_stories
+    from feeds.search import search_stories
 
     query = (query or "").strip()[:200]
     if not query:
@@ -501,7 +501,7 @@ def release(story: Story, country, user) -> RelatedChange | None:
 
     The editor's story or link on the line is removed; an empty line may be filled again.
     """
-    from . import related
+    from feeds.related import suggest as related
 
     country = resolve_country(country)
     with transaction.atomic():

@@ -15,7 +15,7 @@ What every feed promises subscribers:
 * no story content can break the document: every string is stripped of the characters
   XML 1.0 forbids here, at output, whatever the database holds (threats.md finding 5, D5, D7);
 * conditional GET (strong ETag, Last-Modified, 304) and ``Cache-Control: public``; the bytes
-  are generated once per cache generation (``feeds.cache``) and then served from the cache
+  are generated once per cache generation (``feeds.generation``) and then served from the cache
   without touching the database.
 """
 
@@ -47,9 +47,9 @@ from django.utils.html import escape
 from django.utils.http import http_date
 from django.utils.xmlutils import SimplerXMLGenerator
 
-from . import cache as generations
-from .models import Country, Source, Story, Topic
-from .sanitizing import clean_html, clean_text
+from feeds import generation as generations
+from feeds.models import Country, Source, Story, Topic
+from feeds.text.sanitizing import clean_html, clean_text
 
 ITEMS_PER_FEED = 50
 TITLE_MAX_LENGTH = 1000  # Story.title's column; longer titles are cut with an ellipsis
@@ -622,7 +622,7 @@ class SearchFeed(StoryFeed):
     def get_queryset(self, listing: Listing):
         if not listing.query:
             return Story.objects.none()
-        from .search import search_stories  # lazy: search pulls in contrib.postgres
+        from feeds.search import search_stories  # lazy: search pulls in contrib.postgres
 
         found = search_stories(
             listing.query,

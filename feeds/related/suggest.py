@@ -54,7 +54,7 @@ from django.db.models import Case, QuerySet, TextField, Value, When
 from django.db.models.functions import Length, Substr
 from django.utils import timezone
 
-from .models import Country, Origin, RelatedSlot, Source, Story, StoryCountry, StoryTopic
+from feeds.models import Country, Origin, RelatedSlot, Source, Story, StoryCountry, StoryTopic
 
 # --- Tunables (one place, each with its reason) ----------------------------------------------
 WINDOW = timedelta(days=90)  # candidates published within this of the story
@@ -317,7 +317,7 @@ def _concept_table() -> dict[str, tuple[str, ...]]:
 
 def _place_terms() -> frozenset[str]:
     """One-word place names and demonyms of the tagger's gazetteer (Latin script)."""
-    from . import gazetteer as gz
+    from feeds.tagging import gazetteer as gz
 
     out: set[str] = set()
     for kinds in gz.GAZETTEER.values():
@@ -624,7 +624,7 @@ def _query_words(prof: Profile, vector: _Vector, corpus: _Corpus) -> list[str]:
 def _configs(story: Story) -> list[str]:
     """Text search configurations to ask in: the story's own and the two that most stories
     are indexed with (``search.update_search_vectors`` picks one per story's language)."""
-    from .search import config_for
+    from feeds.search import config_for
 
     return list(dict.fromkeys([config_for(story.language), "english", "simple"]))
 
@@ -914,8 +914,8 @@ def _pick(
 
 
 def _cleared(story: Story) -> set[int]:
-    """Countries whose line an editor cleared on purpose (see feeds.curation)."""
-    from .curation import cleared_countries
+    """Countries whose line an editor cleared on purpose (see feeds.related.curation)."""
+    from feeds.related.curation import cleared_countries
 
     return cleared_countries(story)
 

@@ -23,14 +23,15 @@ from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models import Q
 from django.utils import timezone
 
-from . import dedupe, scheduling
-from .fetching import FetchError, fetch
-from .models import Feed, FetchLog, Origin, RelatedSlot, Story
-from .parsing import parse_feed
-from .sanitizing import leading_text
-from .search import create_stories, set_search_vector
-from .tags import TEXT_LIMIT, Vocabulary, apply_tags, pretag, vocabulary
-from .types import FetchResult, ParsedEntry, ParsedFeed
+from feeds.ingest import scheduling
+from feeds.ingest.fetching import FetchError, fetch
+from feeds.ingest.parsing import parse_feed
+from feeds.models import Feed, FetchLog, Origin, RelatedSlot, Story
+from feeds.search import create_stories, set_search_vector
+from feeds.tagging.store import TEXT_LIMIT, Vocabulary, apply_tags, pretag, vocabulary
+from feeds.text import keys as dedupe
+from feeds.text.sanitizing import leading_text
+from feeds.types import FetchResult, ParsedEntry, ParsedFeed
 
 logger = logging.getLogger(__name__)
 
@@ -781,12 +782,12 @@ def _record_success(
 
 def _after_change(story_ids: list[int]) -> None:
     """Once committed: pages and feeds showing these stories are rebuilt, and pushed."""
-    from .cache import bump_generation
+    from feeds.generation import bump_generation
 
     def publish() -> None:
         bump_generation()
         if settings.WEBSUB_HUB_URL:
-            from .tasks import publish_websub
+            from feeds.tasks import publish_websub
 
             publish_websub.delay(story_ids)
 
@@ -795,7 +796,7 @@ def _after_change(story_ids: list[int]) -> None:
 
 def enrich(story_ids: Sequence[int]) -> int:
     """Suggest related boxes for changed stories and refresh recent boxes they may improve."""
-    from .related import boxes_affected_by, refresh_boxes
+    from feeds.related.suggest import boxes_affected_by, refresh_boxes
 
     ids = list(story_ids)
     return refresh_boxes(ids) + refresh_boxes(boxes_affected_by(ids))

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import curation_views
+from feeds.related import views as curation_views
 
 app_name = "curation"
 

@@ -7,7 +7,7 @@ for older stories, ``?after=…`` for newer ones): a page far back costs one ind
 like the first, and its link keeps showing the same stories while new ones arrive.
 
 Anonymous GET responses are stored whole in the default cache and carry ETag/Last-Modified
-validators. Both include the cache generation (``feeds.cache``), which ingest bumps after every
+validators. Both include the cache generation (``feeds.generation``), which ingest bumps after every
 change, and a five-minute time bucket so the relative times on a page ("2 hours ago") are
 never more than five minutes stale.
 """
@@ -42,10 +42,10 @@ from django.utils.cache import get_conditional_response, patch_cache_control
 from django.utils.http import http_date, urlencode
 from django.views.decorators.http import require_safe
 
-from . import cache as generation
-from .models import Country, RelatedSlot, Source, Story, StoryCountry, StoryTopic, Topic
-from .search import highlight_html, search_stories
-from .templatetags.arctic import cached_reverse, countries_in_order, plaintext, topics_in_order
+from feeds import generation
+from feeds.models import Country, RelatedSlot, Source, Story, StoryCountry, StoryTopic, Topic
+from feeds.search import highlight_html, search_stories
+from feeds.templatetags.arctic import cached_reverse, countries_in_order, plaintext, topics_in_order
 
 PAGE_SIZE = 20
 HOME_SIZE = 13  # the front page: a lead story and twelve more; "Older stories" pages by 20

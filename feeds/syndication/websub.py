@@ -21,8 +21,8 @@ from collections.abc import Iterable, Sequence
 from django.conf import settings
 from django.urls import reverse
 
-from . import cache as generations
-from .models import Story, StoryCountry, StoryTopic
+from feeds import generation as generations
+from feeds.models import Story, StoryCountry, StoryTopic
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def ping_hub(topic_urls: Sequence[str]) -> None:
 
 def _post_form(url: str, data: list[tuple[str, str]], timeout: float) -> int:
     """POST the publish notification through the project's one network module."""
-    from .fetching import FetchError, post_form
+    from feeds.ingest.fetching import FetchError, post_form
 
     try:
         return post_form(url, data, timeout=timeout)

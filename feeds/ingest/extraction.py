@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from bs4 import BeautifulSoup
 from bs4.element import NavigableString, PageElement, PreformattedString, Tag
 
-from feeds.sanitizing import (
+from feeds.text.sanitizing import (
     clean_text,
     html_to_text,
     normalize_space,

@@ -2,7 +2,7 @@
 
 ``tag(TagInput) -> TagResult`` is pure and fast: no Django, no network, no per-call
 compilation. At import we build two word tries (countries, topics) from
-``feeds.gazetteer``; tagging a story is one pass of each over its words.
+``feeds.tagging.gazetteer``; tagging a story is one pass of each over its words.
 
 How a story's countries are decided (every signal is weighed, none decides alone):
 
@@ -38,8 +38,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from . import gazetteer as gz
-from .types import COUNTRIES, TOPICS, TagInput, TagResult
+from feeds.tagging import gazetteer as gz
+from feeds.types import COUNTRIES, TOPICS, TagInput, TagResult
 
 __all__ = ["evaluate", "evaluate_file", "format_report", "load_jsonl", "measure_speed", "tag"]
 

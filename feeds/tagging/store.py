@@ -9,11 +9,11 @@ from typing import NamedTuple
 from django.db import transaction
 from django.utils import timezone
 
-from .bulk import insert_columns
-from .models import Country, Origin, Story, StoryCountry, StoryTopic, Topic
-from .sanitizing import leading_text
-from .tagging import tag
-from .types import TagInput, TagResult
+from feeds.bulk import insert_columns
+from feeds.models import Country, Origin, Story, StoryCountry, StoryTopic, Topic
+from feeds.tagging.tagger import tag
+from feeds.text.sanitizing import leading_text
+from feeds.types import TagInput, TagResult
 
 # What a story is about is in its headline, teaser and first paragraphs; reading whole
 # bodies costs time and adds passing mentions.
