@@ -28,14 +28,17 @@ run: $(VENV)/.installed
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 ## make test: the whole suite (PostgreSQL/Redis/worker tests need DATABASE_URL and REDIS_URL)
-test: $(VENV)/.installed-dev
-	@sh .ci/browser.sh || true
-	$(VENV)/bin/ruff check .
+test: $(VENV)/.installed-dev lint
+	@sh .ci/browser.sh
 	$(PY) manage.py makemigrations --check --dry-run >/dev/null
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
+## make lint: style, architecture contracts (.importlinter) and types (mypy.ini)
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/mypy
 
 # Production-style processes (set DATABASE_URL and REDIS_URL first).
 serve: $(VENV)/.installed

@@ -189,6 +189,13 @@ FEEDS_FETCH_TIMEOUT = envint("FEEDS_FETCH_TIMEOUT", 30)
 # At most this many feeds of one host are fetched at once, across all workers (PostgreSQL).
 FEEDS_FETCHES_PER_HOST = max(1, envint("FEEDS_FETCHES_PER_HOST", 2))
 FEEDS_MAX_BYTES = envint("FEEDS_MAX_BYTES", 10 * 1024 * 1024)
+# host:port pairs on private addresses that the fetcher may still reach (a feed server inside
+# the operator's own network), while FEEDS_ALLOW_PRIVATE_ADDRESSES stays off for all others.
+FEEDS_ALLOWED_PRIVATE_ENDPOINTS = envlist("FEEDS_ALLOWED_PRIVATE_ENDPOINTS", "")
+# What our own feeds tell readers' clients: Cache-Control max-age, and how long a generated
+# feed document is kept in the page cache.
+FEEDS_MAX_AGE = envint("FEEDS_MAX_AGE", 300)
+FEEDS_CACHE_SECONDS = envint("FEEDS_CACHE_SECONDS", 900)
 # How long a fetch holds its feed (Feed.lease_until). A worker killed mid-fetch leaves its lease
 # behind, so this is also how long such a feed waits before beat enqueues it again. It must
 # outlast the hard task time limit, or a second worker could run the same feed alongside.
@@ -204,6 +211,8 @@ SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # Feed item ids are tag: URIs under this authority. Set once; changing it re-sends every item.
 SITE_TAG_AUTHORITY = os.environ.get("SITE_TAG_AUTHORITY", "arcticnews")
 WEBSUB_HUB_URL = os.environ.get("WEBSUB_HUB_URL", "")
+WEBSUB_URLS_PER_REQUEST = max(1, envint("WEBSUB_URLS_PER_REQUEST", 50))
+WEBSUB_TIMEOUT = envint("WEBSUB_TIMEOUT", 10)
 
 # --- Security ------------------------------------------------------------------------------
 # Each HTTPS-only protection has its own switch so DEBUG=false also runs over plain HTTP.

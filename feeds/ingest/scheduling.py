@@ -19,8 +19,8 @@ _MAX_AGE = re.compile(r"max-age\s*=\s*(\d+)", re.IGNORECASE)
 
 
 def _jitter(delay: timedelta, rng: random.Random | None) -> timedelta:
-    rng = rng or random
-    return delay * rng.uniform(0.9, 1.1)
+    uniform = rng.uniform if rng is not None else random.uniform
+    return delay * uniform(0.9, 1.1)
 
 
 def publish_interval(dates: Sequence[datetime]) -> timedelta | None:
