@@ -35,8 +35,9 @@ from tests.render_check import bad_url, fragment_problems, page_problems, story_
 CORPUS = ROOT / "tests" / "corpora" / "feedparser-tests"
 DATA_SUFFIXES = {".xml", ".json"}
 # Measured on a 2-core box: ~50 s on SQLite, ~70 s on PostgreSQL (test-artifacts/corpus-
-# pipeline.txt has the latest figures). The bound is generous for a shared, loaded machine.
-BUDGET_SECONDS = 180
+# pipeline.txt has the latest figures). Speed is bench/'s business: this bound only catches a
+# stall (a file that hangs the pipeline), so it is far above any loaded machine's figure.
+STALL_SECONDS = 900
 
 pytestmark = [
     pytest.mark.slow,
@@ -256,4 +257,4 @@ def test_every_corpus_file_ends_in_a_recorded_outcome_and_renders_safely(
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "corpus-pipeline.txt").write_text(figures + "\n")
     sys.stderr.write(figures + "\n")
-    assert finished - started < BUDGET_SECONDS, figures
+    assert finished - started < STALL_SECONDS, figures
