@@ -99,29 +99,3 @@ class TagResult:
     @property
     def primary(self) -> str | None:
         return self.countries[0] if self.countries else None
-
-
-COUNTRIES: tuple[tuple[str, str], ...] = (
-    ("canada", "Canada"),
-    ("denmark", "Denmark"),
-    ("finland", "Finland"),
-    ("greenland", "Greenland"),
-    ("iceland", "Iceland"),
-    ("norway", "Norway"),
-    ("russia", "Russia"),
-    ("sweden", "Sweden"),
-    ("united-states", "United States"),
-)
-
-TOPICS: tuple[tuple[str, str], ...] = (
-    ("shipping", "Shipping"),
-    ("security", "Security"),
-    ("energy", "Energy"),
-    ("environment", "Environment"),
-    ("indigenous-peoples", "Indigenous peoples"),
-    ("politics", "Politics"),
-    ("business", "Business"),
-    ("science", "Science"),
-    ("society", "Society"),
-    ("culture", "Culture"),
-)

@@ -28,23 +28,19 @@ How a story's countries are decided (every signal is weighed, none decides alone
 
 from __future__ import annotations
 
-import json
 import re
-import time
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from feeds.tagging import gazetteer as gz
-from feeds.types import COUNTRIES, TOPICS, TagInput, TagResult
+from feeds.tagging.countries import COUNTRY_SLUGS, TOPIC_SLUGS
+from feeds.types import TagInput, TagResult
 
-__all__ = ["evaluate", "evaluate_file", "format_report", "load_jsonl", "measure_speed", "tag"]
+__all__ = ["fold", "outlet_countries", "parse_categories", "tag"]
 
-COUNTRY_SLUGS: tuple[str, ...] = tuple(slug for slug, _ in COUNTRIES)
-TOPIC_SLUGS: tuple[str, ...] = tuple(slug for slug, _ in TOPICS)
 
 # --- Tunable weights (one place, with the reason for each) ----------------------------------
 TITLE_WEIGHT = 2.0  # a headline names what the story is about; the teaser adds detail
@@ -683,117 +679,3 @@ def tag(item: TagInput) -> TagResult:
     top = total[ranked[0]] or 1.0
     scores.update({c: round(total.get(c, 0.0) / top, 3) for c in countries})
     return TagResult(countries=countries, topics=topics, scores=scores)
-
-
-# --- Evaluation ---------------------------------------------------------------------------
-def item_input(item: Mapping[str, Any]) -> TagInput:
-    """A labelled JSONL item (title, teaser, outlet, source, …) → the public TagInput."""
-    return TagInput(
-        title=item.get("title", ""),
-        text=item.get("teaser", item.get("text", "")) or "",
-        categories=tuple(item.get("categories") or ()),
-        outlet=item.get("outlet", "") or "",
-        source_name=item.get("source", item.get("source_name", "")) or "",
-        source_country=item.get("source_country", "") or "",
-        language=item.get("language", "") or "",
-    )
-
-
-def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    f = 2 * p * r / (p + r) if p + r else 0.0
-    return p, r, f
-
-
-def evaluate(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """Per-country P/R/F1 over full country sets, macro F1, primary accuracy, topic micro
-    P/R/F1 and n. ``misses`` lists the stories whose primary was wrong."""
-    counts = {c: [0, 0, 0] for c in COUNTRY_SLUGS}  # tp, fp, fn
-    support = dict.fromkeys(COUNTRY_SLUGS, 0)
-    ttp = tfp = tfn = 0
-    n = correct = 0
-    misses: list[dict[str, Any]] = []
-    for item in items:
-        gold = list(item.get("countries") or [])
-        result = tag(item_input(item))
-        n += 1
-        pred = set(result.countries)
-        for c in COUNTRY_SLUGS:
-            in_gold, in_pred = c in gold, c in pred
-            support[c] += in_gold
-            if in_gold and in_pred:
-                counts[c][0] += 1
-            elif in_pred:
-                counts[c][1] += 1
-            elif in_gold:
-                counts[c][2] += 1
-        if gold and result.primary == gold[0]:
-            correct += 1
-        elif gold:
-            misses.append(
-                {"title": item.get("title", ""), "gold": gold, "predicted": list(result.countries)}
-            )
-        gt, pt = set(item.get("topics") or ()), set(result.topics)
-        ttp += len(gt & pt)
-        tfp += len(pt - gt)
-        tfn += len(gt - pt)
-    per_country: dict[str, dict[str, float]] = {}
-    for c in COUNTRY_SLUGS:
-        p, r, f = _prf(*counts[c])
-        per_country[c] = {"precision": p, "recall": r, "f1": f, "support": support[c]}
-    present = [c for c in COUNTRY_SLUGS if support[c] or counts[c][1]]
-    macro = sum(per_country[c]["f1"] for c in present) / len(present) if present else 0.0
-    tp_, tr_, tf_ = _prf(ttp, tfp, tfn)
-    return {
-        "n": n,
-        "primary_accuracy": correct / n if n else 0.0,
-        "macro_f1": macro,
-        "countries": per_country,
-        "topics": {"precision": tp_, "recall": tr_, "f1": tf_},
-        "misses": misses,
-    }
-
-
-def format_report(report: Mapping[str, Any]) -> str:
-    """An aligned plain-text table of an ``evaluate`` report."""
-    lines = [f"{'country':<15}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}"]
-    for c in COUNTRY_SLUGS:
-        row = report["countries"][c]
-        lines.append(
-            f"{c:<15}{row['precision']:>10.3f}{row['recall']:>10.3f}"
-            f"{row['f1']:>10.3f}{row['support']:>9d}"
-        )
-    t = report["topics"]
-    lines += [
-        "-" * 54,
-        f"{'macro F1 (countries)':<35}{report['macro_f1']:>8.3f}",
-        f"{'primary-country accuracy':<35}{report['primary_accuracy']:>8.3f}",
-        f"{'topics micro P / R / F1':<35}{t['precision']:>8.3f}{t['recall']:>8.3f}{t['f1']:>8.3f}",
-        f"{'stories':<35}{report['n']:>8d}",
-    ]
-    return "\n".join(lines)
-
-
-def load_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
-def measure_speed(items: Sequence[Mapping[str, Any]], min_seconds: float = 0.5) -> float:
-    """Stories per second of ``tag`` on these items (inputs built beforehand)."""
-    inputs = [item_input(i) for i in items]
-    if not inputs:
-        return 0.0
-    done, started = 0, time.perf_counter()
-    while True:
-        for inp in inputs:
-            tag(inp)
-        done += len(inputs)
-        elapsed = time.perf_counter() - started
-        if elapsed >= min_seconds:
-            return done / elapsed
-
-
-def evaluate_file(path: str | Path) -> dict[str, Any]:
-    return evaluate(load_jsonl(path))

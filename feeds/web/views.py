@@ -46,6 +46,7 @@ from feeds import generation
 from feeds.models import Country, RelatedSlot, Source, Story, StoryCountry, StoryTopic, Topic
 from feeds.search import highlight_html, search_stories
 from feeds.templatetags.arctic import cached_reverse, countries_in_order, plaintext, topics_in_order
+from feeds.tagging.countries import COUNTRIES as COUNTRY_DEFS
 
 PAGE_SIZE = 20
 HOME_SIZE = 13  # the front page: a lead story and twelve more; "Older stories" pages by 20
@@ -311,11 +312,9 @@ def _country_sections(countries: list[Country], newest: datetime | None) -> list
     return [{"country": c, "stories": by_country.get(c.pk, [])} for c in countries]
 
 
-MAP_KEYS = {"united-states": "usa"}  # template variables cannot contain "-"
-
-
-def _map_regions(countries: list[Country]) -> dict[str, dict]:
-    """Each country's count of visible stories from the last seven days, in ONE query."""
+def _map_regions(countries: list[Country]) -> list[dict]:
+    """Each country's count of visible stories from the last seven days, in ONE query, with
+    its shape on the map (from the country's data file), in drawing order."""
     since = timezone.now() - MAP_WINDOW
     counts = dict(
         StoryCountry.objects.filter(
@@ -328,14 +327,18 @@ def _map_regions(countries: list[Country]) -> dict[str, dict]:
         .annotate(n=Count("id"))
         .values_list("country_id", "n")
     )
-    return {
-        MAP_KEYS.get(c.slug, c.slug): {
+    shapes = {c.slug: c.map for c in COUNTRY_DEFS}
+    regions = [
+        {
+            "slug": c.slug,
             "name": c.name,
             "url": cached_reverse("feeds:country", c.slug),
             "count": counts.get(c.pk, 0),
+            "shape": shapes.get(c.slug),
         }
         for c in countries
-    }
+    ]
+    return sorted(regions, key=lambda r: r["shape"].order if r["shape"] else 1 << 30)
 
 
 @require_safe
@@ -362,8 +365,8 @@ def home(request: HttpRequest) -> HttpResponse:
         lead=page.stories[0] if page.stories else None,
         latest=page.stories[1:],
         sections=_country_sections(nav.countries, newest),
-        map=regions,
-        map_list=sorted(regions.values(), key=lambda region: region["name"]),
+        map_regions=[region for region in regions if region["shape"]],
+        map_list=sorted(regions, key=lambda region: region["name"]),
     )
     return TemplateResponse(request, "feeds/home.html", context)
 

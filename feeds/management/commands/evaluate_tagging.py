@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from feeds.tagging.tagger import evaluate, format_report, load_jsonl, measure_speed
+from feeds.tagging.evaluate import evaluate, format_report, load_jsonl, measure_speed
 
 DEFAULT_SET = Path("tests") / "data" / "tagging_devset.jsonl"
 
