@@ -45,8 +45,8 @@ from django.views.decorators.http import require_safe
 from feeds import generation
 from feeds.models import Country, RelatedSlot, Source, Story, StoryCountry, StoryTopic, Topic
 from feeds.search import highlight_html, search_stories
-from feeds.templatetags.arctic import cached_reverse, countries_in_order, plaintext, topics_in_order
 from feeds.tagging.countries import COUNTRIES as COUNTRY_DEFS
+from feeds.templatetags.arctic import cached_reverse, countries_in_order, plaintext, topics_in_order
 
 PAGE_SIZE = 20
 HOME_SIZE = 13  # the front page: a lead story and twelve more; "Older stories" pages by 20
