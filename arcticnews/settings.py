@@ -88,7 +88,6 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.http.ConditionalGetMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -110,6 +109,12 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "feeds.web.context_processors.navigation",
             ],
+            # The tag libraries live with the layer they serve (feeds.web, feeds.syndication),
+            # not in an app-level templatetags package, so each keeps to its layer's imports.
+            "libraries": {
+                "arctic": "feeds.web.templatetags",
+                "syndication": "feeds.syndication.templatetags",
+            },
         },
     },
 ]
@@ -213,6 +218,9 @@ SITE_TAG_AUTHORITY = os.environ.get("SITE_TAG_AUTHORITY", "arcticnews")
 WEBSUB_HUB_URL = os.environ.get("WEBSUB_HUB_URL", "")
 WEBSUB_URLS_PER_REQUEST = max(1, envint("WEBSUB_URLS_PER_REQUEST", 50))
 WEBSUB_TIMEOUT = envint("WEBSUB_TIMEOUT", 10)
+# How long browsers and proxies may reuse a reader page without asking (Cache-Control max-age;
+# feeds use FEEDS_MAX_AGE). Both go through feeds.web.caching.
+PAGES_MAX_AGE = envint("PAGES_MAX_AGE", 60)
 
 # --- Security ------------------------------------------------------------------------------
 # Each HTTPS-only protection has its own switch so DEBUG=false also runs over plain HTTP.

@@ -155,10 +155,16 @@ class Feed(models.Model):
         return self.title or self.url
 
 
+def visible_q(prefix: str = "") -> Q:
+    """``StoryQuerySet.visible()`` as a condition, for rows that point at a story: with
+    ``prefix="story__"`` a tag row counts only when its story is visible."""
+    return Q(**{f"{prefix}is_hidden": False, f"{prefix}canonical__isnull": True})
+
+
 class StoryQuerySet(models.QuerySet):
     def visible(self) -> StoryQuerySet:
         """What readers and subscribers see: canonical copies that editors have not hidden."""
-        return self.filter(is_hidden=False, canonical__isnull=True)
+        return self.filter(visible_q())
 
     def for_country(self, country: Country) -> StoryQuerySet:
         return self.filter(countries__country=country, countries__rejected=False)

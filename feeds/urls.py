@@ -1,24 +1,31 @@
-"""Public URLs. Every listing page P has its feeds at P/feed/, P/feed/atom/, P/feed/json/."""
+"""Public URLs. Every listing page P has its feeds at P + each listing format's route
+(``feeds.syndication.formats``), named ``<listing>_<format>``."""
 
 from django.contrib.sitemaps.views import sitemap
 from django.urls import include, path
 
 from feeds.syndication import feeds as syndication
-from feeds.web import views
+from feeds.syndication.formats import LISTING_FORMATS, PRIMARY, SITE_FORMATS
+from feeds.web import caching, views
 from feeds.web.sitemaps import SITEMAPS, NewsSitemap
 
 app_name = "feeds"
 
 
 def listing(route: str, view, name: str, feed_class) -> list:
-    """A listing page plus its RSS, Atom and JSON Feed twins, named name, name_rss, ..."""
+    """A listing page plus one twin per listing format, named name, name_rss, name_atom, ..."""
     return [
         path(route, view, name=name),
-        path(route + "feed/", feed_class(), name=f"{name}_rss"),
-        path(route + "feed/atom/", feed_class.atom(), name=f"{name}_atom"),
-        path(route + "feed/json/", feed_class.json(), name=f"{name}_json"),
+        *(
+            path(route + fmt.route, feed_class(fmt.generator), name=f"{name}_{fmt.name}")
+            for fmt in LISTING_FORMATS
+        ),
     ]
 
+
+# Sitemaps go through the page cache like every public GET (they read no query parameter but
+# ?p=, the page of a long sitemap).
+cached_sitemap = caching.public_page(views.sitemap_params, policy=caching.FEEDS)(sitemap)
 
 urlpatterns = [
     *listing("", views.home, "home", syndication.LatestStoriesFeed),
@@ -32,13 +39,13 @@ urlpatterns = [
     *listing("topic/<slug:slug>/", views.topic_detail, "topic", syndication.TopicFeed),
     *listing("source/<slug:slug>/", views.source_detail, "source", syndication.SourceFeed),
     *listing("search/", views.search, "search", syndication.SearchFeed),
+    *(path(f.route, f.view, {"feed_format": PRIMARY.name}, name=f.name) for f in SITE_FORMATS),
     path("story/<int:pk>/", views.story_detail, name="story"),
-    path("feeds.opml", syndication.opml, name="opml"),
     path("robots.txt", views.robots_txt, name="robots"),
-    path("sitemap.xml", sitemap, {"sitemaps": SITEMAPS}, name="sitemap"),
+    path("sitemap.xml", cached_sitemap, {"sitemaps": SITEMAPS}, name="sitemap"),
     path(
         "sitemap-news.xml",
-        sitemap,
+        cached_sitemap,
         {"sitemaps": {"news": NewsSitemap}, "template_name": "sitemaps/news.xml"},
         name="sitemap_news",
     ),

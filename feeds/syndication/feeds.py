@@ -16,16 +16,17 @@ What every feed promises subscribers:
   XML 1.0 forbids here, at output, whatever the database holds (threats.md finding 5, D5, D7);
 * conditional GET (strong ETag, Last-Modified, 304) and ``Cache-Control: public``; the bytes
   are generated once per cache generation (``feeds.generation``) and then served from the cache
-  without touching the database.
+  without touching the database (``feeds.web.caching``, the same cache as the reader pages).
+
+The formats themselves (which generator, which URL, which media type) are listed once, in
+``feeds.syndication.formats``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import mimetypes
 import re
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cached_property
@@ -35,27 +36,25 @@ from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib.syndication.views import Feed
-from django.core.cache import cache
 from django.core.exceptions import ObjectDoesNotExist
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import feedgenerator
-from django.utils.cache import get_conditional_response
 from django.utils.encoding import iri_to_uri
 from django.utils.html import escape
-from django.utils.http import http_date
 from django.utils.xmlutils import SimplerXMLGenerator
+from django.views.decorators.http import require_safe
 
-from feeds import generation as generations
 from feeds.models import Country, Source, Story, Topic
+from feeds.search import search_stories
 from feeds.text.sanitizing import clean_html, clean_text
+from feeds.web import caching
+from feeds.web.caching import origin as _origin
 
 ITEMS_PER_FEED = 50
 TITLE_MAX_LENGTH = 1000  # Story.title's column; longer titles are cut with an ellipsis
 SEARCH_QUERY_MAX_LENGTH = 200
-SEARCH_CACHE_SECONDS = 300
-MAX_CACHED_BYTES = 4 * 1024 * 1024  # a bigger feed (full-text outlets) is rebuilt per request
 
 # The date in every tag URI. Part of every id we have published: never change it.
 TAG_DATE = "2026"
@@ -76,7 +75,7 @@ _TAG_AUTHORITY = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.?)+$
 
 def tag_authority() -> str:
     """The tagging entity of our tag URIs (RFC 4151): a name we own, fixed forever."""
-    value = getattr(settings, "SITE_TAG_AUTHORITY", "") or DEFAULT_TAG_AUTHORITY
+    value = settings.SITE_TAG_AUTHORITY or DEFAULT_TAG_AUTHORITY
     value = value.strip().strip(".")
     return value if _TAG_AUTHORITY.match(value) else DEFAULT_TAG_AUTHORITY
 
@@ -87,21 +86,11 @@ def story_tag_uri(story_id: int) -> str:
 
 
 def hub_url() -> str:
-    return getattr(settings, "WEBSUB_HUB_URL", "") or ""
-
-
-def max_age() -> int:
-    return int(getattr(settings, "FEEDS_MAX_AGE", 300))
-
-
-def cache_seconds() -> int:
-    # Changes bump the generation; the timeout only bounds how long a change that forgot to
-    # bump it (a raw SQL fix, say) can stay invisible.
-    return int(getattr(settings, "FEEDS_CACHE_SECONDS", 900))
+    return settings.WEBSUB_HUB_URL
 
 
 def site_name() -> str:
-    return getattr(settings, "SITE_NAME", "ArcticNews")
+    return settings.SITE_NAME
 
 
 # --- Output hygiene ----------------------------------------------------------------------------
@@ -353,57 +342,43 @@ def story_terms(story: Story, listing: Listing) -> list[Term]:
     ] + [Term("topic", t.slug, t.name, listing.term_url("topic", t.slug)) for t in topics]
 
 
-def _origin(request: HttpRequest) -> str:
-    return f"{request.scheme}://{request.get_host()}"
-
-
 # --- The feeds ---------------------------------------------------------------------------------
 
 
 class StoryFeed(Feed):
-    """Base feed: the newest visible stories of a listing, in RSS unless built by atom()/json()."""
+    """Base feed: the newest visible stories of a listing, in the format it is built with
+    (``feeds.syndication.formats`` builds one instance per listing and format)."""
 
-    feed_type = RssFeed
+    feed_type: type[feedgenerator.SyndicationFeed] = RssFeed
     language = "en"
+    policy = caching.FEEDS
 
     def __init__(self, feed_type: type[feedgenerator.SyndicationFeed] | None = None):
         if feed_type is not None:
             self.feed_type = feed_type
 
-    @classmethod
-    def atom(cls) -> StoryFeed:
-        return cls(feed_type=AtomFeed)
-
-    @classmethod
-    def json(cls) -> StoryFeed:
-        return cls(feed_type=JsonFeed)
-
-    # Request handling: cache, conditional GET -------------------------------------------------
+    # Request handling: through the one page cache and its conditional GET ----------------------
 
     def __call__(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if request.method not in ("GET", "HEAD"):
-            return HttpResponseNotAllowed(["GET", "HEAD"])
-        identity = "|".join((_origin(request), request.path, self.cache_params(request), hub_url()))
-        current = generations.generation()  # None: the cache is down, build every time
-        key = f"feeds:out:{current}:{_digest(identity)}" if current is not None else None
-        entry = cache.get(key) if key else None
-        if entry is None:
-            try:
-                obj = self.get_object(request, *args, **kwargs)
-            except ObjectDoesNotExist:
-                raise Http404("No such feed.") from None
-            feedgen = self.get_feed(obj, request)
-            entry = _entry(identity, feedgen.writeString("utf-8"), feedgen.content_type)
-            if key and len(entry["body"]) <= MAX_CACHED_BYTES:
-                cache.set(key, entry, self.cache_timeout())
-        return _respond(request, entry)
+        return require_safe(self._serve)(request, *args, **kwargs)
+
+    def _serve(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        identity = caching.identity_of(request, self.cache_params(request), hub_url())
+        return caching.serve(
+            request, identity, lambda: self._render(request, *args, **kwargs), self.policy
+        )
+
+    def _render(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            obj = self.get_object(request, *args, **kwargs)
+        except ObjectDoesNotExist:
+            raise Http404("No such feed.") from None
+        feedgen = self.get_feed(obj, request)
+        return HttpResponse(feedgen.writeString("utf-8"), content_type=feedgen.content_type)
 
     def cache_params(self, request: HttpRequest) -> str:
         """The part of the query string the feed depends on (none, except for search)."""
         return ""
-
-    def cache_timeout(self) -> int:
-        return cache_seconds()
 
     # The listing ---------------------------------------------------------------------------
 
@@ -569,6 +544,8 @@ class CountryTopicFeed(StoryFeed):
 class SearchFeed(StoryFeed):
     """A saved search: the search page's ``q``, ``country``, ``topic``, ``since``, ``until``."""
 
+    policy = caching.SEARCH_FEEDS
+
     @staticmethod
     def search_params(request: HttpRequest) -> dict[str, str]:
         """The search parameters, normalised; unknown ones (utm_*, page) are dropped."""
@@ -582,10 +559,6 @@ class SearchFeed(StoryFeed):
 
     def cache_params(self, request: HttpRequest) -> str:
         return urlencode(self.search_params(request))
-
-    def cache_timeout(self) -> int:
-        # Anyone can mint new search URLs: keep what they put in the cache short-lived.
-        return min(cache_seconds(), SEARCH_CACHE_SECONDS)
 
     def get_object(self, request: HttpRequest) -> Listing:
         params = self.search_params(request)
@@ -622,8 +595,6 @@ class SearchFeed(StoryFeed):
     def get_queryset(self, listing: Listing):
         if not listing.query:
             return Story.objects.none()
-        from feeds.search import search_stories  # lazy: search pulls in contrib.postgres
-
         found = search_stories(
             listing.query,
             country=listing.country,
@@ -646,22 +617,18 @@ def _parse_date(raw: str) -> date | None:
 # --- OPML ----------------------------------------------------------------------------------------
 
 
-def opml(request: HttpRequest) -> HttpResponse:
-    """OPML 2.0: the all-stories feed, then one feed per country and per topic, for import."""
-    if request.method not in ("GET", "HEAD"):
-        return HttpResponseNotAllowed(["GET", "HEAD"])
-    origin = _origin(request)
-    identity = f"opml|{origin}"
-    key = f"feeds:opml:{_digest(identity)}"
-    entry = cache.get(key)
-    if entry is None:
-        entry = _entry(identity, _opml_document(origin), "text/x-opml; charset=utf-8")
-        # Countries and topics come from migrations and never change at runtime.
-        cache.set(key, entry, 24 * 3600)
-    return _respond(request, entry)
+@require_safe
+@caching.public_page(policy=caching.FIXED)
+def opml(request: HttpRequest, *, feed_format: str) -> HttpResponse:
+    """OPML 2.0: the all-stories feed, then one feed per country and per topic, for import.
+
+    ``feed_format`` names the listing format each outline points at (``formats.PRIMARY``).
+    """
+    document = _opml_document(_origin(request), feed_format)
+    return HttpResponse(document, content_type="text/x-opml; charset=utf-8")
 
 
-def _opml_document(origin: str) -> str:
+def _opml_document(origin: str, fmt: str) -> str:
     out = StringIO()
     xml = SimplerXMLGenerator(out, "utf-8", short_empty_elements=True)
     xml.startDocument()
@@ -685,7 +652,7 @@ def _opml_document(origin: str) -> str:
             },
         )
 
-    outline(f"{site_name()}: latest stories", reverse("feeds:home"), reverse("feeds:home_rss"))
+    outline(f"{site_name()}: latest stories", reverse("feeds:home"), reverse(f"feeds:home_{fmt}"))
     for label, kind, rows in (
         ("Countries", "country", Country.objects.all()),
         ("Topics", "topic", Topic.objects.all()),
@@ -695,53 +662,9 @@ def _opml_document(origin: str) -> str:
             outline(
                 f"{site_name()}: {row.name}",
                 reverse(f"feeds:{kind}", args=[row.slug]),
-                reverse(f"feeds:{kind}_rss", args=[row.slug]),
+                reverse(f"feeds:{kind}_{fmt}", args=[row.slug]),
             )
         xml.endElement("outline")
     xml.endElement("body")
     xml.endElement("opml")
     return out.getvalue()
-
-
-# --- Cached entries and conditional responses -------------------------------------------------
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _entry(identity: str, text: str, content_type: str) -> dict:
-    """A cacheable response: body, strong ETag, and when these bytes were first served.
-
-    Last-Modified is the moment the bytes last changed: a new generation that renders the same
-    bytes (a story elsewhere changed) keeps the old date, so conditional requests still get
-    304. The date is kept per URL across generations, in its own key.
-    """
-    body = text.encode("utf-8")
-    etag = f'"{_digest(text)[:40]}"'
-    state_key = f"feeds:state:{_digest(identity)}"
-    state = cache.get(state_key)
-    if isinstance(state, dict) and state.get("etag") == etag:
-        last_modified = state["last_modified"]
-    else:
-        last_modified = int(time.time())
-        cache.set(state_key, {"etag": etag, "last_modified": last_modified}, 30 * 24 * 3600)
-    return {
-        "body": body,
-        "content_type": content_type,
-        "etag": etag,
-        "last_modified": last_modified,
-    }
-
-
-def _respond(request: HttpRequest, entry: dict) -> HttpResponse:
-    response = HttpResponse(entry["body"], content_type=entry["content_type"])
-    response.headers["ETag"] = entry["etag"]
-    response.headers["Last-Modified"] = http_date(entry["last_modified"])
-    response.headers["Cache-Control"] = f"public, max-age={max_age()}"
-    return get_conditional_response(
-        request,
-        etag=entry["etag"],
-        last_modified=entry["last_modified"],
-        response=response,
-    )

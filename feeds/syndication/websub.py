@@ -23,11 +23,10 @@ from django.urls import reverse
 
 from feeds import generation as generations
 from feeds.models import Story, StoryCountry, StoryTopic
+from feeds.syndication.feeds import hub_url
+from feeds.syndication.formats import LISTING_FORMATS
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_SITE_URL = "http://127.0.0.1:8000"
-FORMATS = ("rss", "atom", "json")  # url names: <listing>_rss, <listing>_atom, <listing>_json
 
 
 class PingError(Exception):
@@ -35,20 +34,20 @@ class PingError(Exception):
 
 
 def site_url() -> str:
-    return (getattr(settings, "SITE_URL", "") or DEFAULT_SITE_URL).rstrip("/")
+    return settings.SITE_URL.rstrip("/")
 
 
 def feed_urls(listing: str, *args: str) -> list[str]:
-    """The absolute RSS, Atom and JSON Feed URLs of one listing, e.g. ("country", "norway")."""
+    """Absolute URLs of one listing's feed in every listing format, e.g. ("country", "norway")."""
     origin = site_url()
-    return [origin + reverse(f"feeds:{listing}_{fmt}", args=args) for fmt in FORMATS]
+    return [origin + reverse(f"feeds:{listing}_{fmt.name}", args=args) for fmt in LISTING_FORMATS]
 
 
 def changed_feed_urls(story: Story) -> list[str]:
     """Every feed whose content a new, edited, hidden or re-tagged ``story`` may change.
 
     All stories, the story's source, and each of its countries, topics and country × topic
-    pairs, in the three formats. Rejected tags count too: a tag an editor just removed means
+    pairs, in every listing format. Rejected tags count too: a tag an editor just removed means
     the story just left that feed. Search feeds cannot be enumerated and are not included.
     """
     countries = StoryCountry.objects.filter(story=story).values_list("country__slug", flat=True)
@@ -103,18 +102,14 @@ def publish_changes(stories: Iterable[Story | int]) -> list[str]:
     return pinged
 
 
-def hub_url() -> str:
-    return getattr(settings, "WEBSUB_HUB_URL", "") or ""
-
-
 def ping_hub(topic_urls: Sequence[str]) -> None:
     """Notify the hub that these topic URLs have new content. No hub configured: nothing."""
     hub = hub_url()
     topics = list(dict.fromkeys(url for url in topic_urls if url))
     if not hub or not topics:
         return
-    per_request = max(int(getattr(settings, "WEBSUB_URLS_PER_REQUEST", 50)), 1)
-    timeout = float(getattr(settings, "WEBSUB_TIMEOUT", 10))
+    per_request = max(settings.WEBSUB_URLS_PER_REQUEST, 1)
+    timeout = float(settings.WEBSUB_TIMEOUT)
     for start in range(0, len(topics), per_request):
         batch = topics[start : start + per_request]
         data = [("hub.mode", "publish"), *(("hub.url", url) for url in batch)]

@@ -6,24 +6,20 @@ a few page-specific queries. Listings use keyset pagination (``?before=<publishe
 for older stories, ``?after=…`` for newer ones): a page far back costs one index range scan,
 like the first, and its link keeps showing the same stories while new ones arrive.
 
-Anonymous GET responses are stored whole in the default cache and carry ETag/Last-Modified
-validators. Both include the cache generation (``feeds.generation``), which ingest bumps after every
-change, and a five-minute time bucket so the relative times on a page ("2 hours ago") are
-never more than five minutes stale.
+Anonymous GET responses go through the one page cache (``feeds.web.caching``): stored whole
+per cache generation (``feeds.generation``, which ingest bumps after every change) and per
+five-minute bucket, so the relative times on a page ("2 hours ago") are never more than five
+minutes stale, with ETag/Last-Modified validators. A page's cache identity is the parameters it
+reads, nothing else from the query string.
 """
 
 from __future__ import annotations
 
-import hashlib
-import time
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import wraps
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Count, F, Prefetch, Q, QuerySet, Window, prefetch_related_objects
 from django.db.models.functions import RowNumber
 from django.http import (
@@ -38,15 +34,24 @@ from django.template import loader
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import get_conditional_response, patch_cache_control
-from django.utils.http import http_date, urlencode
+from django.utils.http import urlencode
 from django.views.decorators.http import require_safe
 
-from feeds import generation
-from feeds.models import Country, RelatedSlot, Source, Story, StoryCountry, StoryTopic, Topic
+from feeds.models import (
+    Country,
+    RelatedSlot,
+    Source,
+    Story,
+    StoryCountry,
+    StoryTopic,
+    Topic,
+    visible_q,
+)
 from feeds.search import highlight_html, search_stories
 from feeds.tagging.countries import COUNTRIES as COUNTRY_DEFS
-from feeds.templatetags.arctic import cached_reverse, countries_in_order, plaintext, topics_in_order
+from feeds.web import caching
+from feeds.web.caching import public_page
+from feeds.web.templatetags import cached_reverse, countries_in_order, plaintext, topics_in_order
 
 PAGE_SIZE = 20
 HOME_SIZE = 13  # the front page: a lead story and twelve more; "Older stories" pages by 20
@@ -54,83 +59,6 @@ SECTION_SIZE = 4  # stories per country on the home page
 SECTION_HORIZON = timedelta(days=120)  # home country sections look this far back
 MAP_WINDOW = timedelta(days=7)
 SEARCH_MAX_PAGE = 50
-BUCKET_SECONDS = 300  # relative times and "this week" counts are at most this stale
-BROWSER_MAX_AGE = 60
-
-
-# --- Caching and validators ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Validators:
-    etag: str
-    last_modified: int  # epoch seconds
-
-
-def _validators() -> Validators | None:
-    state = generation.state()
-    if state is None:
-        return None
-    bucket = int(time.time()) // BUCKET_SECONDS
-    return Validators(
-        etag=f'"{generation.LAYOUT_VERSION}.{state.generation}.{bucket}"',
-        last_modified=max(int(state.changed_at.timestamp()), bucket * BUCKET_SECONDS),
-    )
-
-
-def public_page(*, store: bool = True) -> Callable:
-    """Serve a public GET page with validators, from the page cache when the reader is anonymous.
-
-    ``store=False`` keeps the validators but never stores the page (search: unbounded keys).
-    Editors (logged in) always get a fresh render, so their changes show at once.
-    """
-
-    def decorator(view: Callable) -> Callable:
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            if request.user.is_authenticated:
-                # Editors: always rendered from the database, never a 304 or a cached copy.
-                response = view(request, *args, **kwargs)
-                patch_cache_control(response, private=True, no_cache=True)
-                return response
-            validators = _validators()
-            if validators is None:  # the cache is unreachable: serve uncached pages
-                return view(request, *args, **kwargs)
-            not_modified = get_conditional_response(
-                request, etag=validators.etag, last_modified=validators.last_modified
-            )
-            if not_modified is not None:
-                return _with_validators(not_modified, validators)
-            key = None
-            if store:
-                digest = hashlib.sha256(
-                    f"{validators.etag}|{request.build_absolute_uri()}".encode()
-                ).hexdigest()
-                key = f"feeds:page:{digest}"
-                hit = cache.get(key)
-                if hit is not None:
-                    content, content_type = hit
-                    response = HttpResponse(content, content_type=content_type)
-                    return _with_validators(response, validators)
-            response = view(request, *args, **kwargs)
-            if response.status_code != 200 or response.streaming:
-                return response
-            if isinstance(response, TemplateResponse):
-                response.render()
-            if key is not None:
-                cache.set(key, (response.content, response["Content-Type"]), BUCKET_SECONDS)
-            return _with_validators(response, validators)
-
-        return wrapper
-
-    return decorator
-
-
-def _with_validators(response: HttpResponse, validators: Validators) -> HttpResponse:
-    response["ETag"] = validators.etag
-    response["Last-Modified"] = http_date(validators.last_modified)
-    patch_cache_control(response, public=True, max_age=BROWSER_MAX_AGE)
-    return response
 
 
 # --- Navigation and page context -----------------------------------------------------------
@@ -163,12 +91,32 @@ def _context(request: HttpRequest, nav: Navigation, **extra) -> dict:
     }
 
 
-def _feed_links(name: str, *args: str, query: str = "") -> dict[str, str]:
-    suffix = f"?{query}" if query else ""
-    return {
-        kind: cached_reverse(f"feeds:{name}_{kind}", *args) + suffix
-        for kind in ("rss", "atom", "json")
-    }
+@dataclass(frozen=True)
+class FeedListing:
+    """The listing a page mirrors in feeds; the ``syndication`` tag library makes the links."""
+
+    name: str  # URL name of the listing: "home", "country", ...
+    args: tuple[str, ...] = ()
+    query: str = ""  # the search's normalised query string
+
+
+# --- Parameters: what each page reads, which is also its cache identity --------------------
+
+
+def _read(request: HttpRequest, *names: str) -> str:
+    return urlencode([(name, request.GET[name].strip()) for name in names if name in request.GET])
+
+
+def cursor_params(request: HttpRequest) -> str:
+    return _read(request, "before", "after")
+
+
+def search_params(request: HttpRequest) -> str:
+    return _read(request, "q", "country", "topic", "since", "until", "page")
+
+
+def sitemap_params(request: HttpRequest) -> str:
+    return _read(request, "p")
 
 
 # --- Keyset pagination ---------------------------------------------------------------------
@@ -291,9 +239,8 @@ def _country_sections(countries: list[Country], newest: datetime | None) -> list
     if newest is not None:
         rows = (
             StoryCountry.objects.filter(
+                visible_q("story__"),
                 rejected=False,
-                story__is_hidden=False,
-                story__canonical__isnull=True,
                 story__published_at__gte=newest - SECTION_HORIZON,
             )
             .annotate(
@@ -318,9 +265,8 @@ def _map_regions(countries: list[Country]) -> list[dict]:
     since = timezone.now() - MAP_WINDOW
     counts = dict(
         StoryCountry.objects.filter(
+            visible_q("story__"),
             rejected=False,
-            story__is_hidden=False,
-            story__canonical__isnull=True,
             story__published_at__gte=since,
         )
         .values("country_id")
@@ -342,7 +288,7 @@ def _map_regions(countries: list[Country]) -> list[dict]:
 
 
 @require_safe
-@public_page()
+@public_page(cursor_params)
 def home(request: HttpRequest) -> HttpResponse:
     nav = Navigation.load()
     page = keyset_page(request, _visible_stories(), first_size=HOME_SIZE)
@@ -350,7 +296,7 @@ def home(request: HttpRequest) -> HttpResponse:
         request,
         nav,
         **_page_context(request, page),
-        feeds=_feed_links("home"),
+        feeds=FeedListing("home"),
         feeds_title="Latest stories",
     )
     if not page.is_first:
@@ -381,7 +327,7 @@ def _listing(request: HttpRequest, nav: Navigation, queryset: QuerySet, **extra)
 
 
 @require_safe
-@public_page()
+@public_page(cursor_params)
 def country_detail(request: HttpRequest, slug: str) -> HttpResponse:
     nav = Navigation.load()
     country = nav.country(slug)
@@ -395,7 +341,7 @@ def country_detail(request: HttpRequest, slug: str) -> HttpResponse:
         heading=country.name,
         description=country.description,
         current_country=country.slug,
-        feeds=_feed_links("country", country.slug),
+        feeds=FeedListing("country", (country.slug,)),
         feeds_title=country.name,
         filter_label=f"Topics in {country.name}",
         filters=[
@@ -406,7 +352,7 @@ def country_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_safe
-@public_page()
+@public_page(cursor_params)
 def topic_detail(request: HttpRequest, slug: str) -> HttpResponse:
     nav = Navigation.load()
     topic = nav.topic(slug)
@@ -420,7 +366,7 @@ def topic_detail(request: HttpRequest, slug: str) -> HttpResponse:
         heading=topic.name,
         description=topic.description,
         current_topic=topic.slug,
-        feeds=_feed_links("topic", topic.slug),
+        feeds=FeedListing("topic", (topic.slug,)),
         feeds_title=topic.name,
         filter_label=f"{topic.name} by country",
         filters=[
@@ -431,7 +377,7 @@ def topic_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_safe
-@public_page()
+@public_page(cursor_params)
 def country_topic(request: HttpRequest, slug: str, topic: str) -> HttpResponse:
     nav = Navigation.load()
     country, subject = nav.country(slug), nav.topic(topic)
@@ -446,7 +392,7 @@ def country_topic(request: HttpRequest, slug: str, topic: str) -> HttpResponse:
         description=subject.description,
         current_country=country.slug,
         current_topic=subject.slug,
-        feeds=_feed_links("country_topic", country.slug, subject.slug),
+        feeds=FeedListing("country_topic", (country.slug, subject.slug)),
         feeds_title=f"{subject.name} in {country.name}",
         breadcrumbs=[
             {"name": country.name, "url": country.get_absolute_url()},
@@ -474,7 +420,7 @@ def country_topic(request: HttpRequest, slug: str, topic: str) -> HttpResponse:
 
 
 @require_safe
-@public_page()
+@public_page(cursor_params)
 def source_detail(request: HttpRequest, slug: str) -> HttpResponse:
     nav = Navigation.load()
     source = get_object_or_404(Source.objects.select_related("country"), slug=slug)
@@ -486,7 +432,7 @@ def source_detail(request: HttpRequest, slug: str) -> HttpResponse:
         heading=source.name,
         description=source.description,
         source=source,
-        feeds=_feed_links("source", source.slug),
+        feeds=FeedListing("source", (source.slug,)),
         feeds_title=source.name,
     )
 
@@ -597,7 +543,7 @@ def _page_number(raw: str | None) -> int:
 
 
 @require_safe
-@public_page(store=False)
+@public_page(search_params, policy=caching.SEARCH_PAGES)
 def search(request: HttpRequest) -> HttpResponse:
     nav = Navigation.load()
     query = request.GET.get("q", "").strip()[:200]
@@ -650,7 +596,7 @@ def search(request: HttpRequest) -> HttpResponse:
         canonical_url=request.build_absolute_uri(
             request.path + (page_url(number) if params else "")
         ),
-        feeds=_feed_links("search", query=query_string),
+        feeds=FeedListing("search", query=query_string),
         feeds_title=f"Search: {query}" if query else "Search",
         noindex=True,
     )
@@ -661,6 +607,7 @@ def search(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
+@public_page(policy=caching.FIXED)
 def robots_txt(request: HttpRequest) -> HttpResponse:
     lines = [
         "User-agent: *",

@@ -202,10 +202,11 @@ def _card(
     compact: bool,
     lead: bool = False,
 ) -> dict:
+    snippet = getattr(story, "snippet_html", "")  # search results: highlighted matches
     if compact:
         summary = ""
-    elif getattr(story, "snippet_html", ""):
-        summary = story.snippet_html
+    elif snippet:
+        summary = snippet
     else:
         summary = plaintext(story.summary, summary_words)
     return {
