@@ -4,6 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+WORKERS ?= 2
 
 .PHONY: run test lint serve worker beat bench clean
 
@@ -18,14 +19,15 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-## make run: install, migrate, load sources and stories, serve http://127.0.0.1:8000
+## make run: install, migrate, load sources (or the samples offline), then the web server, a
+## Celery worker and beat together (PORT=..., HOST=..., WORKERS=...); Ctrl-C stops them all.
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py load_default_sources
 	$(PY) manage.py load_sample_feeds --unless-online
 	$(PY) manage.py create_demo_editor
 	@echo "ArcticNews is at http://$(HOST):$(PORT)/ (editors: http://$(HOST):$(PORT)/admin/)"
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	$(PY) manage.py runall --host $(HOST) --port $(PORT) --concurrency $(WORKERS)
 
 ## make test: the whole suite (PostgreSQL/Redis/worker tests need DATABASE_URL and REDIS_URL)
 test: $(VENV)/.installed-dev lint

@@ -140,14 +140,21 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: broker and cache ---------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# The page cache's Redis. Give it its own logical database (or its own server), so a
+# maxmemory eviction of cache entries can never take the broker's queues with it.
+CACHE_REDIS_URL = os.environ.get("CACHE_REDIS_URL", "") or REDIS_URL
+CACHE_TIMEOUT = envint("CACHE_TIMEOUT", 300)
+# Without Redis the cache is files under var/: shared by the web server, the worker and any
+# `manage.py` command, so a change committed by one process is seen by every other at once.
+FILE_CACHE_DIR = Path(os.environ.get("FILE_CACHE_DIR", VAR_DIR / "cache"))
 
-if REDIS_URL:
+if CACHE_REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
+            "LOCATION": CACHE_REDIS_URL,
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "arcticnews"),
-            "TIMEOUT": 300,
+            "TIMEOUT": CACHE_TIMEOUT,
             "OPTIONS": {
                 # A cache outage must degrade to uncached pages, never to errors.
                 "IGNORE_EXCEPTIONS": True,
@@ -157,11 +164,24 @@ if REDIS_URL:
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(FILE_CACHE_DIR),
+            "TIMEOUT": CACHE_TIMEOUT,
+            "OPTIONS": {"MAX_ENTRIES": 5000},
+        }
+    }
 
 # --- Celery (see shared/docs/threats.md §4 for each choice) --------------------------------
-CELERY_BROKER_URL = REDIS_URL or "memory://"
-CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+# Without Redis, `make run` runs a real worker and beat on kombu's filesystem transport under
+# var/broker/ (the same task code path as production); a bare `manage.py` without a worker
+# runs tasks in-process (CELERY_TASK_ALWAYS_EAGER, on by default only without a broker).
+BROKER_DIR = VAR_DIR / "broker"
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "") or REDIS_URL or "filesystem://"
+CELERY_TASK_ALWAYS_EAGER = envbool(
+    "CELERY_TASK_ALWAYS_EAGER", not (REDIS_URL or os.environ.get("CELERY_BROKER_URL"))
+)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -169,7 +189,16 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", 120)
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 180)
 _VISIBILITY = envint("CELERY_VISIBILITY_TIMEOUT", 1800)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _VISIBILITY}
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": _VISIBILITY}
+if CELERY_BROKER_URL.startswith("filesystem:"):
+    for _folder in ("queue", "control"):
+        (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(
+        data_folder_in=str(BROKER_DIR / "queue"),
+        data_folder_out=str(BROKER_DIR / "queue"),
+        control_folder=str(BROKER_DIR / "control"),
+        store_processed=False,
+    )
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": _VISIBILITY}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
@@ -181,9 +210,11 @@ CELERY_WORKER_MAX_TASKS_PER_CHILD = 500
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = 300_000  # KiB
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# How often beat looks for due feeds (each feed's own schedule decides when it is due).
+FEEDS_POLL_SECONDS = float(envint("FEEDS_POLL_SECONDS", 60))
 CELERY_BEAT_SCHEDULE = {
     # The database, not the broker, knows which feeds are due: a lost message only delays.
-    "enqueue-due-feeds": {"task": "feeds.enqueue_due_feeds", "schedule": 60.0},
+    "enqueue-due-feeds": {"task": "feeds.enqueue_due_feeds", "schedule": FEEDS_POLL_SECONDS},
 }
 CELERY_TIMEZONE = "UTC"
 

@@ -63,7 +63,7 @@ def _fresh_process_caches():
     """Each test is its own newsroom. Rolled-back tests reuse primary keys on SQLite, and
     their on_commit hooks (which bump the page-cache generation) never run, so nothing cached
     in this process may outlive a test: not the related suggester's term statistics and
-    profiles, not pages in the local-memory cache. (Redis is not flushed: the broker shares
+    profiles, not pages in the local-memory or file cache. (Redis is not flushed: the broker shares
     it, and PostgreSQL never reuses keys.)"""
     related = sys.modules.get("feeds.related.suggest")  # never imported: nothing cached
     if related is not None:
@@ -71,10 +71,11 @@ def _fresh_process_caches():
         related._PROFILES.clear()
     if "django.core.cache" in sys.modules:
         from django.core.cache import caches
+        from django.core.cache.backends.filebased import FileBasedCache
         from django.core.cache.backends.locmem import LocMemCache
 
         for cache in caches.all(initialized_only=True):
-            if isinstance(cache, LocMemCache):
+            if isinstance(cache, LocMemCache | FileBasedCache):
                 cache.clear()
     yield
 
