@@ -19,11 +19,17 @@ class Command(BaseCommand):
     def handle(self, *args, since: str | None = None, **options):
         stories = Story.objects.select_related("source", "source__country").order_by("pk")
         if since:
-            moment = parse_datetime(since)
+            try:
+                # Both raise ValueError for a well-formed but impossible date (2026-13-45).
+                moment = parse_datetime(since)
+                day = None if moment else parse_date(since)
+            except ValueError:
+                moment = day = None
             if moment is None:
-                day = parse_date(since)
                 if day is None:
-                    raise CommandError(f"--since wants a date like 2026-11-01, not {since!r}")
+                    raise CommandError(
+                        f"--since wants a date like 2026-11-01, not {since!r}", returncode=2
+                    )
                 moment = datetime.combine(day, time.min)
             if timezone.is_naive(moment):
                 moment = timezone.make_aware(moment, timezone.get_current_timezone())
