@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test lint serve worker beat bench clean
+.PHONY: run test lint serve worker beat honcho bench clean
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
@@ -42,13 +42,18 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/mypy
 
-# Production-style processes (set DATABASE_URL and REDIS_URL first).
+# Production processes, one per target (set DATABASE_URL, REDIS_URL, ... first). The Procfile
+# (`make honcho` runs all three) and compose.yaml run the same commands.
+WEB_CONCURRENCY ?= 2
+WORKER_CONCURRENCY ?= 2
 serve: $(VENV)/.installed
-	$(VENV)/bin/gunicorn arcticnews.wsgi -w 2 -b $(HOST):$(PORT)
+	$(VENV)/bin/gunicorn arcticnews.wsgi --bind $(HOST):$(PORT) --workers $(WEB_CONCURRENCY) --access-logfile -
 worker: $(VENV)/.installed
-	$(VENV)/bin/celery -A arcticnews worker -l info
+	$(VENV)/bin/celery -A arcticnews worker -l info --concurrency $(WORKER_CONCURRENCY) --without-gossip --without-mingle --without-heartbeat
 beat: $(VENV)/.installed
 	$(VENV)/bin/celery -A arcticnews beat -l info
+honcho: $(VENV)/.installed
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/honcho start
 
 bench: $(VENV)/.installed-dev
 	$(PY) bench/ingest_bench.py

@@ -5,6 +5,7 @@ DATABASE_URL and REDIS_URL switch the same code to PostgreSQL, Redis and Celery 
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -79,10 +80,14 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "django_celery_beat",
     "csp",
+    "axes",
+    "django_prometheus",
     "feeds",
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "arcticnews.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -92,6 +97,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "arcticnews.middleware.PrivatePagesMiddleware",
+    # Last but one, as django-axes asks: it turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "arcticnews.urls"
@@ -256,6 +265,8 @@ PAGES_MAX_AGE = envint("PAGES_MAX_AGE", 60)
 # --- Security ------------------------------------------------------------------------------
 # Each HTTPS-only protection has its own switch so DEBUG=false also runs over plain HTTP.
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", False)
+# Probes call the container over plain HTTP from inside; they carry nothing secret.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
@@ -300,11 +311,55 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "admin:login"
 
+# --- Login throttling (django-axes) --------------------------------------------------------
+# After AXES_FAILURE_LIMIT wrong passwords for one username from one client, that pair is
+# locked out for AXES_COOLOFF_MINUTES (HTTP 429). Reset: `manage.py axes_reset` (all),
+# `axes_reset_username NAME`, `axes_reset_ip IP`; or delete the row under Axes in the admin.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_MINUTES = envint("AXES_COOLOFF_MINUTES", 15)
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "arcticnews.security.client_ip"
+# Behind N reverse proxies that each append to X-Forwarded-For, the client is the Nth address
+# from the right; 0 trusts no header (REMOTE_ADDR).
+TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0)
+
+# --- Operations ----------------------------------------------------------------------------
+# /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, it is off (404).
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# /readyz fails when more than this share of active feeds is overdue.
+READYZ_MAX_OVERDUE_SHARE = float(os.environ.get("READYZ_MAX_OVERDUE_SHARE", "0.5"))
+PROMETHEUS_EXPORT_MIGRATIONS = False
+
+# LOG_FORMAT=json: one JSON object per line (production); plain text otherwise (`make run`).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain")
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "arcticnews.observability.ContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s "
+            "%(task_id)s %(feed_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
     "loggers": {
         "feeds": {"level": os.environ.get("FEEDS_LOG_LEVEL", "INFO"), "propagate": True},

@@ -3,11 +3,17 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from arcticnews import health, metrics
+
 admin.site.site_header = "ArcticNews editors"
 admin.site.site_title = "ArcticNews editors"
 admin.site.index_title = "Newsroom"
 
 urlpatterns = [
+    # Operations: outside feeds' URLs, so no page cache or middleware of theirs applies.
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     # Browsers ask for /favicon.ico on pages that name no icon (the admin's): no 404 for them.
     path("favicon.ico", RedirectView.as_view(url=static("img/favicon.svg"), permanent=True)),

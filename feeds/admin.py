@@ -69,23 +69,6 @@ class TopicAdmin(CountryAdmin):
     pass
 
 
-class FeedInline(admin.TabularInline):
-    formfield_overrides = URL_OVERRIDES
-    model = Feed
-    fields = ["url", "is_active", "last_status", "last_fetched_at"]
-    readonly_fields = ["last_status", "last_fetched_at"]
-    extra = 0
-
-
-@admin.register(Source)
-class SourceAdmin(NewsroomAdmin):
-    list_display = ["name", "country", "language", "show_full_text", "homepage"]
-    list_filter = ["country", "show_full_text"]
-    search_fields = ["name"]
-    prepopulated_fields = {"slug": ["name"]}
-    inlines = [FeedInline]
-
-
 class FeedForm(forms.ModelForm):
     url = forms.URLField(max_length=2000, assume_scheme="https")
 
@@ -99,6 +82,35 @@ class FeedForm(forms.ModelForm):
             return validate_feed_url(self.cleaned_data["url"])
         except FetchError as exc:
             raise forms.ValidationError(exc.reason) from None
+
+
+class FeedInlineForm(FeedForm):
+    """A feed added or re-pointed from its outlet's page passes the same URL policy."""
+
+    class Meta(FeedForm.Meta):
+        fields = ["url", "is_active"]
+
+    def clean_url(self) -> str:
+        if self.instance.pk and "url" not in self.changed_data:
+            return self.cleaned_data["url"]  # unchanged: saving the outlet needs no DNS
+        return super().clean_url()
+
+
+class FeedInline(admin.TabularInline):
+    form = FeedInlineForm
+    model = Feed
+    fields = ["url", "is_active", "last_status", "last_fetched_at"]
+    readonly_fields = ["last_status", "last_fetched_at"]
+    extra = 0
+
+
+@admin.register(Source)
+class SourceAdmin(NewsroomAdmin):
+    list_display = ["name", "country", "language", "show_full_text", "homepage"]
+    list_filter = ["country", "show_full_text"]
+    search_fields = ["name"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [FeedInline]
 
 
 class FetchLogInline(admin.TabularInline):

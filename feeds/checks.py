@@ -24,4 +24,22 @@ def deploy_settings_check(app_configs, **kwargs):
                 id="arcticnews.W002",
             )
         )
+    if settings.REDIS_URL and settings.CACHE_REDIS_URL == settings.CELERY_BROKER_URL:
+        errors.append(
+            Warning(
+                "The page cache and the Celery broker share one Redis database.",
+                hint="Set CACHE_REDIS_URL to another database (redis://host:6379/1) and run "
+                "Redis with maxmemory-policy volatile-lru, so evictions take cache entries "
+                "only (README, 'Deploying').",
+                id="arcticnews.W003",
+            )
+        )
+    if not settings.METRICS_TOKEN:
+        errors.append(
+            Warning(
+                "METRICS_TOKEN is not set: /metrics is off.",
+                hint="Set a long random METRICS_TOKEN and give it to Prometheus.",
+                id="arcticnews.W004",
+            )
+        )
     return errors

@@ -1,0 +1,60 @@
+"""What every log line carries: the request id, the Celery task id and the feed id.
+
+Context variables, set by :class:`RequestIdMiddleware` in the web process and by Celery's
+task signals (arcticnews/celery.py) in workers, are copied onto each record by
+:class:`ContextFilter`, so both the plain and the JSON formats can show them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from contextvars import ContextVar
+
+from django.http import HttpRequest, HttpResponse
+
+request_id: ContextVar[str] = ContextVar("request_id", default="")
+task_id: ContextVar[str] = ContextVar("task_id", default="")
+feed_id: ContextVar[int | None] = ContextVar("feed_id", default=None)
+
+# A proxy's request id is kept only if it looks like one: it is written into every log line.
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
+
+
+class ContextFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get()
+        record.task_id = task_id.get()
+        record.feed_id = feed_id.get()
+        return True
+
+
+class RequestIdMiddleware:
+    """Take the proxy's X-Request-ID (or make one), log with it, and send it back."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        given = request.headers.get("X-Request-ID", "")
+        value = given if _SAFE_ID.match(given) else uuid.uuid4().hex
+        token = request_id.set(value)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id.reset(token)
+        response["X-Request-ID"] = value
+        return response
+
+
+def task_started(task_id_value: str, task_name: str, args: tuple | list | None) -> None:
+    task_id.set(task_id_value or "")
+    first = args[0] if args else None
+    feed_id.set(first if task_name == "feeds.fetch_feed" and isinstance(first, int) else None)
+
+
+def task_finished() -> None:
+    task_id.set("")
+    feed_id.set(None)

@@ -1,0 +1,212 @@
+"""Health, readiness, metrics, request ids, login throttling and private pages."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from arcticnews.health import BEAT_SEEN_KEY, record_beat
+from feeds.models import Feed, Source
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def beat_seen():
+    record_beat()
+    yield
+    from django.core.cache import cache
+
+    cache.delete(BEAT_SEEN_KEY)
+
+
+# --- health and readiness -------------------------------------------------------------------
+
+
+def test_healthz_answers_without_caching_or_indexing(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert "no-store" in response["Cache-Control"]
+    assert response["X-Robots-Tag"] == "noindex"
+
+
+def test_readyz_checks_database_cache_broker_beat_and_overdue_feeds(client, beat_seen):
+    response = client.get("/readyz")
+    body = response.json()
+    assert response.status_code == 200, body
+    assert set(body["checks"]) == {"database", "cache", "broker", "beat", "feeds"}
+    assert all(check["status"] == "ok" for check in body["checks"].values())
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_readyz_fails_when_beat_was_never_seen(client):
+    from django.core.cache import cache
+
+    cache.delete(BEAT_SEEN_KEY)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["beat"] == {
+        "status": "fail",
+        "detail": "RuntimeError: beat has not been seen",
+    }
+
+
+def test_readyz_fails_when_most_feeds_are_overdue(client, beat_seen, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    source = Source.objects.create(name="North", slug="north")
+    long_ago = timezone.now() - timedelta(hours=1)
+    for n in range(3):
+        Feed.objects.create(
+            source=source, url=f"https://north.example/{n}.xml", next_fetch_at=long_ago
+        )
+    Feed.objects.create(
+        source=source,
+        url="https://north.example/fresh.xml",
+        next_fetch_at=timezone.now() + timedelta(minutes=5),
+    )
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["feeds"]["detail"].endswith("3 of 4 feeds overdue (75%)")
+
+
+def test_robots_txt_keeps_crawlers_off_operations_and_editor_pages(client):
+    text = client.get("/robots.txt").content.decode()
+    for path in ("/healthz", "/readyz", "/metrics", "/editor/", "/admin/"):
+        assert f"Disallow: {path}\n" in text
+
+
+# --- metrics ------------------------------------------------------------------------------------
+
+
+def test_metrics_need_the_token(client, settings):
+    settings.METRICS_TOKEN = ""
+    assert client.get("/metrics").status_code == 404
+    settings.METRICS_TOKEN = "s3cret-metrics-token"
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
+
+
+def test_metrics_show_requests_and_the_aggregator_state(client, settings):
+    settings.METRICS_TOKEN = "s3cret-metrics-token"
+    source = Source.objects.create(name="North", slug="north")
+    Feed.objects.create(source=source, url="https://north.example/a.xml")
+    Feed.objects.create(source=source, url="https://north.example/b.xml", consecutive_failures=2)
+    client.get("/")
+    response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-metrics-token")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
+    text = response.content.decode()
+    values = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line.startswith("arcticnews_") and " " in line
+    }
+    assert values["arcticnews_feeds_active"] == 2
+    assert values["arcticnews_feeds_failing"] == 1
+    assert values["arcticnews_feeds_due"] == 2
+    assert values["arcticnews_stories"] == 0
+    assert "arcticnews_queue_length" in values
+    assert "arcticnews_related_boxes_pending" in values
+    assert 'arcticnews_fetch_duration_seconds{stat="avg"}' in values
+    # django-prometheus's request metrics.
+    assert "django_http_requests_total_by_view_transport_method_total" in text
+
+
+# --- request ids ---------------------------------------------------------------------------
+
+
+def test_every_response_carries_a_request_id_and_a_proxys_is_kept(client):
+    made = client.get("/healthz")["X-Request-ID"]
+    assert len(made) == 32
+    assert client.get("/healthz", HTTP_X_REQUEST_ID="edge-1234abcd")["X-Request-ID"] == (
+        "edge-1234abcd"
+    )
+    # A header that could forge log lines is replaced, not copied.
+    forged = client.get("/healthz", HTTP_X_REQUEST_ID='x" injected\nline')["X-Request-ID"]
+    assert forged != 'x" injected\nline' and len(forged) == 32
+
+
+# --- admin and editor pages ----------------------------------------------------------------------
+
+
+def test_admin_and_editor_pages_are_private_and_never_stored(client, editor):
+    assert_private(client.get("/admin/login/"))
+    client.force_login(editor)
+    assert_private(client.get("/admin/"))
+    assert_private(client.get("/admin/feeds/story/"))
+    # The public pages keep their own caching.
+    client.logout()
+    assert "private" not in client.get("/").get("Cache-Control", "")
+
+
+def assert_private(response):
+    control = {part.strip() for part in response["Cache-Control"].split(",")}
+    assert {"private", "no-store"} <= control, response["Cache-Control"]
+    assert "public" not in control
+
+
+def test_logins_are_throttled_and_the_lock_out_can_be_reset(client, editor):
+    login = reverse("admin:login")
+    for _ in range(4):
+        response = client.post(login, {"username": "edna", "password": "wrong"})
+        assert response.status_code == 200  # the form again, with its error
+    # The fifth wrong password (AXES_FAILURE_LIMIT) locks the username on this client out.
+    assert client.post(login, {"username": "edna", "password": "wrong"}).status_code == 429
+    locked = client.post(login, {"username": "edna", "password": "x-editor-pass-1"})
+    assert locked.status_code == 429, "the right password is refused while locked out"
+    call_command("axes_reset", stdout=io.StringIO())
+    ok = client.post(login, {"username": "edna", "password": "x-editor-pass-1"})
+    assert ok.status_code == 302
+
+
+# --- the Source admin's feed inline ----------------------------------------------------------
+
+
+def test_the_source_admins_feed_inline_applies_the_feed_url_policy(client, admin_user):
+    client.force_login(admin_user)
+    data = {
+        "name": "Sneaky",
+        "slug": "sneaky",
+        "language": "en",
+        "feeds-TOTAL_FORMS": "1",
+        "feeds-INITIAL_FORMS": "0",
+        "feeds-MIN_NUM_FORMS": "0",
+        "feeds-MAX_NUM_FORMS": "1000",
+        "feeds-0-url": "http://169.254.169.254/latest/meta-data/",
+        "feeds-0-is_active": "on",
+    }
+    response = client.post(reverse("admin:feeds_source_add"), data)
+    assert response.status_code == 200
+    assert "not allowed" in response.content.decode()
+    assert not Source.objects.exists() and not Feed.objects.exists()
+
+
+# --- Redis: the cache can be evicted without touching the broker ----------------------------
+
+
+@pytest.mark.services
+def test_every_page_cache_entry_in_redis_expires_so_volatile_lru_evicts_only_cache(client):
+    """Redis runs with maxmemory-policy volatile-lru (README, compose.yaml): only keys with a
+    lifetime are evicted. The broker's keys have none; every cache entry must have one, except
+    the page-cache generation counter, which must survive (and is a few bytes)."""
+    from django.core.cache import cache
+    from django_redis import get_redis_connection
+
+    from feeds.generation import CHANGED_AT_KEY, GENERATION_KEY
+
+    for path in ("/", "/feed/", "/country/norway/", "/sitemap.xml", "/readyz"):
+        client.get(path)
+    redis = get_redis_connection("default")
+    prefix = cache.make_key("")
+    keys = [k.decode() for k in redis.scan_iter(match=f"{prefix}*", count=1000)]
+    assert len(keys) > 3, keys
+    permanent = {cache.make_key(GENERATION_KEY), cache.make_key(CHANGED_AT_KEY)}
+    lasting = [k for k in keys if k not in permanent and redis.ttl(k) < 0]
+    assert not lasting, f"cache keys without a lifetime: {lasting[:10]}"
