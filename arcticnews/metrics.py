@@ -17,6 +17,7 @@ from django.db.models import Avg, Count, Max, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
+from kombu.exceptions import ChannelError
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -32,9 +33,12 @@ def queue_length() -> int:
 
     with app.connection_for_read() as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
-        declared = conn.default_channel.queue_declare(
-            queue=app.conf.task_default_queue, passive=True
-        )
+        try:
+            declared = conn.default_channel.queue_declare(
+                queue=app.conf.task_default_queue, passive=True
+            )
+        except ChannelError:  # Redis drops an empty queue's list: nothing waits
+            return 0
         return int(declared.message_count)
 
 

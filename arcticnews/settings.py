@@ -187,7 +187,9 @@ else:
 # var/broker/ (the same task code path as production); a bare `manage.py` without a worker
 # runs tasks in-process (CELERY_TASK_ALWAYS_EAGER, on by default only without a broker).
 BROKER_DIR = VAR_DIR / "broker"
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "") or REDIS_URL or "filesystem://"
+CELERY_BROKER_URL = (
+    os.environ.get("CELERY_BROKER_URL", "") or REDIS_URL or "filesystem://localhost//"
+)
 CELERY_TASK_ALWAYS_EAGER = envbool(
     "CELERY_TASK_ALWAYS_EAGER", not (REDIS_URL or os.environ.get("CELERY_BROKER_URL"))
 )
