@@ -67,3 +67,8 @@ def lead_key(text: str, words: int = 20) -> str:
     if len(tokens) < 12:
         return ""
     return hashlib.sha1(" ".join(tokens).encode(), usedforsecurity=False).hexdigest()
+
+
+def shares_key(a: tuple[str, str, str], b: tuple[str, str, str]) -> bool:
+    """Two stories' (headline, link, lead) keys: one non-empty key in common means one story."""
+    return any(x and x == y for x, y in zip(a, b, strict=True))
