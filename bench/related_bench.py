@@ -82,12 +82,12 @@ class Generator:
     """Synthetic stories: a subject (from the concept lexicon) in a country's places."""
 
     def __init__(self, rng: random.Random) -> None:
-        from feeds.related.suggest import CONCEPTS
+        from feeds.related.words import VOCABULARY
         from feeds.tagging import gazetteer as gz
 
         self.rng = rng
         self.subjects = [
-            [w for w in spec.split("|")[0].split() if w.isalpha()] for spec in CONCEPTS.values()
+            [w for w in concept.words if w.isalpha()] for concept in VOCABULARY.concepts
         ]
         self.places = {
             country: [t for t in kinds.get("place", ()) if t.isascii() and t.isalpha()][:60]
@@ -293,7 +293,8 @@ def main() -> None:
     from django.db import connection
 
     from feeds.models import Story
-    from feeds.related import suggest as related
+    from feeds.related import boxes as related
+    from feeds.related import candidates, profiles
 
     call_command("migrate", verbosity=0)
     rng = random.Random(args.seed)
@@ -310,12 +311,12 @@ def main() -> None:
     sample = random.Random(args.seed + 1).sample(recent, min(args.samples, len(recent)))
     print(f"database: {total} stories; timing {len(sample)} recent stories")
 
-    corpus_ms = timed(related._corpus)  # once per process and per 10 minutes
+    corpus_ms = timed(candidates.term_statistics)  # once per process and per 10 minutes
     baseline = [timed(lambda: list(Story.objects.visible().newest_first()[:20])) for _ in sample]
     cold, warm, refresh, sizes = [], [], [], []
     for pk in sample:
         story = Story.objects.get(pk=pk)
-        related._PROFILES.clear()
+        profiles.clear()
         cold.append(timed(related.suggest, story))
     for pk in sample:
         story = Story.objects.get(pk=pk)
@@ -331,11 +332,9 @@ def main() -> None:
     affected = related.boxes_affected_by(new_batch)
 
     story = Story.objects.get(pk=sample[0])
-    prof = related._story_profile(story)
-    corpus = related._corpus()
-    words = related._query_words(prof, related._vector(prof, corpus), corpus)
+    _, words, _ = candidates.profile_of(story)
     with connection.cursor() as cur:
-        tsq = related._tsquery_sql(related._configs(story))
+        tsq = candidates.tsquery_sql(candidates.configs(story))
         cur.execute(
             f"EXPLAIN (ANALYZE, BUFFERS) SELECT count(*) FROM feeds_story s "
             f"WHERE s.search_vector @@ ({tsq}) AND NOT s.is_hidden",

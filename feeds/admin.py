@@ -33,7 +33,7 @@ from feeds.models import (
     Topic,
 )
 from feeds.permissions import is_editor
-from feeds.related import curation
+from feeds.related import boxes, curation
 from feeds.search import VECTOR_SOURCE_FIELDS, set_search_vector
 from feeds.tagging.store import apply_tags
 from feeds.text.sanitizing import clean_html
@@ -468,9 +468,7 @@ class StoryAdmin(EditorOriginMixin, NewsroomAdmin):
 
     @admin.action(description="Re-suggest related boxes (unlocked, unpinned slots)")
     def resuggest_related(self, request, queryset):
-        from feeds.related.suggest import refresh_boxes
-
-        n = refresh_boxes(queryset.values_list("pk", flat=True))
+        n = boxes.refresh_boxes(queryset.values_list("pk", flat=True))
         self.message_user(request, f"{n} boxes changed.")
 
     @admin.action(description="Re-run automatic tagging (editors' tags kept)")

@@ -471,11 +471,32 @@ class FetchLog(models.Model):
         return f"{self.feed} {self.started_at:%Y-%m-%d %H:%M} {self.status}"
 
 
+class RelatedChangeQuerySet(models.QuerySet):
+    def cleared_countries(self, story_id: int) -> set[int]:
+        """Country ids whose line an editor cleared on purpose: the system must not refill them.
+
+        The newest change that decides what a line shows wins: a later pick, external link or
+        "let the system choose" on the line ends the clearing.
+        """
+        newest: dict[int, str] = {}
+        for country_id, action in (
+            self.filter(
+                story_id=story_id,
+                country__isnull=False,
+                action__in=RelatedChange.CONTENT_ACTIONS,
+            )
+            .order_by("-at", "-id")
+            .values_list("country_id", "action")
+        ):
+            newest.setdefault(country_id, action)
+        return {cid for cid, action in newest.items() if action == RelatedChange.Action.CLEAR}
+
+
 class RelatedChange(models.Model):
     """One editor's change to a story's related box: who, when, what, before and after.
 
     Written by feeds.related.curation for every operation. The newest change to a country's line
-    also records an editor's decision to leave it empty (see curation.cleared_countries).
+    also records an editor's decision to leave it empty (``objects.cleared_countries``).
     """
 
     class Action(models.TextChoices):
@@ -488,6 +509,9 @@ class RelatedChange(models.Model):
         UNPIN = "unpin", "Unpinned"
         LOCK = "lock", "Locked the box"
         UNLOCK = "unlock", "Unlocked the box"
+
+    # Changes that decide what a country's line shows; the newest one wins.
+    CONTENT_ACTIONS = (Action.PICK, Action.EXTERNAL, Action.CLEAR, Action.RELEASE)
 
     story = models.ForeignKey(Story, on_delete=models.CASCADE, related_name="related_changes")
     user = models.ForeignKey(
@@ -507,6 +531,8 @@ class RelatedChange(models.Model):
     )
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
+
+    objects = RelatedChangeQuerySet.as_manager()
 
     class Meta:
         ordering = ["-at", "-id"]

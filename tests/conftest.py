@@ -65,10 +65,9 @@ def _fresh_process_caches():
     in this process may outlive a test: not the related suggester's term statistics and
     profiles, not pages in the local-memory or file cache. (Redis is not flushed: the broker shares
     it, and PostgreSQL never reuses keys.)"""
-    related = sys.modules.get("feeds.related.suggest")  # never imported: nothing cached
+    related = sys.modules.get("feeds.related.boxes")  # never imported: nothing cached
     if related is not None:
-        related._CORPUS = None
-        related._PROFILES.clear()
+        related.clear()
     if "django.core.cache" in sys.modules:
         from django.core.cache import caches
         from django.core.cache.backends.filebased import FileBasedCache

@@ -19,8 +19,8 @@ from django.utils import timezone
 
 from feeds import generation
 from feeds.models import Origin, RelatedChange, RelatedSlot, Story
+from feeds.related import boxes as related
 from feeds.related import curation
-from feeds.related import suggest as related
 from feeds.related.curation import CurationError
 from feeds.search import update_search_vectors
 from tests.test_views import country, make_source, make_story

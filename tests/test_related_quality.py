@@ -6,7 +6,7 @@ right related story, or none) through the real pipeline, with suggestions made a
 feed as the worker makes them, and asserts the share of right slots. The held-out set
 (tests/fixtures/related_holdout) is measured by hand with ``manage.py evaluate_related
 tests/fixtures/related_holdout``; the weights were tuned on the dev set alone, but the
-relevance floor (``related.MIN_RELEVANCE``) was chosen on both sets together, so the
+relevance floor (``ranking.MIN_RELEVANCE``) was chosen on both sets together, so the
 holdout's figure is only a rough guide to what an unseen set will score.
 
 The rule tests build small worlds with the ORM. Everything runs on SQLite (the Python
@@ -28,8 +28,8 @@ from django.utils import timezone
 from feeds.ingest.pipeline import enrich
 from feeds.management.commands.evaluate_related import ingest_set, load_set, score_boxes
 from feeds.models import Country, Origin, RelatedSlot, Story
-from feeds.related import curation
-from feeds.related import suggest as related
+from feeds.related import boxes as related
+from feeds.related import curation, ranking
 from feeds.search import update_search_vectors
 from tests.test_views import country, make_source, make_story, parse, text_of
 
@@ -317,13 +317,13 @@ def test_a_story_is_used_once_and_outlets_are_varied():
     # Unit level: two countries want the same story; two equally good stories from
     # different outlets, one outlet already on the box.
     a, b, c = related.Scored(1, 0.5, 0.5), related.Scored(2, 0.3, 0.3), related.Scored(3, 0.3, 0.3)
-    picks = related._pick({10: [a], 11: [a, b]}, {1: "x", 2: "y"})
+    picks = ranking.pick({10: [a], 11: [a, b]}, {1: "x", 2: "y"})
     assert picks[10].story_id == 1 and picks[11].story_id == 2
-    picks = related._pick({10: [a], 11: [b, c]}, {1: "x", 2: "x", 3: "y"})
+    picks = ranking.pick({10: [a], 11: [b, c]}, {1: "x", 2: "x", 3: "y"})
     assert picks[11].story_id == 3, "the other outlet wins a tie"
-    picks = related._pick({11: [b, c]}, {2: "x", 3: "y"}, used_outlets=["x"])
+    picks = ranking.pick({11: [b, c]}, {2: "x", 3: "y"}, used_outlets=["x"])
     assert picks[11].story_id == 3, "an editor's line counts for variety too"
-    picks = related._pick({11: [related.Scored(2, 0.6, 0.6), c]}, {2: "x", 3: "y"})
+    picks = ranking.pick({11: [related.Scored(2, 0.6, 0.6), c]}, {2: "x", 3: "y"})
     assert picks[11].story_id == 2, "variety never beats clearly better relevance"
 
 

@@ -155,7 +155,7 @@ def test_the_system_does_not_overwrite_the_outlets_lines(feeds):
     story = Story.objects.get(link=RCI_URL)
     before = {c: (s.target_id, s.external_url) for c, s in box_of(story).items()}
     fetch_all()  # nothing new: no change
-    from feeds.related import suggest as related
+    from feeds.related import boxes as related
 
     related.refresh_box(story)
     after = box_of(story)

@@ -26,7 +26,8 @@ from django.utils import timezone
 from feeds.ingest import scheduling
 from feeds.ingest.fetching import FetchError, fetch
 from feeds.ingest.parsing import parse_feed
-from feeds.models import Feed, FetchLog, Origin, RelatedSlot, Story
+from feeds.models import Feed, FetchLog, Story
+from feeds.related import boxes
 from feeds.search import create_stories, set_search_vector
 from feeds.tagging.store import TEXT_LIMIT, Vocabulary, apply_tags, pretag, vocabulary
 from feeds.text import keys as dedupe
@@ -440,8 +441,8 @@ def store_parsed(
             link_copies(created)
         if changed:
             apply_tags(changed, vocab())
-            _store_source_boxes(changed, entries, vocab())
-            _resolve_outlet_lines(created)
+            boxes.store_outlet_boxes(changed, entries, vocab().countries)
+            boxes.resolve_outlet_lines(created)
         _record_success(feed, parsed, result, checksum, now, len(created), len(updated), started)
     if changed:
         _after_change([s.pk for s in changed])
@@ -644,97 +645,6 @@ def _is_copy_of(new: Story, old: _Near) -> bool:
     return old.first_seen_at <= new.first_seen_at
 
 
-def _store_source_boxes(
-    stories: Sequence[Story], entries: Sequence[ParsedEntry], vocab: Vocabulary
-) -> None:
-    """Keep an outlet's own related box as suggestions, resolved to our stories if we have them."""
-    lines = {e.guid: e.related_lines for e in entries if e.related_lines}
-    if not lines:
-        return
-    boxed = [s for s in stories if lines.get(s.guid) and not s.related_locked]
-    if not boxed:
-        return
-    countries = vocab.countries
-    order = {c.pk: i for i, c in enumerate(sorted(countries.values(), key=lambda c: c.name))}
-    # Once per feed, not per story: every link of every box, and every existing line.
-    targets = _shown_ids_at(
-        {dedupe.url_key(ln.url) for s in boxed for ln in lines[s.guid] if ln.url}
-    )
-    lines_of: dict[int, dict[int, RelatedSlot]] = defaultdict(dict)
-    for slot in RelatedSlot.objects.filter(story__in=boxed):
-        lines_of[slot.story_id][slot.country_id] = slot
-    for story in boxed:
-        box = lines[story.guid]
-        existing = lines_of[story.pk]
-        for line in box:
-            country = countries.get(line.country_slug or "")
-            if country is None:
-                continue
-            slot = existing.get(country.pk)
-            if slot and (slot.origin == Origin.EDITOR or slot.pinned):
-                continue
-            target = targets.get(dedupe.url_key(line.url)) if line.url else None
-            if target == story.pk:
-                target = None
-            if target is None and not line.url:
-                continue
-            values = {
-                "target_id": target,
-                "external_url": "" if target else line.url,
-                "external_headline": "" if target else line.headline[:1000],
-                "external_outlet": "" if target else line.outlet[:300],
-                "origin": Origin.SOURCE,
-                "position": order[country.pk],
-            }
-            RelatedSlot.objects.update_or_create(story=story, country=country, defaults=values)
-
-
-def _shown_ids_at(keys: set[str]) -> dict[str, int]:
-    """Our story at each link, as readers see it: a republished copy gives way to its original."""
-    rows = list(
-        Story.objects.filter(url_key__in=keys - {""}, is_hidden=False)
-        .order_by("pk")
-        .values_list("url_key", "pk", "canonical_id")
-    )
-    originals = {canonical for _, _, canonical in rows if canonical}
-    hidden = (
-        set(Story.objects.filter(pk__in=originals, is_hidden=True).values_list("pk", flat=True))
-        if originals
-        else set()
-    )
-    shown: dict[str, int] = {}
-    for key, pk, canonical in rows:
-        if (canonical or pk) not in hidden:
-            shown.setdefault(key, canonical or pk)
-    return shown
-
-
-def _resolve_outlet_lines(stories: Sequence[Story]) -> None:
-    """An outlet's box line to a story we did not carry points at ours once we carry it."""
-    keys = {s.url_key for s in stories if s.url_key}
-    if not keys:
-        return
-    # Usually nothing waits: one indexed query, and only then the stories.
-    waiting = list(
-        RelatedSlot.objects.filter(
-            origin=Origin.SOURCE,
-            target__isnull=True,
-            external_key__in=keys,
-            story__related_locked=False,
-        )
-    )
-    if not waiting:
-        return
-    targets = _shown_ids_at({slot.external_key for slot in waiting})
-    for slot in waiting:
-        target_id = targets.get(slot.external_key)
-        if target_id is None or target_id == slot.story_id:
-            continue
-        slot.target_id = target_id
-        slot.external_url = slot.external_headline = slot.external_outlet = ""
-        slot.save(update_fields=["target", "external_url", "external_headline", "external_outlet"])
-
-
 def _record_success(
     feed: Feed,
     parsed: ParsedFeed,
@@ -801,7 +711,5 @@ def _after_change(story_ids: list[int]) -> None:
 
 def enrich(story_ids: Sequence[int]) -> int:
     """Suggest related boxes for changed stories and refresh recent boxes they may improve."""
-    from feeds.related.suggest import boxes_affected_by, refresh_boxes
-
     ids = list(story_ids)
-    return refresh_boxes(ids) + refresh_boxes(boxes_affected_by(ids))
+    return boxes.refresh_boxes(ids) + boxes.refresh_boxes(boxes.boxes_affected_by(ids))

@@ -11,9 +11,13 @@ and ``lock`` change the box. Every change:
 * bumps the page-cache generation once committed, so readers see it at once.
 
 An editor who clears a line wants it empty, and ``RelatedSlot`` cannot store an empty line, so
-the newest change to a country's line is the record: ``cleared_countries(story)`` lists the
-countries whose newest change is "clear", and ``related.refresh_box`` must leave them alone.
+the newest change to a country's line is the record: ``RelatedChange.objects.cleared_countries``
+lists the countries whose newest change is "clear", and ``boxes.refresh_box`` leaves them alone.
 ``release`` hands a line back to the system.
+
+May import: ``feeds.models``, ``feeds.search``, ``feeds.text``, ``feeds.generation`` and
+``feeds.related.boxes`` (the system's suggestions); nothing in related imports it but the
+editor's views.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ from django.db.models import Max
 
 from feeds.generation import bump_generation
 from feeds.models import Country, Origin, RelatedChange, RelatedSlot, Story, StoryCountry
+from feeds.related import boxes
+from feeds.related.ranking import ALTERNATIVES
+from feeds.search import search_stories
 from feeds.text.sanitizing import clean_text, safe_url
 
 __all__ = [
@@ -50,7 +57,6 @@ __all__ = [
     "set_external",
 ]
 
-ALTERNATIVES = 5
 SEARCH_LIMIT = 10
 HISTORY_LIMIT = 20
 HEADLINE_MAX = 1000  # RelatedSlot.external_headline
@@ -58,8 +64,6 @@ OUTLET_MAX = 300  # RelatedSlot.external_outlet
 URL_MAX = 2000  # RelatedSlot.external_url
 
 Action = RelatedChange.Action
-# Changes that decide what a country's line shows; the newest one wins.
-CONTENT_ACTIONS = (Action.PICK, Action.EXTERNAL, Action.CLEAR, Action.RELEASE)
 
 _STORY_REF = re.compile(r"(?:.*/story/)?#?(\d{1,18})/?")
 
@@ -80,7 +84,7 @@ class CurationError(ValueError):
 
 @dataclass
 class Alternative:
-    """A candidate story for one country's line, as ranked by ``related.suggest``."""
+    """A candidate story for one country's line, as ranked by ``boxes.suggest``."""
 
     story: Story
     score: float
@@ -160,14 +164,12 @@ def _ordered_slots(story: Story) -> list[RelatedSlot]:
 def box_state(story: Story) -> list[SlotView]:
     """The nine countries' lines: filled lines in the box's order, then the empty ones by name.
 
-    Each line carries up to ``ALTERNATIVES`` candidates from ``related.suggest`` (best first),
+    Each line carries up to ``ALTERNATIVES`` candidates from ``boxes.suggest`` (best first),
     never its current pick.
     """
-    from feeds.related import suggest as related
-
     slots = _ordered_slots(story)
     by_country = {slot.country_id: slot for slot in slots}
-    ranked = related.suggest(story)
+    ranked = boxes.suggest(story)
     cleared = cleared_countries(story)
     shown_targets = {slot.target_id: slot.country for slot in slots if slot.target_id}
 
@@ -215,22 +217,8 @@ def box_state(story: Story) -> list[SlotView]:
 
 
 def cleared_countries(story: Story | int) -> set[int]:
-    """Country ids whose line an editor cleared on purpose: the system must not refill them.
-
-    ``related.refresh_box`` calls this and skips these countries. A later pick, external link
-    or "let the system choose" on the line ends it.
-    """
-    story_id = story.pk if isinstance(story, Story) else story
-    newest: dict[int, str] = {}
-    for country_id, action in (
-        RelatedChange.objects.filter(
-            story_id=story_id, country__isnull=False, action__in=CONTENT_ACTIONS
-        )
-        .order_by("-at", "-id")
-        .values_list("country_id", "action")
-    ):
-        newest.setdefault(country_id, action)
-    return {country_id for country_id, action in newest.items() if action == Action.CLEAR}
+    """Country ids whose line an editor cleared on purpose: the system must not refill them."""
+    return RelatedChange.objects.cleared_countries(story.pk if isinstance(story, Story) else story)
 
 
 def recent_changes(story: Story, limit: int = HISTORY_LIMIT) -> list[RelatedChange]:
@@ -246,8 +234,6 @@ def search_candidates(query: str, exclude_story: Story | None = None) -> list[St
 
     A story number or a pasted story address ("/story/123/") puts that story first.
     """
-    from feeds.search import search_stories
-
     query = (query or "").strip()[:200]
     if not query:
         return []
@@ -501,8 +487,6 @@ def release(story: Story, country, user) -> RelatedChange | None:
 
     The editor's story or link on the line is removed; an empty line may be filled again.
     """
-    from feeds.related import suggest as related
-
     country = resolve_country(country)
     with transaction.atomic():
         story = _locked_story(story)
@@ -525,7 +509,7 @@ def release(story: Story, country, user) -> RelatedChange | None:
             f"{country.name}: handed back to the system"
             + (f" (was {_quote(before)})" if before else ""),
         )
-    if related.refresh_box(story):
+    if boxes.refresh_box(story):
         transaction.on_commit(bump_generation)
     return change
 

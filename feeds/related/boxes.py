@@ -1,0 +1,296 @@
+"""Writing "Related stories from around the North" boxes: the only writer of the system's and
+the outlets' lines (editors' lines are written by ``feeds.related.curation``).
+
+Owns: ``suggest`` (a story's candidates ranked per country: its profile, the candidate query,
+the ranking), ``refresh_box``/``refresh_boxes`` (the system's lines of a box: one story per
+country, strongest countries choose first, lines in the countries' alphabetical order;
+locked boxes, pinned lines, editors' and outlets' lines and lines an editor cleared are never
+touched), ``boxes_affected_by`` (the bounded set of recent boxes new stories may improve),
+and an outlet's own box as published in its feed (``store_outlet_boxes``,
+``resolve_outlet_lines``). ``clear()`` empties every per-process cache of the related box.
+May import: ``feeds.models``, ``feeds.types``, ``feeds.text`` and the related modules below it
+(words, profiles, ranking, candidates). Ingest calls it; it never calls ingest.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from feeds.models import Country, Origin, RelatedChange, RelatedSlot, Story
+from feeds.related import candidates, profiles, words
+from feeds.related.candidates import REFRESH_PER_STORY
+from feeds.related.ranking import Ranking, Scored, pick, rank
+from feeds.text import keys
+from feeds.types import ParsedEntry
+
+REFRESH_MAX = 600  # boxes re-suggested per call of boxes_affected_by, at most
+SUGGESTED_AT_REFRESH = timedelta(hours=1)  # an unchanged box's time is rewritten at most this often
+
+SLOT_FIELDS = (
+    "id",
+    "story_id",
+    "country_id",
+    "position",
+    "target_id",
+    "external_outlet",
+    "origin",
+    "pinned",
+    "score",
+    "target__original_outlet",
+    "target__source__name",
+)
+
+__all__ = [
+    "REFRESH_MAX",
+    "REFRESH_PER_STORY",
+    "Scored",
+    "boxes_affected_by",
+    "clear",
+    "refresh_box",
+    "refresh_boxes",
+    "resolve_outlet_lines",
+    "store_outlet_boxes",
+    "suggest",
+]
+
+
+def clear() -> None:
+    """Forget everything the related box cached in this process (tests call this)."""
+    words.clear()
+    profiles.clear()
+    candidates.clear()
+
+
+def ranking(story: Story) -> Ranking:
+    vec, query, corpus = candidates.profile_of(story)
+    found = candidates.candidates(story, query)
+    return rank(
+        candidates.subject(story), vec, found, corpus, candidates.topics_of(story), timezone.now()
+    )
+
+
+def suggest(story: Story) -> dict[int, list[Scored]]:
+    """Ranked candidates per country id (best first), for the editor and the box."""
+    return ranking(story).ranked
+
+
+def _relax_commit() -> None:
+    """Do not wait for the WAL flush when this transaction commits (PostgreSQL only).
+
+    Safe for the same reason as in ingest: a box is derived data; a commit lost in a
+    database crash means a box suggested again, nothing anyone was told is lost.
+    """
+    if connection.vendor == "postgresql" and connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+def refresh_box(story: Story) -> bool:
+    """Re-suggest the system's lines of one box. Returns True if the box changed.
+
+    Never touches a locked box, a pinned line, an editor's or outlet's line, or a line an
+    editor cleared; the stories and outlets on those lines count for variety.
+    """
+    if story.related_locked:
+        return False
+    ranked = ranking(story)
+    order = candidates.country_order(set(ranked.ranked))
+    changed = False
+    with transaction.atomic():
+        _relax_commit()
+        row = (
+            Story.objects.select_for_update()
+            .filter(pk=story.pk, related_locked=False)
+            .values_list("related_suggested_at", flat=True)
+            .first()
+        )
+        if row is None and not Story.objects.filter(pk=story.pk, related_locked=False).exists():
+            return False
+        slots = (
+            RelatedSlot.objects.filter(story_id=story.pk)
+            .select_related("target__source")
+            # Not the targets' bodies and vectors: only what a line's outlet needs.
+            .only(*SLOT_FIELDS)
+        )
+        existing = {slot.country_id: slot for slot in slots}
+        kept = {
+            cid: slot
+            for cid, slot in existing.items()
+            if slot.pinned or slot.origin != Origin.SYSTEM
+        }
+        cleared = RelatedChange.objects.cleared_countries(story.pk)
+        picks = pick(
+            ranked.ranked,
+            ranked.outlets,
+            skip_countries=set(kept) | cleared,
+            used_stories={slot.target_id for slot in kept.values() if slot.target_id},
+            used_outlets=[slot.outlet.casefold() for slot in kept.values()],
+        )
+        for cid, slot in existing.items():
+            if cid in kept:
+                continue
+            chosen = picks.get(cid)
+            if chosen is None:
+                slot.delete()
+                changed = True
+            elif slot.target_id != chosen.story_id:
+                slot.target_id = chosen.story_id
+                slot.score = chosen.score
+                slot.position = order.get(cid, 0)
+                slot.save(update_fields=["target", "score", "position", "changed_at"])
+                changed = True
+        new = [
+            RelatedSlot(
+                story_id=story.pk,
+                country_id=cid,
+                target_id=chosen.story_id,
+                origin=Origin.SYSTEM,
+                score=chosen.score,
+                position=order.get(cid, 0),
+            )
+            for cid, chosen in picks.items()
+            if cid not in existing
+        ]
+        if new:
+            RelatedSlot.objects.bulk_create(new)
+            changed = True
+        # Beat looks for boxes never suggested (NULL); the admin shows when. Rewriting the
+        # story row on every unchanged refresh would only churn the table and its indexes.
+        now = timezone.now()
+        if changed or row is None or now - row > SUGGESTED_AT_REFRESH:
+            Story.objects.filter(pk=story.pk).update(related_suggested_at=now)
+    return changed
+
+
+def refresh_boxes(story_ids: Iterable[int]) -> int:
+    """Re-suggest these stories' boxes (visible, unlocked ones). Returns how many changed."""
+    ids = list(dict.fromkeys(story_ids))
+    changed = 0
+    for start in range(0, len(ids), 500):
+        for story in Story.objects.visible().filter(
+            pk__in=ids[start : start + 500], related_locked=False
+        ):
+            changed += refresh_box(story)
+    return changed
+
+
+def boxes_affected_by(new_story_ids: Iterable[int]) -> list[int]:
+    """Unlocked boxes of recent stories that these new stories could improve (bounded).
+
+    For each new story, the ``REFRESH_PER_STORY`` visible, unlocked stories published within
+    ``REFRESH_WINDOW`` of it that it resembles most: one index query per new story on
+    PostgreSQL, a bounded comparison in Python elsewhere. At most ``REFRESH_MAX`` in all,
+    most similar first; the new stories themselves are left out (``enrich`` refreshes them).
+    """
+    new_ids = list(dict.fromkeys(new_story_ids))
+    if not new_ids:
+        return []
+    news = list(
+        Story.objects.visible()
+        .filter(pk__in=new_ids, primary_country__isnull=False)
+        .only("id", "title", "summary", "content", "language", "published_at")
+    )
+    if not news:
+        return []
+    found = candidates.similar_boxes(news, new_ids)
+    limit = min(REFRESH_PER_STORY * len(news), REFRESH_MAX)
+    return sorted(found, key=lambda pk: (-found[pk], -pk))[:limit]
+
+
+# --- The outlet's own box, as its feed publishes it --------------------------------------------
+
+
+def store_outlet_boxes(
+    stories: Sequence[Story], entries: Sequence[ParsedEntry], countries: Mapping[str, Country]
+) -> None:
+    """Keep an outlet's own related box as suggestions, resolved to our stories if we have them.
+
+    ``countries`` maps a country's slug to its row. Editors' and pinned lines are kept.
+    """
+    lines = {e.guid: e.related_lines for e in entries if e.related_lines}
+    if not lines:
+        return
+    boxed = [s for s in stories if lines.get(s.guid) and not s.related_locked]
+    if not boxed:
+        return
+    order = {c.pk: i for i, c in enumerate(sorted(countries.values(), key=lambda c: c.name))}
+    # Once per feed, not per story: every link of every box, and every existing line.
+    targets = shown_ids_at({keys.url_key(ln.url) for s in boxed for ln in lines[s.guid] if ln.url})
+    lines_of: dict[int, dict[int, RelatedSlot]] = defaultdict(dict)
+    for slot in RelatedSlot.objects.filter(story__in=boxed):
+        lines_of[slot.story_id][slot.country_id] = slot
+    for story in boxed:
+        box = lines[story.guid]
+        existing = lines_of[story.pk]
+        for line in box:
+            country = countries.get(line.country_slug or "")
+            if country is None:
+                continue
+            slot = existing.get(country.pk)
+            if slot and (slot.origin == Origin.EDITOR or slot.pinned):
+                continue
+            target = targets.get(keys.url_key(line.url)) if line.url else None
+            if target == story.pk:
+                target = None
+            if target is None and not line.url:
+                continue
+            values = {
+                "target_id": target,
+                "external_url": "" if target else line.url,
+                "external_headline": "" if target else line.headline[:1000],
+                "external_outlet": "" if target else line.outlet[:300],
+                "origin": Origin.SOURCE,
+                "position": order[country.pk],
+            }
+            RelatedSlot.objects.update_or_create(story=story, country=country, defaults=values)
+
+
+def shown_ids_at(url_keys: set[str]) -> dict[str, int]:
+    """Our story at each link, as readers see it: a republished copy gives way to its original."""
+    rows = list(
+        Story.objects.filter(url_key__in=url_keys - {""}, is_hidden=False)
+        .order_by("pk")
+        .values_list("url_key", "pk", "canonical_id")
+    )
+    originals = {canonical for _, _, canonical in rows if canonical}
+    shown_originals = (
+        set(Story.objects.visible().filter(pk__in=originals).values_list("pk", flat=True))
+        if originals
+        else set()
+    )
+    shown: dict[str, int] = {}
+    for key, pk, canonical in rows:
+        if canonical is None or canonical in shown_originals:
+            shown.setdefault(key, canonical or pk)
+    return shown
+
+
+def resolve_outlet_lines(stories: Sequence[Story]) -> None:
+    """An outlet's box line to a story we did not carry points at ours once we carry it."""
+    url_keys = {s.url_key for s in stories if s.url_key}
+    if not url_keys:
+        return
+    # Usually nothing waits: one indexed query, and only then the stories.
+    waiting = list(
+        RelatedSlot.objects.filter(
+            origin=Origin.SOURCE,
+            target__isnull=True,
+            external_key__in=url_keys,
+            story__related_locked=False,
+        )
+    )
+    if not waiting:
+        return
+    targets = shown_ids_at({slot.external_key for slot in waiting})
+    for slot in waiting:
+        target_id = targets.get(slot.external_key)
+        if target_id is None or target_id == slot.story_id:
+            continue
+        slot.target_id = target_id
+        slot.external_url = slot.external_headline = slot.external_outlet = ""
+        slot.save(update_fields=["target", "external_url", "external_headline", "external_outlet"])

@@ -1,0 +1,442 @@
+"""Reading candidates for a related box from the database: the related box's only SQL.
+
+Owns: the term statistics (a sample of recent stories, cached per process behind
+``clear()``), the candidate query (PostgreSQL: one OR-query over the story's most
+informative words, answered by the GIN index ``story_search_idx``, at most ``PER_COUNTRY``
+per primary country, nearest dates first; elsewhere: the newest ``SCAN_LIMIT`` stories in
+the window, compared in Python), the reverse query for boxes a new story may improve, and
+the countries' order. "Visible" is always ``Story.objects.visible()``, compiled once into
+the raw queries.
+May import: ``feeds.models``, ``feeds.search`` (configurations), ``feeds.related.profiles``
+and ``feeds.related.ranking`` (the records it fills).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+from django.db import connection
+from django.db.models import Case, QuerySet, TextField, Value, When
+from django.db.models.functions import Length, Substr
+from django.utils import timezone
+
+from feeds.models import Country, Source, Story, StoryCountry, StoryTopic
+from feeds.related.profiles import (
+    CONTENT_CHARS,
+    SHORT_SUMMARY,
+    SUMMARY_CHARS,
+    Corpus,
+    Vector,
+    cosine,
+    is_cached,
+    profile,
+    query_words,
+    signature,
+    story_profile,
+    vector,
+)
+from feeds.related.ranking import Candidate, Subject, is_roundup
+from feeds.search import config_for
+
+WINDOW = timedelta(days=90)  # candidates published within this of the story
+NEAR = timedelta(days=14)  # … searched first; the rest only if this finds too few
+POOL = 150  # candidates fetched from the full-text index
+PER_COUNTRY = 25  # … at most this many per primary country
+SCAN_LIMIT = 1500  # SQLite fallback: newest stories compared in Python
+# Bounded re-suggestion work per new story.
+REFRESH_WINDOW = timedelta(days=30)
+REFRESH_PER_STORY = 15
+REFRESH_MIN_RELEVANCE = 0.08  # SQLite fallback: boxes this similar are worth refreshing
+# Document frequencies: a sample of the newest stories, recomputed when it is stale.
+DF_SAMPLE = 3000
+DF_TTL_SECONDS = 600
+DF_RECHECK_SECONDS = 60  # a full sample is not even checked for new stories more often
+
+_CORPUS: Corpus | None = None
+_COUNTRY_ORDER: dict[tuple[object, ...], dict[int, int]] = {}
+_VISIBLE_SQL: dict[tuple[object, ...], str] = {}
+
+
+def clear() -> None:
+    """Forget what this process cached from the database (tests: each is its own newsroom)."""
+    global _CORPUS
+    _CORPUS = None
+    _COUNTRY_ORDER.clear()
+    _VISIBLE_SQL.clear()
+
+
+def _db_key() -> tuple[object, ...]:
+    return (connection.alias, connection.settings_dict.get("NAME"))
+
+
+def subject(story: Story) -> Subject:
+    return Subject(
+        story.pk,
+        story.canonical_id,
+        story.source_id,
+        story.published_at,
+        (story.title_key, story.url_key, story.lead_key),
+    )
+
+
+def profile_of(story: Story) -> tuple[Vector, list[str], Corpus]:
+    """The story's vector, the words to ask the index for, and the statistics used."""
+    corpus = term_statistics()
+    prof = story_profile(story.title, story.summary, story.content)
+    vec = vector(prof, corpus)
+    return vec, query_words(prof, vec, corpus), corpus
+
+
+def text_columns(qs: QuerySet) -> QuerySet:
+    """Headline, teaser and (only when the teaser is short) the body's opening, truncated in
+    the database: a profile reads no more than this."""
+    return qs.annotate(_summary_length=Length("summary")).annotate(
+        _summary=Substr("summary", 1, SUMMARY_CHARS),
+        _content=Case(
+            When(_summary_length__lt=SHORT_SUMMARY, then=Substr("content", 1, CONTENT_CHARS)),
+            default=Value(""),
+            output_field=TextField(),
+        ),
+    )
+
+
+def term_statistics() -> Corpus:
+    """Document frequencies of terms in the newest ``DF_SAMPLE`` visible stories.
+
+    Kept for ``DF_TTL_SECONDS`` unless many stories arrived meanwhile; a small database
+    (tests, a fresh install) is re-read whenever its newest story or its size changes.
+    """
+    global _CORPUS
+    now = time.monotonic()
+    cached = _CORPUS
+    same_db = cached is not None and cached.key[:2] == _db_key()
+    if same_db and cached.n >= DF_SAMPLE and now - cached.at < DF_RECHECK_SECONDS:
+        return cached  # a big corpus does not change much in a minute: no query at all
+    visible = Story.objects.visible()
+    top = visible.order_by("-pk").values_list("pk", flat=True).first() or 0
+    if same_db and cached.n < DF_SAMPLE:
+        fresh = cached.key[2:] == (top, visible.count())
+    else:
+        fresh = (
+            same_db
+            and now - cached.at < DF_TTL_SECONDS
+            and top - cached.key[2] < max(50, cached.n // 20)
+        )
+    if fresh:
+        return cached
+    rows = text_columns(visible.order_by("-published_at", "-id")).values_list(
+        "pk", "content_hash", "title", "_summary", "_content"
+    )[:DF_SAMPLE]
+    df: dict[str, int] = defaultdict(int)
+    n = 0
+    for pk, chash, title, summary, content in rows:
+        n += 1
+        prof = profile(pk, signature(chash, title, summary, content), title, summary, content)
+        for t in prof.base:
+            df[t] += 1
+    size = n if n < DF_SAMPLE else visible.count()
+    key = (*_db_key(), top, size)
+    _CORPUS = Corpus(n, dict(df), key, now, (cached.generation + 1) if cached else 0)
+    return _CORPUS
+
+
+def window(story: Story, width: timedelta = WINDOW) -> tuple[datetime, datetime]:
+    ref = story.published_at or timezone.now()
+    return ref - width, ref + width
+
+
+def configs(story: Story) -> list[str]:
+    """Text search configurations to ask in: the story's own and the two that most stories
+    are indexed with (``search.update_search_vectors`` picks one per story's language)."""
+    return list(dict.fromkeys([config_for(story.language), "english", "simple"]))
+
+
+def tsquery_sql(cfgs: Sequence[str]) -> str:
+    """SQL of one OR-query over the words' lexemes in several configurations, each lexeme
+    once ("ship" from english and "shipping" from simple; "gas" only once): the index reads
+    each posting list a single time. %(words)s is the words separated by spaces."""
+    vectors = " || ".join(f"to_tsvector('{c}'::regconfig, %(words)s)" for c in cfgs)
+    return (
+        "(SELECT coalesce(string_agg(quote_literal(lexeme), ' | '), '')::tsquery "
+        f"FROM (SELECT DISTINCT unnest(tsvector_to_array({vectors})) AS lexeme) AS lexemes)"
+    )
+
+
+def visible_sql(alias: str) -> str:
+    """``Story.objects.visible()``'s condition as SQL on the story table named ``alias``."""
+    key = (*_db_key(), alias)
+    sql = _VISIBLE_SQL.get(key)
+    if sql is None:
+        query = Story.objects.visible().query
+        where = query.where.relabeled_clone({Story._meta.db_table: alias})
+        compiled, params = where.as_sql(query.get_compiler(connection=connection), connection)
+        with connection.cursor() as cursor:
+            sql = cursor.mogrify(compiled, params)
+        sql = _VISIBLE_SQL[key] = sql.decode() if isinstance(sql, bytes) else sql
+    return sql
+
+
+def topics_of(story: Story) -> set[int]:
+    return set(
+        StoryTopic.objects.shown().filter(story_id=story.pk).values_list("topic_id", flat=True)
+    )
+
+
+def candidates(story: Story, words: list[str]) -> list[Candidate]:
+    """Stories that may be related to ``story``, with their shown country and topic tags."""
+    if connection.vendor == "postgresql":
+        return _pg_candidates(story, words) if words else []
+    return _python_candidates(story)
+
+
+def _pg_candidates(story: Story, words: list[str]) -> list[Candidate]:
+    """The index's best matches, at most ``PER_COUNTRY`` per primary country, with tags.
+
+    Bounded work: the index is first asked for stories within ``NEAR`` of the story. Only
+    when that finds fewer than ``POOL`` (a rare subject, so the wider search is cheap too)
+    is the rest of ``WINDOW`` searched for the remainder. A busy subject thus never makes
+    PostgreSQL read and rank the vectors of months of matching stories.
+    """
+    near_since, near_until = window(story, NEAR)
+    since, until = window(story)
+    cands = _pg_query(story, words, [(near_since, near_until)], POOL, ())
+    if len(cands) < POOL:
+        ranges = [(since, near_since), (near_until, until)]
+        cands += _pg_query(story, words, ranges, POOL - len(cands), [c.id for c in cands])
+    return cands
+
+
+def _pg_query(
+    story: Story,
+    words: list[str],
+    ranges: list[tuple[datetime, datetime]],
+    pool: int,
+    also_exclude: Iterable[int],
+) -> list[Candidate]:
+    t = {
+        "story": Story._meta.db_table,
+        "source": Source._meta.db_table,
+        "sc": StoryCountry._meta.db_table,
+        "st": StoryTopic._meta.db_table,
+    }
+    dates = " OR ".join(
+        f"s.published_at BETWEEN %(since{i})s AND %(until{i})s" for i in range(len(ranges))
+    )
+    sql = f"""
+        WITH q AS (SELECT {tsquery_sql(configs(story))} AS query),
+        m AS (
+            SELECT s.id, s.primary_country_id AS pc, ts_rank(s.search_vector, q.query) AS rank
+            FROM {t["story"]} s, q
+            WHERE s.search_vector @@ q.query
+              AND {visible_sql("s")}
+              AND s.primary_country_id IS NOT NULL
+              AND ({dates})
+              AND s.id <> ALL(%(exclude)s)
+        ),
+        r AS (
+            SELECT id, rank, row_number() OVER (PARTITION BY pc ORDER BY rank DESC, id DESC) AS n
+            FROM m
+        ),
+        top AS (
+            SELECT id, rank FROM r WHERE n <= %(per_country)s ORDER BY rank DESC LIMIT %(pool)s
+        )
+        SELECT s.id, s.source_id, s.published_at, s.content_hash, s.title,
+            s.title_key, s.url_key, s.lead_key,
+            COALESCE(NULLIF(s.original_outlet, ''), src.name), s.primary_country_id,
+            ARRAY(SELECT sc.country_id FROM {t["sc"]} sc
+                  WHERE sc.story_id = s.id AND NOT sc.rejected),
+            ARRAY(SELECT st.topic_id FROM {t["st"]} st
+                  WHERE st.story_id = s.id AND NOT st.rejected)
+        FROM top JOIN {t["story"]} s ON s.id = top.id
+        JOIN {t["source"]} src ON src.id = s.source_id
+        ORDER BY top.rank DESC
+    """
+    params: dict[str, object] = {
+        "words": " ".join(words),
+        "exclude": [story.pk, story.canonical_id or story.pk, *also_exclude],
+        "per_country": PER_COUNTRY,
+        "pool": pool,
+    }
+    for i, (lo, hi) in enumerate(ranges):
+        params[f"since{i}"], params[f"until{i}"] = lo, hi
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+        # Text only for the candidates whose profile this process has not made yet: reading
+        # (and decompressing) teasers and bodies is most of the cost of a warm suggestion.
+        missing = [row[0] for row in rows if not is_cached(row[0], row[3], row[4])]
+        texts: dict[int, tuple[str, str]] = {}
+        if missing:
+            cursor.execute(
+                f"""SELECT id, substr(summary, 1, {SUMMARY_CHARS}),
+                        CASE WHEN length(summary) < {SHORT_SUMMARY}
+                             THEN substr(content, 1, {CONTENT_CHARS}) ELSE '' END
+                    FROM {t["story"]} WHERE id = ANY(%s)""",
+                [missing],
+            )
+            texts = {pk: (summary, content) for pk, summary, content in cursor.fetchall()}
+    out = []
+    for row in rows:
+        pk, source_id, published, chash, title, tkey, ukey, lkey, outlet, pc = row[:10]
+        summary, content = texts.get(pk, ("", ""))
+        cand = _candidate(
+            pk, source_id, published, chash, title, summary, content, (tkey, ukey, lkey), outlet, pc
+        )
+        cand.countries = set(row[10])
+        cand.topics = set(row[11])
+        out.append(cand)
+    return out
+
+
+def _candidate(
+    pk: int,
+    source_id: int,
+    published: datetime,
+    chash: str,
+    title: str,
+    summary: str,
+    content: str,
+    keys: tuple[str, str, str],
+    outlet: str,
+    pc: int | None,
+) -> Candidate:
+    prof = profile(pk, signature(chash, title, summary, content), title, summary, content)
+    return Candidate(pk, source_id, published, keys, outlet, pc, prof, roundup=is_roundup(title))
+
+
+def _python_candidates(story: Story) -> list[Candidate]:
+    """Without PostgreSQL: the newest ``SCAN_LIMIT`` tagged stories in the window."""
+    rows = (
+        text_columns(
+            Story.objects.visible()
+            .filter(published_at__range=window(story), primary_country__isnull=False)
+            .exclude(pk__in=[pk for pk in (story.pk, story.canonical_id) if pk])
+        )
+        .order_by("-published_at", "-id")
+        .values_list(
+            "id",
+            "source_id",
+            "published_at",
+            "content_hash",
+            "title",
+            "_summary",
+            "_content",
+            "title_key",
+            "url_key",
+            "lead_key",
+            "original_outlet",
+            "source__name",
+            "primary_country_id",
+        )[:SCAN_LIMIT]
+    )
+    cands = [
+        _candidate(*r[:7], (r[7], r[8], r[9]), r[10] or r[11], r[12])  # type: ignore[arg-type]
+        for r in rows
+    ]
+    by_id = {c.id: c for c in cands}
+    for sid, cid in (
+        StoryCountry.objects.shown()
+        .filter(story_id__in=by_id)
+        .values_list("story_id", "country_id")
+    ):
+        by_id[sid].countries.add(cid)
+    for sid, tid in (
+        StoryTopic.objects.shown().filter(story_id__in=by_id).values_list("story_id", "topic_id")
+    ):
+        by_id[sid].topics.add(tid)
+    return cands
+
+
+def country_order(needed: Iterable[int]) -> dict[int, int]:
+    """Country id → its place in alphabetical order. Countries are created by a migration
+    and never edited, so this is read once per process (again if an id is unknown)."""
+    key = _db_key()
+    order = _COUNTRY_ORDER.get(key)
+    if order is None or not set(needed) <= order.keys():
+        ids = Country.objects.order_by("name").values_list("pk", flat=True)
+        order = _COUNTRY_ORDER[key] = {pk: i for i, pk in enumerate(ids)}
+    return order
+
+
+# --- Boxes a new story may improve ------------------------------------------------------------
+
+
+def similar_boxes(news: list[Story], new_ids: list[int]) -> dict[int, float]:
+    """For each new story, the ``REFRESH_PER_STORY`` visible, unlocked stories published
+    within ``REFRESH_WINDOW`` of it that it resembles most, with how much."""
+    corpus = term_statistics()
+    found: dict[int, float] = {}
+    if connection.vendor == "postgresql":
+        for story in news:
+            _, words, _ = profile_of(story)
+            for pk, rank in _pg_similar_boxes(story, words, new_ids) if words else ():
+                found[pk] = max(found.get(pk, 0.0), rank)
+        return found
+    return _python_similar_boxes(news, new_ids, corpus)
+
+
+def _pg_similar_boxes(
+    story: Story, words: list[str], new_ids: list[int]
+) -> list[tuple[int, float]]:
+    since, until = window(story, REFRESH_WINDOW)
+    sql = f"""
+        WITH q AS (SELECT {tsquery_sql(configs(story))} AS query)
+        SELECT s.id, ts_rank(s.search_vector, q.query) AS rank
+        FROM {Story._meta.db_table} s, q
+        WHERE s.search_vector @@ q.query
+          AND {visible_sql("s")} AND NOT s.related_locked
+          AND s.published_at BETWEEN %(since)s AND %(until)s
+          AND s.id <> ALL(%(exclude)s)
+        ORDER BY rank DESC, s.id DESC
+        LIMIT %(limit)s
+    """
+    params = {
+        "words": " ".join(words),
+        "since": since,
+        "until": until,
+        "exclude": new_ids,
+        "limit": REFRESH_PER_STORY,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _python_similar_boxes(
+    news: list[Story], new_ids: list[int], corpus: Corpus
+) -> dict[int, float]:
+    refs = [s.published_at for s in news]
+    rows = (
+        text_columns(
+            Story.objects.visible()
+            .filter(
+                related_locked=False,
+                published_at__range=(min(refs) - REFRESH_WINDOW, max(refs) + REFRESH_WINDOW),
+            )
+            .exclude(pk__in=new_ids)
+        )
+        .order_by("-published_at", "-id")
+        .values_list("id", "published_at", "content_hash", "title", "_summary", "_content")[
+            :SCAN_LIMIT
+        ]
+    )
+    boxes = [
+        (pk, pub, vector(profile(pk, signature(h, t, s, c), t, s, c), corpus))
+        for pk, pub, h, t, s, c in rows
+    ]
+    found: dict[int, float] = {}
+    for story in news:
+        mine = vector(story_profile(story.title, story.summary, story.content), corpus)
+        near = [
+            (pk, sim)
+            for pk, pub, vec in boxes
+            if abs(pub - story.published_at) <= REFRESH_WINDOW
+            and (sim := cosine(mine, vec)) >= REFRESH_MIN_RELEVANCE
+        ]
+        near.sort(key=lambda x: -x[1])
+        for pk, sim in near[:REFRESH_PER_STORY]:
+            found[pk] = max(found.get(pk, 0.0), sim)
+    return found

@@ -1,0 +1,270 @@
+"""What a story is about, as weighted terms: profiles, term statistics and their similarity.
+Pure: no Django, no database, no network.
+
+Owns: ``Profile`` (headline-and-lead terms: words lightly stemmed, word pairs, headline words
+three times a lead word's weight, names half as much again, country words a third), the
+per-process cache of candidates' profiles, ``Corpus`` (document frequencies, idf), the
+weighted vectors and their cosine, and the words asked of the full-text index.
+May import: the standard library and ``feeds.related.words``.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Final
+
+from feeds.related.words import (
+    CONCEPT_OF,
+    CONCEPT_WORDS,
+    COUNTRY_WORDS,
+    GENERIC_TERMS,
+    PLACE_TERMS,
+    WORD,
+    term,
+)
+
+# Term weights.
+TITLE_WEIGHT: Final = 3.0
+TITLE_WORDS: Final = 60
+LEAD_WORDS: Final = 90  # the lead: what a story is about; later words are passing mentions
+# What a profile reads, cut in the database (HTML, so a little more than 90 words): the
+# teaser, and the body's opening only when the teaser is short.
+SUMMARY_CHARS: Final = 1200
+CONTENT_CHARS: Final = 1500
+SHORT_SUMMARY: Final = 400  # HTML characters
+SHORT_LEAD: Final = 200  # plain-text characters
+PAIR_WEIGHT: Final = 0.6
+NAME_BOOST: Final = 1.5
+COUNTRY_WORD_WEIGHT: Final = 0.3
+GENERIC_WEIGHT: Final = 0.3
+CONCEPT_WEIGHT: Final = 1.0
+PLACE_WEIGHT: Final = 0.4  # a town's name says where, not what ("Tromsø hospital")
+
+# The index query.
+QUERY_TERMS: Final = 10  # most informative terms in the index query
+QUERY_CONCEPTS: Final = 2  # … plus the commonest words of the story's main subjects
+QUERY_CONCEPT_WORDS: Final = 3
+QUERY_MAX_DF: Final = 0.05  # words in more of the recent stories than this are not asked for …
+QUERY_MIN_DF: Final = 50  # … unless the corpus is so small that this many is more
+
+IDF_MIN_STORIES: Final = 200
+PROFILE_CACHE: Final = 8000
+
+_TAG: Final = re.compile(r"<[^>]*>")
+_SENTENCES: Final = re.compile(r"[.!?:;\"“”«»()\[\]—–\n]+")
+
+
+def plain_text(fragment: str) -> str:
+    """Text of an HTML fragment, line breaks kept: they end a sentence for word pairs."""
+    if "<" in fragment:
+        fragment = _TAG.sub(" ", fragment)
+    if "&" in fragment:
+        fragment = html.unescape(fragment)
+    return fragment
+
+
+def _kind_factor(t: str, names: set[str]) -> float:
+    if t[0] == "~":
+        return CONCEPT_WEIGHT
+    if " " in t:
+        a, b = t.split(" ", 1)
+        if a in COUNTRY_WORDS or b in COUNTRY_WORDS:
+            return COUNTRY_WORD_WEIGHT
+        if a in GENERIC_TERMS or b in GENERIC_TERMS:
+            return GENERIC_WEIGHT
+        if a in PLACE_TERMS and b in PLACE_TERMS:
+            return PLACE_WEIGHT
+        return NAME_BOOST if a in names and b in names else 1.0
+    if t in COUNTRY_WORDS:
+        return COUNTRY_WORD_WEIGHT
+    if t in GENERIC_TERMS:
+        return GENERIC_WEIGHT
+    if t in PLACE_TERMS:
+        return PLACE_WEIGHT
+    return NAME_BOOST if t in names else 1.0
+
+
+@dataclass
+class Vector:
+    weights: dict[str, float]
+    norm: float
+
+
+@dataclass
+class Profile:
+    """What a story is about: its headline-and-lead terms, weighted before rarity (idf)."""
+
+    base: dict[str, float]  # term → log(1 + count) × kind factor
+    surface: dict[str, str] = field(default_factory=dict)  # term → a word as written
+    vector: Vector | None = None  # with idf, for the corpus generation below
+    generation: int = -1
+
+    @classmethod
+    def of(cls, title: str, summary: str, content: str = "", *, surface: bool = False) -> Profile:
+        """``summary`` and ``content`` are HTML; the content counts only if the teaser is short."""
+        tf: dict[str, float] = {}
+        names: set[str] = set()
+        words: dict[str, str] | None = {} if surface else None
+        lead = plain_text(summary or "")
+        if len(lead) < SHORT_LEAD and content:
+            lead = (lead + " " + plain_text(content[:CONTENT_CHARS])).strip()
+        _count(title or "", TITLE_WEIGHT, TITLE_WORDS, tf, None, words)
+        _count(lead, 1.0, LEAD_WORDS, tf, names, words)
+        base = {t: math.log1p(c) * _kind_factor(t, names) for t, c in tf.items()}
+        return cls(base, words or {})
+
+
+def story_profile(title: str, summary: str, content: str) -> Profile:
+    """The profile of the story a box is for (its whole teaser, words as written kept)."""
+    summary = (summary or "")[:2000]
+    body = (content or "")[:3000] if len(summary) < SHORT_SUMMARY else ""
+    return Profile.of(title, summary, body, surface=True)
+
+
+def _count(
+    text: str,
+    weight: float,
+    limit: int,
+    tf: dict[str, float],
+    names: set[str] | None,
+    surface: dict[str, str] | None,
+) -> None:
+    """Add a text's terms, word pairs and concepts to ``tf``. Names are words capitalised
+    inside a sentence; pairs never span a sentence boundary or a stopword."""
+    n = 0
+    for sentence in _SENTENCES.split(text):
+        prev = ""
+        first = True
+        for m in WORD.finditer(sentence):
+            if n >= limit:
+                return
+            n += 1
+            word = m.group()
+            t = term(word)
+            if not t:
+                prev = ""
+                first = False
+                continue
+            tf[t] = tf.get(t, 0.0) + weight
+            for concept in CONCEPT_OF.get(t, ()):
+                tf[concept] = tf.get(concept, 0.0) + weight
+            if names is not None and not first and word[0].isupper():
+                names.add(t)
+            if surface is not None and t not in surface:
+                surface[t] = word.casefold()
+            if prev:
+                pair = prev + " " + t
+                tf[pair] = tf.get(pair, 0.0) + weight * PAIR_WEIGHT
+                for concept in CONCEPT_OF.get(pair, ()):
+                    tf[concept] = tf.get(concept, 0.0) + weight
+            prev = t
+            first = False
+
+
+# --- Profiles of stories seen lately ---------------------------------------------------------
+# By id and text signature: a worker suggesting boxes meets the same candidates again and again.
+_PROFILES: OrderedDict[int, tuple[object, Profile]] = OrderedDict()
+
+
+def clear() -> None:
+    """Forget the profiles of stories seen (tests; the cache bounds itself in a worker)."""
+    _PROFILES.clear()
+
+
+def signature(content_hash: str, title: str, summary: str, content: str) -> object:
+    """What identifies a story's text. Ingest recomputes content_hash whenever the outlet
+    changes the story; an editor may change the headline, and stories made elsewhere
+    (tests, admin) may have no hash."""
+    return (content_hash, title) if content_hash else (title, summary, content)
+
+
+def profile(pk: int, sig: object, title: str, summary: str, content: str) -> Profile:
+    """The profile of a stored story, from the cache when its text is unchanged."""
+    hit = _PROFILES.get(pk)
+    if hit is not None and hit[0] == sig:
+        _PROFILES.move_to_end(pk)
+        return hit[1]
+    prof = Profile.of(title, summary, content)
+    _PROFILES[pk] = (sig, prof)
+    if len(_PROFILES) > PROFILE_CACHE:
+        _PROFILES.popitem(last=False)
+    return prof
+
+
+def is_cached(pk: int, content_hash: str, title: str) -> bool:
+    """Is the profile of this story (as it is now) in the cache? Only stories with a
+    content hash can be told apart without their text."""
+    hit = _PROFILES.get(pk)
+    return bool(content_hash) and hit is not None and hit[0] == (content_hash, title)
+
+
+# --- Term statistics -------------------------------------------------------------------------
+
+
+@dataclass
+class Corpus:
+    """Document frequencies of terms in a sample of recent stories."""
+
+    n: int
+    df: dict[str, int]
+    key: tuple[object, ...]  # what the sample was read from (the cache's business)
+    at: float
+    generation: int
+
+    def idf(self, t: str) -> float:
+        # Rarity cannot be judged from a handful of stories (a new site): count as if there
+        # were at least IDF_MIN_STORIES, the others not containing the term.
+        df = self.df.get(t, 0)
+        n = max(self.n, IDF_MIN_STORIES)
+        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+
+def vector(prof: Profile, corpus: Corpus) -> Vector:
+    """The profile weighted by rarity; kept on the profile until the corpus changes."""
+    if prof.vector is None or prof.generation != corpus.generation:
+        weights = {t: b * corpus.idf(t) for t, b in prof.base.items()}
+        prof.vector = Vector(weights, math.sqrt(sum(w * w for w in weights.values())) or 1.0)
+        prof.generation = corpus.generation
+    return prof.vector
+
+
+def cosine(a: Vector, b: Vector) -> float:
+    small, big = (a, b) if len(a.weights) < len(b.weights) else (b, a)
+    bw = big.weights
+    dot = sum(w * bw[t] for t, w in small.weights.items() if t in bw)
+    return dot / (a.norm * b.norm)
+
+
+def query_words(prof: Profile, vec: Vector, corpus: Corpus) -> list[str]:
+    """Words for the index query: the story's most informative words as written, plus the
+    commonest words of its main subjects ("capelin" also asks for "fishing" and "cod").
+
+    Only selective words: one that is in more than ``QUERY_MAX_DF`` of recent stories would
+    make the index return (and ``ts_rank`` score) a large part of the table.
+    """
+    limit = max(QUERY_MAX_DF * corpus.n, QUERY_MIN_DF)
+
+    def selective(t: str) -> bool:
+        return corpus.df.get(t, 0) <= limit
+
+    ranked = sorted(vec.weights, key=lambda t: -vec.weights[t])
+    singles = [
+        t
+        for t in ranked
+        if " " not in t and t[0] != "~" and t not in COUNTRY_WORDS and selective(t)
+    ]
+    words: list[str] = []
+    for t in singles[:QUERY_TERMS]:
+        for w in (prof.surface.get(t, t), t):
+            if WORD.fullmatch(w):
+                words.append(w)
+    concepts = [t for t in ranked if t[0] == "~"][:QUERY_CONCEPTS]
+    for concept in concepts:
+        members = [w for w in CONCEPT_WORDS[concept] if selective(term(w))]
+        members.sort(key=lambda w: -corpus.df.get(term(w), 0))
+        words += [w for w in members[:QUERY_CONCEPT_WORDS] if term(w) in corpus.df]
+    return list(dict.fromkeys(words))

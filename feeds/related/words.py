@@ -1,0 +1,188 @@
+"""Words of the related box: its vocabulary (data, ``vocabulary.toml``), a light stemmer, and
+the term of a word as written. Pure: no Django, no database, no network.
+
+Owns: reading and checking the vocabulary file, ``stem``, ``term``, the concept table (which
+terms signal which subject) and the word classes the profile weighs differently (country
+words, place names, generic words). May import: the standard library and the tagger's
+gazetteer (pure data, for place names).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from feeds.tagging import gazetteer
+
+VOCABULARY_FILE: Final = Path(__file__).with_name("vocabulary.toml")
+
+WORD: Final = re.compile(r"[^\W\d_]{2,}")
+_COMBINING: Final = re.compile(r"[\u0300-\u036f]")
+_FOLD: Final = str.maketrans(
+    {"ø": "o", "æ": "ae", "ð": "d", "þ": "th", "ß": "ss", "ł": "l", "đ": "d"}
+)
+_NORM_LIMIT: Final = 300_000  # bound the memo's memory in a long-running worker
+
+
+class VocabularyError(ValueError):
+    """The vocabulary file is malformed; the message names the entry."""
+
+
+@dataclass(frozen=True)
+class Concept:
+    name: str
+    words: tuple[str, ...]
+    phrases: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    stopwords: frozenset[str]
+    country_words: frozenset[str]
+    geo_words: frozenset[str]
+    generic_words: frozenset[str]
+    concepts: tuple[Concept, ...]
+
+
+def _words(data: dict[str, object], key: str, where: str) -> tuple[str, ...]:
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise VocabularyError(f"{where}: {key!r} must be a string of words")
+    words = tuple(value.split())
+    bad = [w for w in words if w != w.lower()]
+    if bad:
+        raise VocabularyError(f"{where}: {key!r} must be lower-case, not {bad[:3]}")
+    return words
+
+
+def parse_vocabulary(text: str) -> Vocabulary:
+    """The vocabulary from the text of a TOML file; ``VocabularyError`` says what is wrong."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise VocabularyError(f"vocabulary: {exc}") from None
+    raw_concepts = data.get("concepts")
+    if not isinstance(raw_concepts, dict) or not raw_concepts:
+        raise VocabularyError("vocabulary: [concepts] must list at least one concept")
+    concepts = []
+    for name, spec in raw_concepts.items():
+        where = f"concepts.{name}"
+        if not isinstance(spec, dict):
+            raise VocabularyError(f"{where}: must be a table with words (and phrases)")
+        phrases = []
+        raw_phrases = spec.get("phrases", [])
+        if not isinstance(raw_phrases, list):
+            raise VocabularyError(f"{where}: phrases must be a list")
+        for phrase in raw_phrases:
+            parts = phrase.split() if isinstance(phrase, str) else []
+            if len(parts) != 2:
+                raise VocabularyError(f"{where}: phrase {phrase!r} must be two words")
+            phrases.append((parts[0], parts[1]))
+        concepts.append(Concept(name, _words(spec, "words", where), tuple(phrases)))
+    return Vocabulary(
+        stopwords=frozenset(_words(data, "stopwords", "vocabulary")),
+        country_words=frozenset(_words(data, "country_words", "vocabulary")),
+        geo_words=frozenset(_words(data, "geo_words", "vocabulary")),
+        generic_words=frozenset(_words(data, "generic_words", "vocabulary")),
+        concepts=tuple(concepts),
+    )
+
+
+VOCABULARY: Final = parse_vocabulary(VOCABULARY_FILE.read_text(encoding="utf-8"))
+STOPWORDS: Final = VOCABULARY.stopwords
+COUNTRY_WORDS: Final = VOCABULARY.country_words
+
+_NORM: dict[str, str] = {}  # word as written → its term, "" for a stopword
+
+
+def clear() -> None:
+    """Forget the memo of words seen (tests; a worker bounds it by itself)."""
+    _NORM.clear()
+
+
+def _undouble(w: str) -> str:
+    if len(w) > 3 and w[-1] == w[-2] and w[-1] not in "lsz":
+        return w[:-1]
+    return w
+
+
+def stem(w: str) -> str:
+    """A light English stemmer: plurals, -ing and -ed ("shipping" ~ "ships" ~ "ship")."""
+    if len(w) <= 3:
+        return w
+    if w.endswith("ies") and len(w) > 4:
+        w = w[:-3] + "y"
+    elif w.endswith(("sses", "shes", "ches", "xes")):
+        w = w[:-2]
+    elif w.endswith("s") and not w.endswith(("ss", "us", "is", "as", "os")):
+        w = w[:-1]
+    if w.endswith("ing") and len(w) > 5:
+        w = _undouble(w[:-3])
+        if len(w) == 3 and w[1] in "aeiou" and w[0] not in "aeiou" and w[2] not in "aeiouwxy":
+            w += "e"  # "mining" ~ "mine", "voting" ~ "vote"
+    elif w.endswith("ed") and len(w) > 4 and not w.endswith("eed"):
+        w = _undouble(w[:-2])
+        if len(w) == 3 and w[1] in "aeiou" and w[0] not in "aeiou" and w[2] not in "aeiouwxy":
+            w += "e"
+    return w
+
+
+def term(word: str) -> str:
+    """The term of a word as written: folded, stemmed; "" for stopwords and short words."""
+    got = _NORM.get(word)
+    if got is not None:
+        return got
+    w = word.casefold()
+    if not w.isascii():
+        w = _COMBINING.sub("", unicodedata.normalize("NFKD", w)).translate(_FOLD)
+    result = "" if len(w) < 3 or w in STOPWORDS else stem(w)
+    if len(_NORM) > _NORM_LIMIT:
+        _NORM.clear()
+    _NORM[word] = result
+    return result
+
+
+def _concept_table(concepts: tuple[Concept, ...]) -> dict[str, tuple[str, ...]]:
+    """Term or word pair ("sea ice") → the concepts it signals ("~ice")."""
+    table: dict[str, list[str]] = defaultdict(list)
+    for concept in concepts:
+        keys = [term(w) for w in concept.words]
+        for a, b in concept.phrases:
+            ta, tb = term(a), term(b)
+            if ta and tb:
+                keys.append(f"{ta} {tb}")
+        for key in keys:
+            if key and "~" + concept.name not in table[key]:
+                table[key].append("~" + concept.name)
+    return {k: tuple(v) for k, v in table.items()}
+
+
+def _place_terms() -> frozenset[str]:
+    """One-word place names and demonyms of the tagger's gazetteer (Latin script)."""
+    out: set[str] = set()
+    for kinds in gazetteer.GAZETTEER.values():
+        for kind in ("place", "capital", "name", "demonym"):
+            for name in kinds.get(kind, ()):
+                name = name.lstrip("=!")
+                if "*" in name or " " in name or not WORD.fullmatch(name):
+                    continue
+                if name.isascii() or name[0].isascii():
+                    word = term(name)
+                    if word:
+                        out.add(word)
+    return frozenset(out)
+
+
+CONCEPT_OF: Final = _concept_table(VOCABULARY.concepts)
+# A concept's words as written, for the index query ("capelin" also asks for "fishing").
+CONCEPT_WORDS: Final[dict[str, tuple[str, ...]]] = {
+    "~" + c.name: tuple(w for w in c.words if WORD.fullmatch(w)) for c in VOCABULARY.concepts
+}
+GEO_TERMS: Final = frozenset(term(w) for w in VOCABULARY.geo_words)
+PLACE_TERMS: Final = (_place_terms() | GEO_TERMS) - frozenset(CONCEPT_OF)
+GENERIC_TERMS: Final = frozenset(term(w) for w in VOCABULARY.generic_words) - frozenset(CONCEPT_OF)
