@@ -308,6 +308,22 @@ class Story(models.Model):
         """The outlet that wrote the story: the byline's outlet for republications."""
         return self.original_outlet or self.source.name
 
+    def countries_primary_first(self) -> list[Country]:
+        """The story's shown countries: the primary country first (also when it has no tag
+        row), then the others by name. Uses ``shown_countries`` when prefetched
+        (``StoryQuerySet.for_listing``)."""
+        tags = getattr(self, "shown_countries", None)
+        if tags is None:
+            tags = list(self.countries.filter(rejected=False).select_related("country"))
+        countries = [tag.country for tag in tags]
+        primary_id = self.primary_country_id
+        if primary_id and all(c.pk != primary_id for c in countries):
+            primary = self.primary_country
+            if primary is not None:
+                countries.append(primary)
+        countries.sort(key=lambda c: (c.pk != primary_id, c.name))
+        return countries
+
     @property
     def was_updated(self) -> bool:
         return bool(

@@ -231,8 +231,8 @@ def store_outlet_boxes(
             country = countries.get(line.country_slug or "")
             if country is None:
                 continue
-            slot = existing.get(country.pk)
-            if slot and (slot.origin == Origin.EDITOR or slot.pinned):
+            current = existing.get(country.pk)
+            if current and (current.origin == Origin.EDITOR or current.pinned):
                 continue
             target = targets.get(keys.url_key(line.url)) if line.url else None
             if target == story.pk:

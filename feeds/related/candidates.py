@@ -17,6 +17,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import connection
 from django.db.models import Case, QuerySet, TextField, Value, When
@@ -111,22 +112,18 @@ def term_statistics() -> Corpus:
     """
     global _CORPUS
     now = time.monotonic()
-    cached = _CORPUS
-    same_db = cached is not None and cached.key[:2] == _db_key()
-    if same_db and cached.n >= DF_SAMPLE and now - cached.at < DF_RECHECK_SECONDS:
+    cached = _CORPUS if _CORPUS is not None and _CORPUS.db == _db_key() else None
+    if cached is not None and cached.n >= DF_SAMPLE and now - cached.at < DF_RECHECK_SECONDS:
         return cached  # a big corpus does not change much in a minute: no query at all
     visible = Story.objects.visible()
     top = visible.order_by("-pk").values_list("pk", flat=True).first() or 0
-    if same_db and cached.n < DF_SAMPLE:
-        fresh = cached.key[2:] == (top, visible.count())
-    else:
-        fresh = (
-            same_db
-            and now - cached.at < DF_TTL_SECONDS
-            and top - cached.key[2] < max(50, cached.n // 20)
-        )
-    if fresh:
-        return cached
+    if cached is not None:
+        if cached.n < DF_SAMPLE:
+            fresh = (cached.top, cached.size) == (top, visible.count())
+        else:
+            fresh = now - cached.at < DF_TTL_SECONDS and top - cached.top < max(50, cached.n // 20)
+        if fresh:
+            return cached
     rows = text_columns(visible.order_by("-published_at", "-id")).values_list(
         "pk", "content_hash", "title", "_summary", "_content"
     )[:DF_SAMPLE]
@@ -138,8 +135,8 @@ def term_statistics() -> Corpus:
         for t in prof.base:
             df[t] += 1
     size = n if n < DF_SAMPLE else visible.count()
-    key = (*_db_key(), top, size)
-    _CORPUS = Corpus(n, dict(df), key, now, (cached.generation + 1) if cached else 0)
+    generation = _CORPUS.generation + 1 if _CORPUS is not None else 0
+    _CORPUS = Corpus(n, dict(df), generation, _db_key(), top, size, now)
     return _CORPUS
 
 
@@ -254,7 +251,7 @@ def _pg_query(
         JOIN {t["source"]} src ON src.id = s.source_id
         ORDER BY top.rank DESC
     """
-    params: dict[str, object] = {
+    params: dict[str, Any] = {
         "words": " ".join(words),
         "exclude": [story.pk, story.canonical_id or story.pk, *also_exclude],
         "per_country": PER_COUNTRY,
@@ -333,8 +330,8 @@ def _python_candidates(story: Story) -> list[Candidate]:
         )[:SCAN_LIMIT]
     )
     cands = [
-        _candidate(*r[:7], (r[7], r[8], r[9]), r[10] or r[11], r[12])  # type: ignore[arg-type]
-        for r in rows
+        _candidate(pk, src, pub, chash, title, summ, cont, (tk, uk, lk), orig or name, pc)
+        for pk, src, pub, chash, title, summ, cont, tk, uk, lk, orig, name, pc in rows
     ]
     by_id = {c.id: c for c in cands}
     for sid, cid in (
@@ -393,7 +390,7 @@ def _pg_similar_boxes(
         ORDER BY rank DESC, s.id DESC
         LIMIT %(limit)s
     """
-    params = {
+    params: dict[str, Any] = {
         "words": " ".join(words),
         "since": since,
         "until": until,

@@ -211,9 +211,13 @@ class Corpus:
 
     n: int
     df: dict[str, int]
-    key: tuple[object, ...]  # what the sample was read from (the cache's business)
-    at: float
     generation: int
+    # Where and when the sample was read (the cache's business): database, newest story id,
+    # number of stories, monotonic time.
+    db: tuple[object, ...] = ()
+    top: int = 0
+    size: int = 0
+    at: float = 0.0
 
     def idf(self, t: str) -> float:
         # Rarity cannot be judged from a handful of stories (a new site): count as if there

@@ -331,11 +331,7 @@ class Item:
 
 def story_terms(story: Story, listing: Listing) -> list[Term]:
     """Countries (primary first, then by name), then topics by name, as feed categories."""
-    primary_id = story.primary_country_id
-    shown = [tag.country for tag in getattr(story, "shown_countries", ())]
-    if primary_id and story.primary_country and all(c.pk != primary_id for c in shown):
-        shown.append(story.primary_country)
-    countries = sorted(shown, key=lambda c: (c.pk != primary_id, c.name))
+    countries = story.countries_primary_first()
     topics = sorted((tag.topic for tag in getattr(story, "shown_topics", ())), key=lambda t: t.name)
     return [
         Term("country", c.slug, c.name, listing.term_url("country", c.slug)) for c in countries

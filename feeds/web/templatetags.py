@@ -148,12 +148,7 @@ def jsonld(value: object) -> SafeString:
 
 def countries_in_order(story: Story) -> list:
     """The story's shown country tags, its primary country first, then by name."""
-    tags = getattr(story, "shown_countries", None)
-    if tags is None:
-        tags = list(story.countries.filter(rejected=False).select_related("country"))
-    countries = [tag.country for tag in tags]
-    countries.sort(key=lambda c: (c.pk != story.primary_country_id, c.name))
-    return countries
+    return story.countries_primary_first()
 
 
 def topics_in_order(story: Story) -> list:

@@ -1,0 +1,65 @@
+"""The related box's modules: the vocabulary file, the caches' public clear(), and the one
+"primary country first" order shared by pages and feeds."""
+
+from __future__ import annotations
+
+import pytest
+
+from feeds.related import boxes, profiles, words
+from feeds.related.words import VocabularyError, parse_vocabulary
+from tests.test_views import make_story
+
+
+def test_every_vocabulary_entry_parses_and_signals_its_concept() -> None:
+    vocab = words.VOCABULARY
+    assert vocab.stopwords and vocab.country_words and vocab.geo_words and vocab.generic_words
+    for concept in vocab.concepts:
+        assert concept.words, concept.name
+        for word in concept.words:
+            t = words.term(word)
+            # A concept word that is a stopword or too short would signal nothing.
+            assert t, (concept.name, word)
+            assert "~" + concept.name in words.CONCEPT_OF[t], (concept.name, word)
+        for a, b in concept.phrases:
+            pair = f"{words.term(a)} {words.term(b)}"
+            assert "~" + concept.name in words.CONCEPT_OF[pair], (concept.name, a, b)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("stopwords = 'a'", "concepts"),
+        ("stopwords = 1\n[concepts.x]\nwords = 'fish'", "'stopwords' must be a string"),
+        (
+            "stopwords = 'a'\ncountry_words = 'b'\ngeo_words = 'c'\ngeneric_words = 'd'\n"
+            "[concepts.x]\nwords = 'Fish'",
+            "lower-case",
+        ),
+        (
+            "stopwords = 'a'\ncountry_words = 'b'\ngeo_words = 'c'\ngeneric_words = 'd'\n"
+            "[concepts.x]\nwords = 'fish'\nphrases = ['sea']",
+            "two words",
+        ),
+        ("stopwords = [", "vocabulary"),
+    ],
+)
+def test_a_malformed_vocabulary_is_refused_with_a_clear_error(text: str, message: str) -> None:
+    with pytest.raises(VocabularyError, match=message):
+        parse_vocabulary(text)
+
+
+def test_clear_empties_the_caches() -> None:
+    words.term("Icebreakers")
+    profiles.profile(1, "sig", "Icebreakers in the Arctic", "", "")
+    assert words._NORM and profiles._PROFILES
+    boxes.clear()
+    assert not words._NORM and not profiles._PROFILES
+
+
+@pytest.mark.django_db
+def test_primary_country_first_even_without_its_tag_row() -> None:
+    story = make_story("Fishing talks", countries=("norway", "canada"), primary="russia")
+    names = [c.slug for c in story.countries_primary_first()]
+    assert names == ["russia", "canada", "norway"]
+    story = make_story("Fishing talks again", countries=("norway", "canada"), primary="norway")
+    assert [c.slug for c in story.countries_primary_first()] == ["norway", "canada"]
