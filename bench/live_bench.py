@@ -71,6 +71,7 @@ def make_due(env: dict[str, str], var: Path) -> None:
 
 def measure(name: str, env: dict[str, str], runs: int) -> None:
     var = Path(env["ARCTICNEWS_VAR_DIR"])
+    var.mkdir(parents=True)
     port = free_port()
     proc, startup = make_run(env, port, var.parent / f"{name}.log")
     latencies = []
