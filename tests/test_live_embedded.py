@@ -132,6 +132,7 @@ def test_runall_polls_a_feed_and_pages_show_a_new_item_without_a_manual_step(
             what="the new item on /\n" + log_path.read_text(errors="replace"),
         )
         assert "Polar night begins in Longyearbyen" in get(base + "/feed/")
+        assert "Polar night begins in Longyearbyen" in get(base + "/country/norway/")
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
