@@ -263,6 +263,14 @@ WEBSUB_TIMEOUT = envint("WEBSUB_TIMEOUT", 10)
 # How long browsers and proxies may reuse a reader page without asking (Cache-Control max-age;
 # feeds use FEEDS_MAX_AGE). Both go through feeds.web.caching.
 PAGES_MAX_AGE = envint("PAGES_MAX_AGE", 60)
+# Real editors' labels that `evaluate_tagging` also measures against: read from outside the
+# repository (they must not be copied into it), skipped when the file is absent.
+TAGGING_REAL_LABELS = Path(
+    os.environ.get(
+        "TAGGING_REAL_LABELS",
+        BASE_DIR.parent / "shared" / "data" / "real-labels" / "rci_dev_labels.tsv",
+    )
+)
 
 # --- Security ------------------------------------------------------------------------------
 # Each HTTPS-only protection has its own switch so DEBUG=false also runs over plain HTTP.

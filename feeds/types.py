@@ -95,6 +95,11 @@ class TagResult:
     countries: tuple[str, ...] = ()  # country slugs, primary first
     topics: tuple[str, ...] = ()  # topic slugs
     scores: Mapping[str, float] = field(default_factory=dict)
+    # What decided the primary: "label" (the feed editor's), "text", "outlet" (its prior),
+    # "fallback" (the text names no country: outlet's or source's home, byline) or "none".
+    basis: str = ""
+    margin: float = 1.0  # the primary's lead over the runner-up, as a share of its score
+    why: Mapping[str, str] = field(default_factory=dict)  # country or topic slug → why
 
     @property
     def primary(self) -> str | None:

@@ -43,6 +43,7 @@ KINDS: tuple[str, ...] = (
     "place",
     "institution",
     "person",
+    "people",
     "capital",
     "company",
     "demonym",

@@ -48,16 +48,20 @@ def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
 
 def evaluate(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Per-country P/R/F1 over full country sets, macro F1, primary accuracy, topic micro
-    P/R/F1 and n. ``misses`` lists the stories whose primary was wrong."""
+    P/R/F1 and n; how many stories got no country or no topic. ``misses`` lists the stories
+    whose primary was wrong. Items whose ``topics`` is None have no topic labels and count
+    for countries only."""
     counts = {c: [0, 0, 0] for c in COUNTRY_SLUGS}  # tp, fp, fn
     support = dict.fromkeys(COUNTRY_SLUGS, 0)
     ttp = tfp = tfn = 0
-    n = correct = 0
+    n = correct = no_country = no_topic = 0
     misses: list[dict[str, Any]] = []
     for item in items:
         gold = list(item.get("countries") or [])
         result = tag(item_input(item))
         n += 1
+        no_country += not result.countries
+        no_topic += not result.topics
         pred = set(result.countries)
         for c in COUNTRY_SLUGS:
             in_gold, in_pred = c in gold, c in pred
@@ -72,8 +76,15 @@ def evaluate(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
             correct += 1
         elif gold:
             misses.append(
-                {"title": item.get("title", ""), "gold": gold, "predicted": list(result.countries)}
+                {
+                    "title": item.get("title", ""),
+                    "gold": gold,
+                    "predicted": list(result.countries),
+                    "why": result.why.get(result.primary or "", ""),
+                }
             )
+        if item.get("topics") is None:
+            continue
         gt, pt = set(item.get("topics") or ()), set(result.topics)
         ttp += len(gt & pt)
         tfp += len(pt - gt)
@@ -91,8 +102,17 @@ def evaluate(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "macro_f1": macro,
         "countries": per_country,
         "topics": {"precision": tp_, "recall": tr_, "f1": tf_},
+        "no_country": no_country,
+        "no_topic": no_topic,
+        "worst": worst_countries(per_country),
         "misses": misses,
     }
+
+
+def worst_countries(per_country: Mapping[str, Mapping[str, float]], k: int = 3) -> list[str]:
+    """The k countries with the lowest F1 among those the set has stories about."""
+    present = [c for c, row in per_country.items() if row["support"]]
+    return sorted(present, key=lambda c: (per_country[c]["f1"], c))[:k]
 
 
 def format_report(report: Mapping[str, Any]) -> str:
@@ -111,6 +131,9 @@ def format_report(report: Mapping[str, Any]) -> str:
         f"{'primary-country accuracy':<35}{report['primary_accuracy']:>8.3f}",
         f"{'topics micro P / R / F1':<35}{t['precision']:>8.3f}{t['recall']:>8.3f}{t['f1']:>8.3f}",
         f"{'stories':<35}{report['n']:>8d}",
+        f"{'  with no country / no topic':<35}{report['no_country']:>8d}{report['no_topic']:>8d}",
+        f"{'worst countries (F1)':<35}  "
+        + ", ".join(f"{c} {report['countries'][c]['f1']:.3f}" for c in report["worst"]),
     ]
     return "\n".join(lines)
 
@@ -137,3 +160,73 @@ def measure_speed(items: Sequence[Mapping[str, Any]], min_seconds: float = 0.5) 
 
 def evaluate_file(path: str | Path) -> dict[str, Any]:
     return evaluate(load_jsonl(path))
+
+
+# Country names as RCI's editors print them → our slugs.
+_PRINTED = {"usa": "united-states", "united states": "united-states"}
+
+
+def load_real_labels(path: str | Path) -> list[dict[str, Any]]:
+    """The editors' labels in ``../shared/data/real-labels/`` (tab-separated, header row:
+    headline, countries, category, outlet, date, teaser, kind, page_url) as labelled items.
+
+    They were read from RCI's Eye on the Arctic, so the source is that circumpolar outlet.
+    Topics are not labelled there: items carry none and count only for countries.
+    """
+    import csv
+
+    items: list[dict[str, Any]] = []
+    with open(path, encoding="utf-8", newline="") as fh:
+        for n, row in enumerate(csv.DictReader(fh, delimiter="\t"), start=2):
+            printed = (row.get("countries") or "").strip()
+            slug = _PRINTED.get(printed.casefold(), printed.casefold())
+            if slug not in COUNTRY_SLUGS:
+                raise ValueError(f"{path}:{n}: unknown country {printed!r}")
+            items.append(
+                {
+                    "title": row.get("headline") or "",
+                    "teaser": row.get("teaser") or "",
+                    "outlet": row.get("outlet") or "",
+                    "source": "Eye on the Arctic",
+                    "source_country": "",
+                    "categories": [],
+                    "language": "en",
+                    "countries": [slug],
+                    "topics": None,
+                    "kind": row.get("kind") or "",
+                }
+            )
+    return items
+
+
+def evaluate_corrections(
+    corrections: Iterable[tuple[TagInput, str, Sequence[str]]],
+) -> dict[str, Any]:
+    """Agreement with editors' corrections: each is (the story as tagged, the primary the
+    editor chose, the countries the editor left). Primary agreement and country P/R."""
+    n = agree = tp = fp = fn = 0
+    misses: list[dict[str, Any]] = []
+    for inp, primary, countries in corrections:
+        result = tag(inp)
+        n += 1
+        if result.primary == primary:
+            agree += 1
+        else:
+            misses.append(
+                {
+                    "title": inp.title,
+                    "gold": list(countries) or [primary],
+                    "predicted": list(result.countries),
+                }
+            )
+        gold, pred = set(countries) | {primary}, set(result.countries)
+        tp += len(gold & pred)
+        fp += len(pred - gold)
+        fn += len(gold - pred)
+    p, r, f = _prf(tp, fp, fn)
+    return {
+        "n": n,
+        "primary_agreement": agree / n if n else 0.0,
+        "countries": {"precision": p, "recall": r, "f1": f},
+        "misses": misses,
+    }

@@ -35,14 +35,18 @@ __all__ = [
     "COMPARISON_BEFORE",
     "COMPARISON_GLUE",
     "COUNTERPART_BEFORE",
+    "FALLBACK_TOPIC",
     "GAZETTEER",
+    "HOMES",
     "KIND_WEIGHTS",
     "LIST_JOINERS",
     "LOCATIVE_BEFORE",
     "NEUTRAL_TERMS",
+    "OPINION_BEFORE",
     "OUTLETS",
     "OUTLET_STRONG",
     "SHARED_TERMS",
+    "SPEAKER_AFTER",
     "SPREAD_TERMS",
     "TOPIC_TERMS",
     "DataError",
@@ -105,6 +109,11 @@ COUNTERPART_BEFORE: Final = _words(
     _RULES, "words.counterpart_before", _word_lists.get("counterpart_before")
 )
 LIST_JOINERS: Final = _words(_RULES, "words.list_joiners", _word_lists.get("list_joiners"))
+OPINION_BEFORE: Final = _words(_RULES, "words.opinion_before", _word_lists.get("opinion_before"))
+SPEAKER_AFTER: Final = _words(_RULES, "words.speaker_after", _word_lists.get("speaker_after"))
+FALLBACK_TOPIC: Final[str] = _table(_RULES, _rules, "topics").get("fallback", "")
+if FALLBACK_TOPIC not in TOPIC_SLUGS:
+    raise DataError(_RULES, "topics.fallback", f"{FALLBACK_TOPIC!r} is not a topic slug")
 
 # --- countries/<slug>.toml: each country's terms by kind -----------------------------------
 GAZETTEER: Final[dict[str, dict[str, tuple[str, ...]]]] = {c.slug: dict(c.terms) for c in COUNTRIES}
@@ -138,6 +147,12 @@ for _name, _prior in _table(_OUTLETS_FILE, _outlets, "outlets").items():
     if _name in OUTLETS:
         raise DataError(_OUTLETS_FILE, f"outlets.{_name!r}", "already a country's own outlet")
     OUTLETS[_name] = _weights(_OUTLETS_FILE, f"outlets.{_name!r}", _prior) if _prior else {}
+
+HOMES: Final[dict[str, str]] = {}
+for _name, _home in _outlets.get("homes", {}).items():
+    if _home not in COUNTRY_SLUGS:
+        raise DataError(_OUTLETS_FILE, f"homes.{_name!r}", f"unknown country {_home!r}")
+    HOMES[_name] = _home
 
 # --- categories.toml, and each country's category_labels -----------------------------------
 _CATEGORIES = DATA_DIR / "categories.toml"

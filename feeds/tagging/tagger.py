@@ -28,15 +28,24 @@ How a story's countries are decided (every signal is weighed, none decides alone
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from feeds.tagging import gazetteer as gz
-from feeds.tagging.countries import COUNTRY_SLUGS, TOPIC_SLUGS
+from feeds.tagging.countries import (
+    COUNTRIES,
+    COUNTRY_SLUGS,
+    DATA_DIR,
+    TOPIC_SLUGS,
+    DataError,
+    check_term,
+)
 from feeds.types import TagInput, TagResult
 
 __all__ = ["fold", "outlet_countries", "parse_categories", "tag"]
@@ -55,6 +64,7 @@ LIST_DISCOUNT = 0.35  # participants' lists in the teaser
 LIST_MIN = 3  # how many countries make a participants' list
 REPEAT_DECAY = 0.15  # the k-th body mention of a country counts 1 / (1 + 0.15 k)
 COUNTERPART_DISCOUNT = 0.6  # "border with Russia": present, but as the other side
+SPEAKER_DISCOUNT = 0.5  # "Kremlin asks Helsinki…": the one who speaks is only quoted
 CATEGORY_WEIGHT = 10.0  # the feed editor's own country label
 CATEGORY_TOPIC_WEIGHT = 1.5
 COMPANY_BUSINESS = 1.0  # business weight of one company mention (per zone weight)
@@ -298,7 +308,7 @@ class _Entry:
         return self.kind in {"name", "demonym"}
 
 
-def _build_country_trie() -> _Node:
+def _build_country_trie(extra: Sequence[tuple[str, str, str]] = ()) -> _Node:
     root = _Node()
     entries: dict[tuple[tuple[str, bool], ...], _Entry] = {}
 
@@ -318,6 +328,8 @@ def _build_country_trie() -> _Node:
             weight = gz.KIND_WEIGHTS[kind]
             for term in terms:
                 put(term, _Entry(((country, weight),), kind, term), combine=True)
+    for country, kind, term in extra:
+        put(term, _Entry(((country, gz.KIND_WEIGHTS[kind]),), kind, term), combine=True)
     # Later tables override: a shared or spread definition is deliberate.
     for term, weights in gz.SHARED_TERMS.items():
         put(term, _Entry(tuple(weights.items()), "shared", term), combine=False)
@@ -352,14 +364,21 @@ _COUNTRY_TRIE = _build_country_trie()
 _TOPIC_TRIE = _build_topic_trie()
 _OUTLETS: dict[str, dict[str, float]] = {fold(k): v for k, v in gz.OUTLETS.items()}
 _OUTLET_KEYS_BY_LENGTH = sorted(_OUTLETS, key=len, reverse=True)
-_COMPARE_BEFORE = frozenset(fold(w) for w in gz.COMPARISON_BEFORE)
+_COMPARE_BEFORE = frozenset(fold(w) for w in gz.COMPARISON_BEFORE | gz.OPINION_BEFORE)
 _COMPARE_GLUE = frozenset(fold(w) for w in gz.COMPARISON_GLUE)
 _COMPARE_AFTER = frozenset(fold(w) for w in gz.COMPARISON_AFTER)
 _COMPARE_AFTER_POSSESSIVE = frozenset(fold(w) for w in gz.COMPARISON_AFTER_POSSESSIVE)
 _JOINERS = frozenset(fold(w) for w in gz.LIST_JOINERS)
 _LOCATIVE = frozenset(fold(w) for w in gz.LOCATIVE_BEFORE)
 _COUNTERPART = frozenset(fold(w) for w in gz.COUNTERPART_BEFORE)
+_SPEAKER = frozenset(fold(w) for w in gz.SPEAKER_AFTER)
+# Capitals and institutions speak for a government ("Moscow warns…"); a named person who
+# speaks ("Lavrov accuses…") is the story's own actor.
+_SPEAKER_KINDS = frozenset({"capital", "institution"})
+_HOMES: dict[str, str] = {fold(k): v for k, v in gz.HOMES.items()}
 _PLACE_KINDS = frozenset({"place", "capital", "shared"})
+_NAMES: dict[str, str] = {c.slug: c.name for c in COUNTRIES}
+_LANGUAGES: dict[str, tuple[str, ...]] = {c.slug: c.languages for c in COUNTRIES}
 _CATEGORY_RE = re.compile(r"^(?P<topic>[^()]+?)\s*\((?P<country>[^)]+)\)$")
 # "NUUK, Greenland (AP) —", "OSLO —", "ANCHORAGE, Alaska –", optionally after the
 # "By Becky Bohrer" line that RCI bodies start with (§2.1).
@@ -368,6 +387,20 @@ _DATELINE_RE = re.compile(
     r"[A-ZÆØÅÄÖÜÉÍÓÚÞÐА-ЯЁ][A-ZÆØÅÄÖÜÉÍÓÚÞÐА-ЯЁ .'\-]{1,40}"
     r"(?:,\s*[A-Z][\w .]{1,30}?)?\s*(?:\([^)]{1,40}\))?\s*[—–-]{1,2}\s"
 )
+
+
+def set_extra_terms(terms: Iterable[tuple[str, str, str]]) -> None:
+    """Add editors' terms, (country slug, kind, term), on top of the data files: the matcher
+    is rebuilt (tens of milliseconds), so call it only when the terms changed. A term the
+    data files already hold keeps its own entry and gains the editor's country."""
+    global _COUNTRY_TRIE
+    checked = []
+    for country, kind, term in terms:
+        if country not in COUNTRY_SLUGS or kind not in gz.KIND_WEIGHTS:
+            raise ValueError(f"{term!r}: unknown country {country!r} or kind {kind!r}")
+        checked.append((country, kind, check_term(Path("<editors' terms>"), term, term)))
+    _COUNTRY_TRIE = _build_country_trie(checked)
+    _ROOT_HITS.clear()
 
 
 # --- Outlets and categories ----------------------------------------------------------------
@@ -393,6 +426,31 @@ def outlet_countries(outlet: str) -> dict[str, float] | None:
         if len(name) > 3 and " " + name + " " in key:
             return _OUTLETS[name]
     return None
+
+
+@lru_cache(maxsize=4096)
+def outlet_home(outlet: str) -> str | None:
+    """The home country of a circumpolar outlet (Eye on the Arctic → Canada), used only when
+    nothing else places a story; None for outlets without one."""
+    raw = outlet.strip()
+    if not raw:
+        return None
+    for cand in (raw, raw.rsplit(",", 1)[-1], raw.rsplit("·", 1)[-1]):
+        home = _HOMES.get(fold(cand))
+        if home:
+            return home
+    return None
+
+
+def byline_place(byline: str) -> str | None:
+    """A country from a place named in a byline or dateline ("Staff, Nuuk"), else None."""
+    best: tuple[float, str] | None = None
+    for _start, _end, entry in _scan(_COUNTRY_TRIE, _tokenize(byline)):
+        if entry.kind in _PLACE_KINDS or entry.kind == "name":
+            for country, weight in entry.weights:
+                if best is None or weight > best[0]:
+                    best = (weight, country)
+    return best[1] if best else None
 
 
 def parse_categories(labels: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -428,6 +486,7 @@ class _Mention:
     in_title: bool
     compared: bool = False
     listed: bool = False
+    quoted: bool = False  # a government speaking to another: "[Kremlin] asks Helsinki"
 
 
 def _zone_weight(i: int) -> float:
@@ -480,9 +539,26 @@ def _mentions(toks: list[_Tok], in_title: bool, offset: int, dateline_words: int
                 compared=_is_comparison(toks, start, end),
             )
         )
+    _mark_speakers(out, toks)
     if not in_title:
         _mark_lists(out, toks)
     return out
+
+
+def _mark_speakers(mentions: list[_Mention], toks: list[_Tok]) -> None:
+    """One government speaking to another ("Kremlin asks Helsinki to…", "Moscow warns
+    Oslo"): the story is about the one addressed, whose decision it is; the speaker is only
+    quoted. A capital or institution speaking with no addressee is left alone."""
+    for speaker, addressed in zip(mentions, mentions[1:], strict=False):
+        if (
+            speaker.entry.kind in _SPEAKER_KINDS
+            and addressed.start == speaker.end + 1
+            and toks[speaker.end].fold in _SPEAKER
+            and addressed.entry.weights != speaker.entry.weights
+        ):
+            speaker.weight *= SPEAKER_DISCOUNT
+            speaker.quoted = True
+            addressed.weight *= LOCATIVE_BOOST
 
 
 def _mark_lists(mentions: list[_Mention], toks: list[_Tok]) -> None:
@@ -516,11 +592,15 @@ class _Evidence:
     placed: set[str]  # countries with a town/region/site of theirs in the headline
     spread: dict[str, float]
     first: dict[str, int]
+    best: dict[str, tuple[float, str, bool]]  # country → its strongest mention (w, term, title)
     companies: float = 0.0  # zone-weighted company mentions: evidence for "business"
 
 
+_NO_MENTION = (0.0, "", False)
+
+
 def _country_evidence(title: list[_Tok], body: list[_Tok], dateline_words: int) -> _Evidence:
-    ev = _Evidence({}, {}, set(), set(), {}, {})
+    ev = _Evidence({}, {}, set(), set(), {}, {}, {})
     mentions = _mentions(title, True, 0, 0) + _mentions(body, False, 10_000, dateline_words)
     seen_in_body: dict[str, int] = {}
     first_title_country: str | None = None
@@ -532,7 +612,7 @@ def _country_evidence(title: list[_Tok], body: list[_Tok], dateline_words: int) 
             if m.entry.kind == "spread":
                 ev.spread[country] = ev.spread.get(country, 0.0) + w
                 continue
-            if m.in_title and first_title_country is None and not m.compared:
+            if m.in_title and first_title_country is None and not (m.compared or m.quoted):
                 first_title_country = country
             if not m.in_title:
                 k = seen_in_body.get(country, 0)
@@ -544,6 +624,8 @@ def _country_evidence(title: list[_Tok], body: list[_Tok], dateline_words: int) 
             elif m.listed:
                 w *= LIST_DISCOUNT
             ev.text[country] = ev.text.get(country, 0.0) + w
+            if w > ev.best.get(country, _NO_MENTION)[0]:
+                ev.best[country] = (w, m.entry.term, m.in_title)
             if solid:
                 ev.solid[country] = ev.solid.get(country, 0.0) + w
                 if m.in_title and m.entry.kind not in {"demonym", "minor"}:
@@ -596,8 +678,20 @@ def _pick_topics(scores: Mapping[str, float]) -> tuple[str, ...]:
     return tuple(chosen) if chosen else (ranked[0][0],)
 
 
-def tag(item: TagInput) -> TagResult:
-    """Countries (primary first), topics and relative scores for one story."""
+@dataclass(slots=True)
+class _Analysis:
+    title: list[_Tok]
+    body: list[_Tok]
+    ev: _Evidence
+    cat_topics: list[str]
+    text_scores: dict[str, float]
+    category: dict[str, float]
+    prior: dict[str, float]
+    total: dict[str, float]
+    ranked: list[str]  # countries with any evidence, by total, ties: first mentioned
+
+
+def _analyse(item: TagInput) -> _Analysis:
     title = _tokenize(item.title or "")
     text = item.text or ""
     dateline = _DATELINE_RE.match(_nfkc(text[:200]))
@@ -629,6 +723,18 @@ def tag(item: TagInput) -> TagResult:
         for c, w in part.items():
             total[c] = total.get(c, 0.0) + w
     total = {c: w for c, w in total.items() if w > 0}
+    never = 1 << 30
+    ranked = sorted(
+        total, key=lambda c: (-total[c], ev.first.get(c, never), COUNTRY_SLUGS.index(c))
+    )
+    return _Analysis(title, body, ev, cat_topics, text_scores, category, prior, total, ranked)
+
+
+def tag(item: TagInput) -> TagResult:
+    """Countries (primary first), topics and relative scores for one story."""
+    a = _analyse(item)
+    title, body, ev, cat_topics = a.title, a.body, a.ev, a.cat_topics
+    text_scores, category, prior, total = a.text_scores, a.category, a.prior, a.total
 
     topic_scores = _topic_scores(title, body, cat_topics)
     if ev.companies:
@@ -641,25 +747,52 @@ def tag(item: TagInput) -> TagResult:
     scores: dict[str, float] = {
         t: round(s / top_topic, 3) for t, s in topic_scores.items() if top_topic
     }
+    why: dict[str, str] = {}
+    if not topics and gz.FALLBACK_TOPIC:
+        # Editors give every story a topic; one that names none is general news.
+        topics = (gz.FALLBACK_TOPIC,)
+        why[gz.FALLBACK_TOPIC] = "no topic words: general news"
     if not total:
-        return TagResult(countries=(), topics=topics, scores=scores)
+        # The text names no country and the outlet is not a country's own: the home of a
+        # circumpolar outlet or source, else a place in the byline (editors' last resort).
+        fallback = _fallback(item)
+        if fallback is None:
+            return TagResult(countries=(), topics=topics, scores=scores, basis="none", why=why)
+        country, reason = fallback
+        why[country] = reason
+        scores[country] = 1.0
+        return TagResult(
+            countries=(country,),
+            topics=topics,
+            scores=scores,
+            basis="fallback",
+            margin=0.0,
+            why=why,
+        )
 
     never = 1 << 30
-    ranked = sorted(
-        total, key=lambda c: (-total[c], ev.first.get(c, never), COUNTRY_SLUGS.index(c))
-    )
+    ranked = a.ranked
     primary = ranked[0]
+    runner_up = total[ranked[1]] if len(ranked) > 1 else 0.0
+    margin = round(max(0.0, total[primary] - runner_up) / total[primary], 3)
+    learned = None
+    if MODEL is not None and len(ranked) > 1 and margin < MODEL.gate:
+        # The rules were close: the model fitted on labelled stories and editors'
+        # corrections decides between the leading candidates.
+        learned = _model_choice(MODEL, a, item)
+        primary = learned[0]
     # The Greenland question: a story about Greenland that Copenhagen or Washington speaks
     # in is filed under Greenland (Denmark/US secondary), unless an editor labelled it, or
     # the headline puts the story in a Danish or American place ("…meet in Utqiaġvik").
     green = ev.solid.get("greenland", 0.0)
-    if (
+    greenland_rule = (
         primary in {"denmark", "united-states"}
         and green > 0
         and primary not in ev.placed
         and not (category.get(primary) and "greenland" not in category)
         and green >= GREENLAND_SHARE * text_scores.get(primary, 0.0)
-    ):
+    )
+    if greenland_rule:
         primary = "greenland"
 
     reference = max(text_scores.get(primary, 0.0), max(ev.solid.values(), default=0.0))
@@ -678,4 +811,154 @@ def tag(item: TagInput) -> TagResult:
     countries = (primary, *secondary)
     top = total[ranked[0]] or 1.0
     scores.update({c: round(total.get(c, 0.0) / top, 3) for c in countries})
-    return TagResult(countries=countries, topics=topics, scores=scores)
+    for c in countries:
+        why[c] = _reason(c, ev, category, prior, item)
+    if learned is not None:
+        why[primary] += f"; {learned[1]}"
+    if greenland_rule:
+        why["greenland"] += "; the Greenland question: a story about Greenland is filed there"
+    if learned is not None:
+        basis = "model"
+    elif category.get(primary):
+        basis = "label"
+    elif text_scores.get(primary, 0.0) > 0:
+        basis = "text"
+    else:
+        basis = "outlet"
+    return TagResult(
+        countries=countries, topics=topics, scores=scores, basis=basis, margin=margin, why=why
+    )
+
+
+# --- The learned model --------------------------------------------------------------------
+# Features of one candidate country, from the tagger's own evidence. fit_tagger learns one
+# weight per feature; the names are checked against the saved model when it is loaded.
+FEATURES: tuple[str, ...] = (
+    "rule_rank_1",  # the rules' first choice
+    "total_share",  # its total evidence / the leader's
+    "text_share",  # text evidence / the strongest country's
+    "solid_share",  # evidence that is neither compared nor a list item / the strongest
+    "headline_named",  # named (not as an adjective) in the headline
+    "headline_place",  # one of its places in the headline
+    "first_in_text",  # mentioned before any other country
+    "feed_label",  # the feed editor's own country label
+    "outlet_prior",  # the outlet's or source's home
+    "spread_share",  # cross-border regions (Sápmi, Barents) leaning its way
+    "language",  # the story is in one of its languages
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    version: str
+    weights: tuple[float, ...]
+    bias: float
+    gate: float  # the rules decide alone when their margin is at least this
+
+
+def features(item: TagInput) -> list[tuple[str, tuple[float, ...]]]:
+    """Each candidate country (by the rules' ranking) with its features: what fit_tagger
+    learns from and what the model scores."""
+    a = _analyse(item)
+    return [(c, _features(a, item, c)) for c in a.ranked[:MODEL_CANDIDATES]]
+
+
+MODEL_CANDIDATES = 4
+
+
+def _features(a: _Analysis, item: TagInput, c: str) -> tuple[float, ...]:
+    ev = a.ev
+    top_total = a.total[a.ranked[0]] if a.ranked else 1.0
+    top_text = max(a.text_scores.values(), default=0.0) or 1.0
+    top_solid = max(ev.solid.values(), default=0.0) or 1.0
+    top_spread = max(ev.spread.values(), default=0.0) or 1.0
+    first = min(ev.first.values(), default=-1)
+    return (
+        1.0 if a.ranked and a.ranked[0] == c else 0.0,
+        a.total.get(c, 0.0) / top_total,
+        a.text_scores.get(c, 0.0) / top_text,
+        ev.solid.get(c, 0.0) / top_solid,
+        1.0 if c in ev.named else 0.0,
+        1.0 if c in ev.placed else 0.0,
+        1.0 if ev.first.get(c, -2) == first else 0.0,
+        1.0 if a.category.get(c) else 0.0,
+        min(a.prior.get(c, 0.0), 2.0) / 2.0,
+        ev.spread.get(c, 0.0) / top_spread,
+        1.0 if item.language and item.language[:2] in _LANGUAGES.get(c, ()) else 0.0,
+    )
+
+
+def _model_choice(model: Model, a: _Analysis, item: TagInput) -> tuple[str, str]:
+    best, best_score = a.ranked[0], float("-inf")
+    best_feats: tuple[float, ...] = ()
+    for c in a.ranked[:MODEL_CANDIDATES]:
+        feats = _features(a, item, c)
+        score = model.bias + sum(w * x for w, x in zip(model.weights, feats, strict=True))
+        if score > best_score:
+            best, best_score, best_feats = c, score, feats
+    # The two features that pushed hardest for the choice, for the "why" line.
+    pushes = sorted(
+        ((w * x, name) for w, x, name in zip(model.weights, best_feats, FEATURES, strict=True)),
+        reverse=True,
+    )
+    top = ", ".join(name.replace("_", " ") for value, name in pushes[:2] if value > 0)
+    return best, f"close call settled by the learned model {model.version} ({top})"
+
+
+def load_model(path: Path) -> Model | None:
+    """The saved model (``manage.py fit_tagger`` writes it), or None if there is none."""
+    if not path.is_file():
+        return None
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    names = tuple(raw.get("features", ()))
+    if names != FEATURES:
+        raise DataError(path, "features", f"fitted for {names}, the tagger has {FEATURES}")
+    weights = tuple(float(w) for w in raw["weights"])
+    return Model(str(raw["version"]), weights, float(raw["bias"]), float(raw["gate"]))
+
+
+MODEL_PATH = DATA_DIR / "model.json"
+MODEL: Model | None = load_model(MODEL_PATH)
+
+
+def _fallback(item: TagInput) -> tuple[str, str] | None:
+    """Editors' order when the text is silent: outlet's home, source's country, source's
+    home, a place in the byline."""
+    home = outlet_home(item.outlet) if item.outlet else None
+    if home:
+        return home, f"no place named; outlet {item.outlet} is based in {_NAMES[home]}"
+    if item.source_country in COUNTRY_SLUGS:
+        c = item.source_country
+        return c, f"no place named; source {item.source_name or ''} is in {_NAMES[c]}".replace(
+            "  ", " "
+        )
+    home = outlet_home(item.source_name) if item.source_name else None
+    if home:
+        return home, f"no place named; source {item.source_name} is based in {_NAMES[home]}"
+    place = byline_place(item.outlet) if item.outlet else None
+    if place:
+        return place, f"no place named in the text; the byline names a place in {_NAMES[place]}"
+    return None
+
+
+def _reason(
+    country: str,
+    ev: _Evidence,
+    category: Mapping[str, float],
+    prior: Mapping[str, float],
+    item: TagInput,
+) -> str:
+    """One line an editor can check: the evidence that gave this country."""
+    parts: list[str] = []
+    if category.get(country):
+        parts.append("the feed's own label")
+    weight, term, in_title = ev.best.get(country, _NO_MENTION)
+    if term:
+        where = "headline" if in_title else "text"
+        parts.append(f"{where} names {term.lstrip('=!').replace('*', '…')}")
+    elif ev.spread.get(country):
+        parts.append("a cross-border region, shared")
+    if prior.get(country):
+        outlet = item.outlet if outlet_countries(item.outlet) else item.source_name
+        parts.append(f"outlet {outlet or item.source_name} is based here".strip())
+    return "; ".join(parts) or "evidence below the threshold"
