@@ -14,7 +14,7 @@ from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from feeds.generation import bump_generation
 from feeds.ingest import pipeline as ingest
@@ -35,7 +35,8 @@ from feeds.models import (
 from feeds.permissions import is_editor
 from feeds.related import boxes, curation
 from feeds.search import VECTOR_SOURCE_FIELDS, set_search_vector
-from feeds.tagging.store import apply_tags
+from feeds.tagging import admin as tagging_admin
+from feeds.tagging.store import apply_tags, record_correction, tag_reasons, tag_snapshot
 from feeds.text.sanitizing import clean_html
 
 # Editors paste addresses without a scheme; feeds and outlets are https nowadays.
@@ -218,16 +219,16 @@ class EditorOriginMixin:
 
 class StoryCountryInline(admin.TabularInline):
     model = StoryCountry
-    fields = ["country", "origin", "rejected", "score"]
-    readonly_fields = ["origin", "score"]
+    fields = ["country", "origin", "rejected", "score", "reason"]
+    readonly_fields = ["origin", "score", "reason"]
     extra = 0
     verbose_name_plural = "Countries (system tags you delete are kept as rejected)"
 
 
 class StoryTopicInline(admin.TabularInline):
     model = StoryTopic
-    fields = ["topic", "origin", "rejected", "score"]
-    readonly_fields = ["origin", "score"]
+    fields = ["topic", "origin", "rejected", "score", "reason"]
+    readonly_fields = ["origin", "score", "reason"]
     extra = 0
     verbose_name_plural = "Topics (system tags you delete are kept as rejected)"
 
@@ -329,6 +330,7 @@ class StoryAdmin(EditorOriginMixin, NewsroomAdmin):
         "tagged_at",
         "related_suggested_at",
         "categories",
+        "tag_why",
     ]
     fieldsets = [
         (
@@ -351,7 +353,15 @@ class StoryAdmin(EditorOriginMixin, NewsroomAdmin):
         ),
         (
             "Tags",
-            {"fields": ["primary_country", "primary_set_by_editor", "categories", "tagged_at"]},
+            {
+                "fields": [
+                    "primary_country",
+                    "primary_set_by_editor",
+                    "tag_why",
+                    "categories",
+                    "tagged_at",
+                ]
+            },
         ),
         ("Related box", {"fields": ["related_locked", "related_suggested_at"]}),
         ("Copies", {"fields": ["canonical"]}),
@@ -402,7 +412,21 @@ class StoryAdmin(EditorOriginMixin, NewsroomAdmin):
             return "—"
         return format_html('<a href="{}" rel="noopener nofollow">{}</a>', obj.link, obj.link)
 
+    @admin.display(description="Why these tags")
+    def tag_why(self, obj: Story) -> str:
+        reasons = tag_reasons(obj) if obj.pk else []
+        if not reasons:
+            return "—"
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join("", "<li><strong>{}</strong>: {}</li>", reasons),
+        )
+
     def save_model(self, request, obj, form, change):
+        if change:
+            # Before the change, for the record of editors' corrections (save_related).
+            stored = Story.objects.select_related("primary_country").get(pk=obj.pk)
+            request._tags_before = tag_snapshot(stored)
         if "primary_country" in form.changed_data:
             obj.primary_set_by_editor = obj.primary_country_id is not None
         locked = obj.related_locked
@@ -435,6 +459,10 @@ class StoryAdmin(EditorOriginMixin, NewsroomAdmin):
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
+        before = getattr(request, "_tags_before", None)
+        if before is not None:
+            story = Story.objects.select_related("primary_country").get(pk=form.instance.pk)
+            record_correction(story, request.user, before)
         _changed()
 
     def save_formset(self, request, form, formset, change):
@@ -520,3 +548,6 @@ StoryAdmin.readonly_fields = [*StoryAdmin.readonly_fields, "related_editor_link"
 for _name, _options in StoryAdmin.fieldsets:
     if _name == "Related box":
         _options["fields"] = ["related_editor_link", *_options["fields"]]
+
+
+tagging_admin.register(admin.site)

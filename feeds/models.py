@@ -250,6 +250,10 @@ class Story(models.Model):
     )
     primary_set_by_editor = models.BooleanField(default=False)
     tagged_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # What decided the automatic primary ("text", "label", "outlet", "fallback", "none") and
+    # by how much it led the runner-up: editors review stories decided on weak evidence.
+    tag_basis = models.CharField(max_length=10, blank=True, default="", editable=False)
+    tag_margin = models.FloatField(null=True, blank=True, editable=False)
     related_locked = models.BooleanField(
         default=False, help_text="Locked boxes are never changed by the system."
     )
@@ -345,6 +349,8 @@ class Tag(models.Model):
         default=False, help_text="An editor removed this tag: the system may not add it again."
     )
     score = models.FloatField(default=0.0, editable=False)
+    # Why the system gave the tag ("headline names Tromsø; outlet NRK is based here").
+    reason = models.CharField(max_length=300, blank=True, default="", editable=False)
     changed_at = models.DateTimeField(auto_now=True)
 
     objects = TagQuerySet.as_manager()
@@ -557,3 +563,73 @@ class RelatedChange(models.Model):
     def __str__(self) -> str:
         where = f" ({self.country})" if self.country_id else ""
         return f"{self.get_action_display()}{where} by {self.username or 'someone'}"
+
+
+class TagCorrection(models.Model):
+    """An editor changed a story's countries or primary country: who, when, before, after.
+    Corrections are labels: ``evaluate_tagging --corrections`` measures the tagger against
+    them and ``fit_tagger --corrections`` learns from them."""
+
+    story = models.ForeignKey(Story, on_delete=models.CASCADE, related_name="tag_corrections")
+    editor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    primary_before = models.CharField(max_length=50, blank=True)
+    primary_after = models.CharField(max_length=50, blank=True)
+    countries_before = models.JSONField(default=list)  # country slugs, primary first
+    countries_after = models.JSONField(default=list)
+    confirmed = models.BooleanField(
+        default=False, help_text="The editor confirmed the system's choice without changing it."
+    )
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.primary_before or '—'} → {self.primary_after or '—'}"
+
+
+class ReviewStory(Story):
+    """Stories whose primary country was decided on weak evidence, for the review queue."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "story to review"
+        verbose_name_plural = "tag review queue"
+
+
+class GazetteerTerm(models.Model):
+    """A term an editor added to a country (a new mine, a vessel's home port), on top of the
+    data files in feeds/tagging/data/. Effective for new stories at once; ``retag`` applies
+    it to old ones."""
+
+    class Kind(models.TextChoices):
+        PLACE = "place", "place (town, region, site, mine, port)"
+        INSTITUTION = "institution", "institution"
+        PERSON = "person", "person"
+        COMPANY = "company", "company"
+        NAME = "name", "another name of the country"
+        DEMONYM = "demonym", "adjective (Norwegian, норвежск*)"
+        MINOR = "minor", "weak or ambiguous"
+
+    country = models.ForeignKey(Country, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.PLACE)
+    term = models.CharField(
+        max_length=200,
+        help_text='Whole words, any case. "=ABC" matches that case only; "мурманск*" any '
+        "word starting so (for inflections).",
+    )
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "gazetteer term"
+        constraints = [
+            models.UniqueConstraint(fields=["country", "term"], name="gazetteerterm_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return self.term

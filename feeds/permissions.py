@@ -17,6 +17,9 @@ EDITOR_PERMISSIONS = {
     "fetchlog": ["view"],
     "country": ["view", "change"],
     "topic": ["view", "change"],
+    "reviewstory": ["view", "change"],
+    "gazetteerterm": ["view", "add", "change", "delete"],
+    "tagcorrection": ["view"],
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from urllib.parse import urljoin
 
 import html5lib
@@ -186,3 +187,166 @@ def test_an_editor_is_told_a_feed_is_already_there(client, editor, story, allow_
     assert response.status_code == 200  # the form again, with the reason
     assert "Feed with this Url already exists." in response.content.decode()
     assert Feed.objects.filter(url=story.feed.url).count() == 1
+
+
+# --- Why a tag was given, editors' corrections, the review queue, editors' terms ----------
+@pytest.fixture
+def editors_terms_reset():
+    """Editors' terms live in this process's tagger too: leave it as the data files made it."""
+    from feeds.tagging import store, tagger
+
+    yield
+    store.terms_changed()
+    store._loaded[0] = ""
+    tagger.set_extra_terms([])
+
+
+def test_the_story_page_and_the_admin_say_why_a_tag_was_given(client, editor, story):
+    row = StoryCountry.objects.get(story=story, country__slug="russia")
+    assert row.origin == Origin.SYSTEM and "Murmansk" in row.reason
+    story.refresh_from_db()
+    assert story.tag_basis == "text" and story.tag_margin == 1.0
+    page = client.get(story.get_absolute_url()).content.decode()
+    assert "Why these tags?" in page
+    assert "primary country, chosen by the tagger: headline names Murmansk" in page
+    client.force_login(editor)
+    admin_page = client.get(f"/admin/feeds/story/{story.pk}/change/").content.decode()
+    assert "headline names Murmansk" in admin_page
+
+
+def test_an_editors_change_of_countries_is_recorded_and_evaluated(client, editor, story):
+    from feeds.models import TagCorrection
+
+    client.force_login(editor)
+    url = f"/admin/feeds/story/{story.pk}/change/"
+    data = form_data(client.get(url).content.decode())
+    norway = Country.objects.get(slug="norway")
+    total = int(data["countries-TOTAL_FORMS"][0])
+    data[f"countries-{total}-country"] = [str(norway.pk)]
+    data[f"countries-{total}-story"] = [str(story.pk)]
+    data["countries-TOTAL_FORMS"] = [str(total + 1)]
+    data["primary_country"] = [str(norway.pk)]
+    assert client.post(url, data).status_code == 302
+
+    (correction,) = TagCorrection.objects.all()
+    assert correction.editor == editor and correction.story == story
+    assert (correction.primary_before, correction.primary_after) == ("russia", "norway")
+    assert correction.countries_before == ["russia"]
+    assert correction.countries_after == ["norway", "russia"]
+    # Saving again without a change records nothing more.
+    assert client.post(url, form_data(client.get(url).content.decode())).status_code == 302
+    assert TagCorrection.objects.count() == 1
+
+    out = io.StringIO()
+    call_command("evaluate_tagging", "--corrections", "--seconds", "0", "--misses", stdout=out)
+    report = out.getvalue()
+    assert "stories corrected or confirmed" in report
+    assert re.search(r"primary agrees with the editor\s+0\.000", report)
+    assert "Murmansk port handles record coal exports" in report
+
+
+@pytest.fixture
+def weak_story(story):
+    """A story naming no place, filed only by its source's home country."""
+    from feeds.tagging.store import apply_tags
+
+    finland = Country.objects.get(slug="finland")
+    Source.objects.filter(pk=story.source_id).update(country=finland)
+    weak = Story.objects.create(
+        feed=story.feed,
+        source=story.source,
+        guid="w-1",
+        title="Avalanche warning issued for the weekend",
+        summary="<p>Heavy snow raises the danger in the mountains.</p>",
+        published_at=story.published_at,
+    )
+    apply_tags(Story.objects.filter(pk=weak.pk).select_related("source__country"))
+    weak.refresh_from_db()
+    return weak
+
+
+def test_the_review_queue_lists_weak_evidence_and_confirms_in_one_click(
+    client, editor, weak_story, story
+):
+    from feeds.models import TagCorrection
+
+    assert weak_story.primary_country.slug == "finland" and weak_story.tag_basis == "outlet"
+    client.force_login(editor)
+    page = client.get("/admin/feeds/reviewstory/").content.decode()
+    assert weak_story.title in page
+    assert story.title not in page  # decided by its headline: nothing to review
+    assert "the outlet only" in page
+
+    response = client.post(f"/admin/feeds/reviewstory/{weak_story.pk}/confirm/")
+    assert response.status_code == 302
+    weak_story.refresh_from_db()
+    assert weak_story.primary_set_by_editor
+    (correction,) = TagCorrection.objects.all()
+    assert correction.confirmed and correction.primary_after == "finland"
+    assert correction.editor == editor
+    after = client.get("/admin/feeds/reviewstory/").content.decode()
+    assert f"Confirmed: {weak_story.title}" in after  # the message, not a row
+    assert f"/admin/feeds/reviewstory/{weak_story.pk}/change/" not in after
+    # A GET cannot confirm anything.
+    assert client.get(f"/admin/feeds/reviewstory/{story.pk}/confirm/").status_code == 405
+
+
+def test_changing_the_country_in_the_review_queue_is_a_correction(client, editor, weak_story):
+    from feeds.models import TagCorrection
+
+    client.force_login(editor)
+    page = client.get("/admin/feeds/reviewstory/").content.decode()
+    data = form_data(page, "changelist-form")
+    sweden = Country.objects.get(slug="sweden")
+    data["form-0-primary_country"] = [str(sweden.pk)]
+    data["_save"] = ["Save"]
+    assert client.post("/admin/feeds/reviewstory/", data).status_code == 302
+    weak_story.refresh_from_db()
+    assert weak_story.primary_country == sweden and weak_story.primary_set_by_editor
+    assert country_slugs(weak_story) == ["finland", "sweden"]
+    (correction,) = TagCorrection.objects.all()
+    assert (correction.primary_before, correction.primary_after) == ("finland", "sweden")
+
+
+def test_an_editors_place_tags_new_stories_at_once_and_old_ones_on_retag(
+    client, editor, story, editors_terms_reset
+):
+    old = Story.objects.create(
+        feed=story.feed,
+        source=story.source,
+        guid="g-1",
+        title="Protest at the Gruvefjellet mine site",
+        published_at=story.published_at,
+    )
+    call_command("retag", stdout=io.StringIO())
+    assert country_slugs(old) == []
+
+    client.force_login(editor)
+    data = form_data(
+        client.get("/admin/feeds/gazetteerterm/add/").content.decode(), "gazetteerterm_form"
+    )
+    data.update(
+        country=[str(Country.objects.get(slug="norway").pk)], kind=["place"], term=["Gruvefjellet"]
+    )
+    response = client.post("/admin/feeds/gazetteerterm/add/", data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+
+    from feeds.tagging.store import pretag
+
+    new = Story(feed=story.feed, source=story.source, guid="g-2", title="Gruvefjellet mine reopens")
+    pretag([new])
+    assert new.primary_country.slug == "norway"  # effective for new stories at once
+    assert country_slugs(old) == []  # old ones wait for retag
+    call_command("retag", stdout=io.StringIO())
+    assert country_slugs(old) == ["norway"]
+    reason = StoryCountry.objects.get(story=old).reason
+    assert "Gruvefjellet" in reason
+
+    bad = form_data(
+        client.get("/admin/feeds/gazetteerterm/add/").content.decode(), "gazetteerterm_form"
+    )
+    bad.update(
+        country=[str(Country.objects.get(slug="norway").pk)], kind=["place"], term=["Gru*ve"]
+    )
+    response = client.post("/admin/feeds/gazetteerterm/add/", bad)
+    assert response.status_code == 200 and "may only end a word" in response.content.decode()

@@ -1,19 +1,35 @@
-"""Storing automatic country and topic tags without ever overriding an editor."""
+"""Storing automatic country and topic tags without ever overriding an editor; the
+editors' own terms on top of the data files; editors' corrections as labels."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Count, Max
 from django.utils import timezone
 
 from feeds.bulk import insert_columns
-from feeds.models import Country, Origin, Story, StoryCountry, StoryTopic, Topic
-from feeds.tagging.tagger import tag
+from feeds.models import (
+    Country,
+    GazetteerTerm,
+    Origin,
+    Story,
+    StoryCountry,
+    StoryTopic,
+    TagCorrection,
+    Topic,
+)
+from feeds.tagging import tagger
 from feeds.text.sanitizing import leading_text
 from feeds.types import TagInput, TagResult
+
+# Stories decided on weak evidence go to the editors' review queue.
+WEAK_BASES = ("fallback", "none", "outlet")
+WEAK_MARGIN = 0.15
+REASON_LENGTH = StoryCountry._meta.get_field("reason").max_length or 300
 
 # What a story is about is in its headline, teaser and first paragraphs; reading whole
 # bodies costs time and adds passing mentions.
@@ -31,14 +47,76 @@ def tag_input(story: Story) -> TagInput:
         more = leading_text(story.content, TEXT_LIMIT - len(text), clean=True)
         text = (text + " " + more).strip()
     source = story.source
+    country = source.country if source.country_id else None
     return TagInput(
         title=story.title,
         text=text,
         categories=tuple(story.categories or ()),
         outlet=story.original_outlet,
         source_name=source.name,
-        source_country=source.country.slug if source.country_id else "",
+        source_country=country.slug if country else "",
         language=story.language,
+    )
+
+
+# --- Editors' terms -----------------------------------------------------------------------
+TERMS_KEY = "tagging:terms-version"
+_loaded: list[str] = [""]  # the version of the editors' terms this process's tagger holds
+
+
+def terms_changed() -> None:
+    """Call after editors' terms change: every process picks them up at its next batch."""
+    cache.delete(TERMS_KEY)
+
+
+def sync_terms() -> None:
+    """Give this process's tagger the editors' current terms. One cache read per batch; the
+    matcher is rebuilt only when the terms changed."""
+    version = cache.get(TERMS_KEY)
+    if version is None:
+        stats = GazetteerTerm.objects.aggregate(n=Count("id"), last=Max("id"))
+        version = f"{stats['n']}:{stats['last']}:{timezone.now().timestamp()}"
+        if not stats["n"] and not _loaded[0]:
+            version = "none"
+        cache.set(TERMS_KEY, version, None)
+    if version == _loaded[0] or (version == "none" and not _loaded[0]):
+        return
+    rows = GazetteerTerm.objects.select_related("country").order_by("pk")
+    tagger.set_extra_terms((t.country.slug, t.kind, t.term) for t in rows)
+    _loaded[0] = version
+
+
+# --- Corrections --------------------------------------------------------------------------
+def tag_snapshot(story: Story) -> tuple[str, list[str]]:
+    """(primary slug, shown country slugs primary first) as a reader sees them now."""
+    rows = StoryCountry.objects.shown().filter(story=story).select_related("country")
+    slugs = sorted(r.country.slug for r in rows)
+    country = story.primary_country if story.primary_country_id else None
+    primary = country.slug if country else ""
+    if primary in slugs:
+        slugs.remove(primary)
+    return primary, ([primary] if primary else []) + slugs
+
+
+def record_correction(
+    story: Story,
+    editor: Any,
+    before: tuple[str, list[str]],
+    *,
+    confirmed: bool = False,
+) -> TagCorrection | None:
+    """Record an editor's change of a story's countries (or confirmation of them)."""
+    after = tag_snapshot(story)
+    if after == before and not confirmed:
+        return None
+    return TagCorrection.objects.create(
+        story=story,
+        editor=editor if getattr(editor, "is_authenticated", False) else None,
+        primary_before=before[0],
+        primary_after=after[0],
+        countries_before=before[1],
+        countries_after=after[1],
+        confirmed=confirmed and after == before,
     )
 
 
@@ -59,12 +137,14 @@ def pretag(stories: Iterable[Story], vocab: Vocabulary | None = None) -> None:
     """Tag unsaved stories so their INSERT already carries the primary country."""
     countries = {slug: c.pk for slug, c in (vocab or vocabulary()).countries.items()}
     now = timezone.now()
+    sync_terms()
     for story in stories:
-        result = tag(tag_input(story))
-        story._pretagged = result
+        result = tagger.tag(tag_input(story))
+        story._pretagged = result  # type: ignore[attr-defined]
         story.primary_country_id = next(
             (countries[s] for s in result.countries if s in countries), None
         )
+        story.tag_basis, story.tag_margin = result.basis, result.margin
         story.tagged_at = now
 
 
@@ -77,17 +157,18 @@ def apply_tags(stories: Iterable[Story], vocab: Vocabulary | None = None) -> int
     stories = list(stories)
     if not stories:
         return 0
+    sync_terms()
     countries, topics = vocab or vocabulary()
     ids = [s.pk for s in stories]
-    existing_c: dict[int, dict[int, StoryCountry]] = {i: {} for i in ids}
-    existing_t: dict[int, dict[int, StoryTopic]] = {i: {} for i in ids}
+    existing_c: dict[int, dict[int, Any]] = {i: {} for i in ids}
+    existing_t: dict[int, dict[int, Any]] = {i: {} for i in ids}
     # Stories tagged before their INSERT are new: they have no tag rows to look up.
     old = [s.pk for s in stories if getattr(s, "_pretagged", None) is None]
     if old:
-        for row in StoryCountry.objects.filter(story_id__in=old):
-            existing_c[row.story_id][row.country_id] = row
-        for row in StoryTopic.objects.filter(story_id__in=old):
-            existing_t[row.story_id][row.topic_id] = row
+        for c_row in StoryCountry.objects.filter(story_id__in=old):
+            existing_c[c_row.story_id][c_row.country_id] = c_row
+        for t_row in StoryTopic.objects.filter(story_id__in=old):
+            existing_t[t_row.story_id][t_row.topic_id] = t_row
 
     now = timezone.now()
     plan = _Plan()
@@ -99,12 +180,18 @@ def apply_tags(stories: Iterable[Story], vocab: Vocabulary | None = None) -> int
         result: TagResult | None = getattr(story, "_pretagged", None)
         already = result is not None
         if result is None:
-            result = tag(tag_input(story))
-        before = story.primary_country_id
+            result = tagger.tag(tag_input(story))
+        before = (story.primary_country_id, story.tag_basis, story.tag_margin)
         wanted_c = {
-            countries[s].pk: result.scores.get(s, 0.0) for s in result.countries if s in countries
+            countries[s].pk: (result.scores.get(s, 0.0), result.why.get(s, ""))
+            for s in result.countries
+            if s in countries
         }
-        wanted_t = {topics[s].pk: result.scores.get(s, 0.0) for s in result.topics if s in topics}
+        wanted_t = {
+            topics[s].pk: (result.scores.get(s, 0.0), result.why.get(s, ""))
+            for s in result.topics
+            if s in topics
+        }
         did = plan.sync(StoryCountry, story, existing_c[story.pk], wanted_c)
         did |= plan.sync(StoryTopic, story, existing_t[story.pk], wanted_t)
         if not story.primary_set_by_editor:
@@ -112,20 +199,20 @@ def apply_tags(stories: Iterable[Story], vocab: Vocabulary | None = None) -> int
             if primary != story.primary_country_id:
                 story.primary_country_id = primary
                 did = True
-        if not already or story.primary_country_id != before:
+        story.tag_basis, story.tag_margin = result.basis, result.margin
+        if not already or (story.primary_country_id, story.tag_basis, story.tag_margin) != before:
             stale.append(story)
         story.tagged_at = now
         changed += did
-    # One UPDATE per distinct primary country (at most ten), not one per story.
-    by_primary: dict[int | None, list[int]] = defaultdict(list)
-    for story in stale:
-        by_primary[story.primary_country_id].append(story.pk)
     # Inside ingest's transaction a savepoint would only add two round trips per feed: an
     # error here aborts that whole transaction anyway.
     with transaction.atomic(savepoint=False):
         plan.apply()
-        for primary, pks in by_primary.items():
-            Story.objects.filter(pk__in=pks).update(primary_country_id=primary, tagged_at=now)
+        if stale:
+            # One UPDATE for the batch (CASE per row), not one per story.
+            Story.objects.bulk_update(
+                stale, ["primary_country", "tagged_at", "tag_basis", "tag_margin"], batch_size=500
+            )
     return changed
 
 
@@ -133,20 +220,42 @@ class _Plan:
     """The rows to delete and create, gathered for the whole batch."""
 
     def __init__(self) -> None:
-        self.delete: dict[type, list[int]] = {StoryCountry: [], StoryTopic: []}
-        # New system rows as (story id, country or topic id, score).
-        self.create: dict[type, list[tuple[int, int, float]]] = {StoryCountry: [], StoryTopic: []}
+        self.delete: dict[type[StoryCountry | StoryTopic], list[int]] = {
+            StoryCountry: [],
+            StoryTopic: [],
+        }
+        # New system rows as (story id, country or topic id, score, reason).
+        self.create: dict[type[StoryCountry | StoryTopic], list[tuple[int, int, float, str]]] = {
+            StoryCountry: [],
+            StoryTopic: [],
+        }
+        # System rows that stay, with a new reason: re-tagging explains them afresh.
+        self.explain: dict[type[StoryCountry | StoryTopic], list[Any]] = {
+            StoryCountry: [],
+            StoryTopic: [],
+        }
 
-    def sync(self, model, story: Story, existing: dict, wanted: dict[int, float]) -> bool:
+    def sync(
+        self,
+        model: type[StoryCountry | StoryTopic],
+        story: Story,
+        existing: dict[int, Any],
+        wanted: dict[int, tuple[float, str]],
+    ) -> bool:
         changed = False
         for vid, row in existing.items():
             if row.origin == Origin.SYSTEM and vid not in wanted:
                 self.delete[model].append(row.pk)
                 changed = True
-        for vid, score in wanted.items():
-            if vid not in existing:
-                self.create[model].append((story.pk, vid, score))
+        for vid, (score, reason) in wanted.items():
+            reason = reason[:REASON_LENGTH]
+            row = existing.get(vid)
+            if row is None:
+                self.create[model].append((story.pk, vid, score, reason))
                 changed = True
+            elif row.origin == Origin.SYSTEM and row.reason != reason:
+                row.reason = reason
+                self.explain[model].append(row)
         return changed
 
     def apply(self) -> None:
@@ -156,21 +265,32 @@ class _Plan:
         for model, rows in self.create.items():
             if not rows:
                 continue
-            story_ids, value_ids, scores = zip(*rows, strict=True)
+            story_ids, value_ids, scores, reasons = zip(*rows, strict=True)
             insert_columns(
                 model,
-                {"story_id": story_ids, _VALUE_COLUMN[model]: value_ids, "score": scores},
+                {
+                    "story_id": story_ids,
+                    _VALUE_COLUMN[model]: value_ids,
+                    "score": scores,
+                    "reason": reasons,
+                },
                 constants={"origin": Origin.SYSTEM},
                 # A row an editor or a racing run wrote meanwhile wins, as before.
                 ignore_conflicts=True,
             )
+        for model, changed in self.explain.items():
+            if changed:
+                model.objects.bulk_update(changed, ["reason"], batch_size=500)
 
 
-_VALUE_COLUMN = {StoryCountry: "country_id", StoryTopic: "topic_id"}
+_VALUE_COLUMN: dict[type[StoryCountry | StoryTopic], str] = {
+    StoryCountry: "country_id",
+    StoryTopic: "topic_id",
+}
 
 
 def _primary(
-    result: TagResult, countries: dict[str, Country], existing: dict[int, StoryCountry]
+    result: TagResult, countries: dict[str, Country], existing: dict[int, Any]
 ) -> int | None:
     """The system's primary, skipping countries an editor rejected."""
     rejected = {cid for cid, row in existing.items() if row.rejected}
@@ -183,3 +303,26 @@ def _primary(
         if row.origin == Origin.EDITOR and not row.rejected:
             return cid
     return None
+
+
+def tag_reasons(story: Story) -> list[tuple[str, str]]:
+    """(tag name, why) for each shown tag, primary country first: the story page's and the
+    admin's answer to "why this tag?". Uses ``shown_countries``/``shown_topics`` when the
+    caller prefetched them."""
+    c_rows = getattr(story, "shown_countries", None)
+    if c_rows is None:
+        c_rows = list(StoryCountry.objects.shown().filter(story=story).select_related("country"))
+    t_rows = getattr(story, "shown_topics", None)
+    if t_rows is None:
+        t_rows = list(StoryTopic.objects.shown().filter(story=story).select_related("topic"))
+    out: list[tuple[str, str]] = []
+    for row in sorted(c_rows, key=lambda r: (r.country_id != story.primary_country_id, r.pk)):
+        why = "added by an editor" if row.origin == Origin.EDITOR else row.reason
+        if row.country_id == story.primary_country_id:
+            who = "an editor" if story.primary_set_by_editor else "the tagger"
+            why = f"primary country, chosen by {who}" + (f": {why}" if why else "")
+        out.append((row.country.name, why or "tagged automatically"))
+    for t_row in sorted(t_rows, key=lambda r: r.topic.name):
+        why = "added by an editor" if t_row.origin == Origin.EDITOR else t_row.reason
+        out.append((t_row.topic.name, why or "topic words in the headline and text"))
+    return out

@@ -49,6 +49,7 @@ from feeds.models import (
 )
 from feeds.search import highlight_html, search_stories
 from feeds.tagging.countries import COUNTRIES as COUNTRY_DEFS
+from feeds.tagging.store import tag_reasons
 from feeds.web import caching
 from feeds.web.caching import public_page
 from feeds.web.templatetags import cached_reverse, countries_in_order, plaintext, topics_in_order
@@ -518,6 +519,7 @@ def story_detail(request: HttpRequest, pk: int) -> HttpResponse:
         countries=countries,
         topics=topics,
         copies=story.copy_list,
+        tag_reasons=tag_reasons(story),
         jsonld=_story_jsonld(request, story, countries, topics),
         current_country=story.primary_country.slug if story.primary_country else None,
         description=plaintext(story.summary, 40),
