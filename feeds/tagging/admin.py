@@ -39,6 +39,7 @@ BASIS_LABELS = {
     "label": "the feed's label",
     "outlet": "the outlet only",
     "fallback": "no place named: outlet/source home",
+    "model": "a close call, the learned model",
     "none": "nothing",
 }
 
