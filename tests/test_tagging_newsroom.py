@@ -13,7 +13,7 @@ from django.core.management import call_command
 
 from feeds.tagging import tagger
 from feeds.tagging.countries import DataError
-from feeds.tagging.evaluate import evaluate, load_jsonl, load_real_labels
+from feeds.tagging.evaluate import evaluate, format_report, load_jsonl, load_real_labels
 from feeds.tagging.tagger import FEATURES, MODEL_PATH, load_model, tag
 from feeds.types import TagInput, TagResult
 
@@ -198,7 +198,8 @@ def test_real_labels_are_read_from_their_tsv(tmp_path: Path) -> None:
     assert [i["countries"] for i in items] == [["sweden"], ["united-states"]]
     assert items[0]["outlet"] == "Radio Sweden" and items[0]["topics"] is None
     report = evaluate(items)
-    assert report["n"] == 2 and report["topics"]["precision"] == 0.0
+    assert report["n"] == 2 and report["topic_labelled"] == 0
+    assert "n/a (no topic labels)" in format_report(report)
     tsv.write_text(tsv.read_text().replace("\tUSA\t", "\tAtlantis\t"), encoding="utf-8")
     with pytest.raises(ValueError, match="labels.tsv:3: unknown country 'Atlantis'"):
         load_real_labels(tsv)

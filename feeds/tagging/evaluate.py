@@ -54,7 +54,7 @@ def evaluate(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     counts = {c: [0, 0, 0] for c in COUNTRY_SLUGS}  # tp, fp, fn
     support = dict.fromkeys(COUNTRY_SLUGS, 0)
     ttp = tfp = tfn = 0
-    n = correct = no_country = no_topic = 0
+    n = correct = no_country = no_topic = topic_labelled = 0
     misses: list[dict[str, Any]] = []
     for item in items:
         gold = list(item.get("countries") or [])
@@ -85,6 +85,7 @@ def evaluate(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
             )
         if item.get("topics") is None:
             continue
+        topic_labelled += 1
         gt, pt = set(item.get("topics") or ()), set(result.topics)
         ttp += len(gt & pt)
         tfp += len(pt - gt)
@@ -102,6 +103,7 @@ def evaluate(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "macro_f1": macro,
         "countries": per_country,
         "topics": {"precision": tp_, "recall": tr_, "f1": tf_},
+        "topic_labelled": topic_labelled,
         "no_country": no_country,
         "no_topic": no_topic,
         "worst": worst_countries(per_country),
@@ -129,7 +131,9 @@ def format_report(report: Mapping[str, Any]) -> str:
         "-" * 54,
         f"{'macro F1 (countries)':<35}{report['macro_f1']:>8.3f}",
         f"{'primary-country accuracy':<35}{report['primary_accuracy']:>8.3f}",
-        f"{'topics micro P / R / F1':<35}{t['precision']:>8.3f}{t['recall']:>8.3f}{t['f1']:>8.3f}",
+        f"{'topics micro P / R / F1':<35}{t['precision']:>8.3f}{t['recall']:>8.3f}{t['f1']:>8.3f}"
+        if report.get("topic_labelled", report["n"])
+        else f"{'topics micro P / R / F1':<35}     n/a (no topic labels)",
         f"{'stories':<35}{report['n']:>8d}",
         f"{'  with no country / no topic':<35}{report['no_country']:>8d}{report['no_topic']:>8d}",
         f"{'worst countries (F1)':<35}  "
