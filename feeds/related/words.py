@@ -166,7 +166,7 @@ def _place_terms() -> frozenset[str]:
     """One-word place names and demonyms of the tagger's gazetteer (Latin script)."""
     out: set[str] = set()
     for kinds in gazetteer.GAZETTEER.values():
-        for kind in ("place", "capital", "name", "demonym"):
+        for kind in ("place", "capital", "name", "demonym", "people"):
             for name in kinds.get(kind, ()):
                 name = name.lstrip("=!")
                 if "*" in name or " " in name or not WORD.fullmatch(name):
