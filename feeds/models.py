@@ -286,6 +286,13 @@ class Story(models.Model):
             ),
             # Source pages and feeds.
             models.Index(fields=["source", "-published_at"], name="story_source_recent_idx"),
+            # A related box's line for a country with nothing on the story's subject: the
+            # country's newest visible stories (feeds.related.candidates.recent_by_country).
+            models.Index(
+                fields=["primary_country", "-published_at"],
+                name="story_country_recent_idx",
+                condition=Q(is_hidden=False, canonical__isnull=True),
+            ),
             # Copy detection and re-keyed items: the same link, headline or opening words.
             models.Index(fields=["title_key"], name="story_title_key_idx"),
             models.Index(fields=["url_key"], name="story_url_key_idx"),
@@ -512,6 +519,23 @@ class RelatedChangeQuerySet(models.QuerySet):
         ):
             newest.setdefault(country_id, action)
         return {cid for cid, action in newest.items() if action == RelatedChange.Action.CLEAR}
+
+    def replacements(self) -> list[tuple[int, int, int | None, int]]:
+        """Editors' choices, newest first: (story, country, the system's story shown or None
+        for an empty line, the story the editor chose instead)."""
+        out = []
+        for story_id, country_id, before, after in (
+            self.filter(action=RelatedChange.Action.PICK, country__isnull=False)
+            .order_by("-at", "-id")
+            .values_list("story_id", "country_id", "before", "after")
+            .iterator()
+        ):
+            if before is not None and before.get("origin") != Origin.SYSTEM:
+                continue  # an editor changing an editor's line says nothing of the ranking
+            if after and after.get("target"):
+                shown = before.get("target") if before else None
+                out.append((story_id, country_id, shown, after["target"]))
+        return out
 
 
 class RelatedChange(models.Model):

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from feeds.ingest import pipeline as ingest
 from feeds.models import Feed, Story
+from feeds.related import boxes
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,10 @@ def enqueue_due_feeds(limit: int = 500) -> int:
     )
     if pending:
         suggest_related.delay(pending)
+    # Boxes with a line to a story since hidden or merged, or older than their window.
+    stale_boxes = boxes.stale_boxes()
+    if stale_boxes:
+        refresh_related.delay(stale_boxes)
     return len(ids)
 
 
@@ -75,6 +80,19 @@ def fetch_feed(feed_id: int, force: bool = False) -> str:
 )
 def suggest_related(story_ids: list[int]) -> int:
     return ingest.enrich(story_ids)
+
+
+@shared_task(
+    name="feeds.refresh_related",
+    ignore_result=True,
+    acks_late=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    max_retries=5,
+)
+def refresh_related(story_ids: list[int]) -> int:
+    """Re-suggest these boxes (no cascade to similar boxes: nothing new was published)."""
+    return boxes.refresh_boxes(story_ids)
 
 
 @shared_task(name="feeds.publish_websub", ignore_result=True, acks_late=True)

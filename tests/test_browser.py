@@ -149,7 +149,7 @@ def test_a_reader_goes_from_home_to_a_related_story_abroad_and_back(reader, nort
     tags = page.locator(".story__tags a[rel='tag']").all_inner_texts()
     assert tags[:2] == ["Norway", "Russia"]
     box = page.locator("section.related")
-    assert box.locator("h2").inner_text() == "Related stories from around the North"
+    assert box.locator("h2").inner_text() == "Related stories from around the North:"
     lines = [re.sub(r"\s+", " ", t).strip() for t in box.locator("li").all_inner_texts()]
     assert lines == [
         "Canada: Iqaluit approves a new water plan, Nunatsiaq News",

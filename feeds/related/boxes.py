@@ -19,16 +19,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 
 from django.db import connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from feeds.models import Country, Origin, RelatedChange, RelatedSlot, Story
 from feeds.related import candidates, profiles, words
-from feeds.related.candidates import REFRESH_PER_STORY
-from feeds.related.ranking import Ranking, Scored, pick, rank
+from feeds.related.candidates import NEAR, REFRESH_PER_STORY, WINDOW
+from feeds.related.ranking import THEME_SHARE, Ranking, Scored, pick, rank
 from feeds.text import keys
 from feeds.types import ParsedEntry
 
 REFRESH_MAX = 600  # boxes re-suggested per call of boxes_affected_by, at most
+STALE_BATCH = 100  # stale boxes found per call of stale_boxes (beat calls it every minute)
 SUGGESTED_AT_REFRESH = timedelta(hours=1)  # an unchanged box's time is rewritten at most this often
 
 SLOT_FIELDS = (
@@ -54,6 +56,7 @@ __all__ = [
     "refresh_box",
     "refresh_boxes",
     "resolve_outlet_lines",
+    "stale_boxes",
     "store_outlet_boxes",
     "suggest",
 ]
@@ -67,11 +70,21 @@ def clear() -> None:
 
 
 def ranking(story: Story) -> Ranking:
-    vec, query, corpus = candidates.profile_of(story)
+    """Every country's candidates for the story's box, best first: the index's matches, and
+    for countries with none on the same subject, the country's newest stories (by theme,
+    then importance). Bounded: two index queries and one per-country query."""
+    prof, vec, query, corpus = candidates.profile_of(story)
+    subject = candidates.subject(story)
+    themes = prof.main_themes(THEME_SHARE)
+    topics = candidates.topics_of(story)
+    now = timezone.now()
     found = candidates.candidates(story, query)
-    return rank(
-        candidates.subject(story), vec, found, corpus, candidates.topics_of(story), timezone.now()
-    )
+    result = rank(subject, vec, themes, found, corpus, topics, now)
+    lacking = [cid for cid in candidates.country_order(()) if not result.has_subject(cid)]
+    if lacking:
+        recent = candidates.recent_by_country(story, lacking, [c.id for c in found])
+        result.merge(rank(subject, vec, themes, recent, corpus, topics, now))
+    return result
 
 
 def suggest(story: Story) -> dict[int, list[Scored]]:
@@ -130,6 +143,8 @@ def refresh_box(story: Story) -> bool:
             skip_countries=set(kept) | cleared,
             used_stories={slot.target_id for slot in kept.values() if slot.target_id},
             used_outlets=[slot.outlet.casefold() for slot in kept.values()],
+            vectors=ranked.vectors,
+            published=ranked.published,
         )
         for cid, slot in existing.items():
             if cid in kept:
@@ -200,6 +215,36 @@ def boxes_affected_by(new_story_ids: Iterable[int]) -> list[int]:
     found = candidates.similar_boxes(news, new_ids)
     limit = min(REFRESH_PER_STORY * len(news), REFRESH_MAX)
     return sorted(found, key=lambda pk: (-found[pk], -pk))[:limit]
+
+
+def stale_boxes(limit: int = STALE_BATCH) -> list[int]:
+    """Unlocked boxes of visible stories that need suggesting again, at most ``limit``:
+
+    * a system line points at a story since hidden or merged into another (a copy);
+    * the box was suggested before its story's ``NEAR`` window closed, and that window has
+      closed (within ``WINDOW``): stories published meanwhile may make better lines.
+    """
+    now = timezone.now()
+    shown = Story.objects.visible().filter(related_locked=False)
+    broken = list(
+        RelatedSlot.objects.filter(origin=Origin.SYSTEM, pinned=False)
+        .filter(Q(target__is_hidden=True) | Q(target__canonical__isnull=False))
+        .filter(story__in=shown)
+        .order_by("-story_id")
+        .values_list("story_id", flat=True)
+        .distinct()[:limit]
+    )
+    early = list(
+        shown.filter(
+            related_suggested_at__lt=F("published_at") + NEAR,
+            published_at__lt=now - NEAR,
+            published_at__gte=now - WINDOW,
+        )
+        .exclude(pk__in=broken)
+        .order_by("-published_at")
+        .values_list("pk", flat=True)[: max(limit - len(broken), 0)]
+    )
+    return broken + early
 
 
 # --- The outlet's own box, as its feed publishes it --------------------------------------------

@@ -30,6 +30,7 @@ from feeds.related.profiles import (
     SHORT_SUMMARY,
     SUMMARY_CHARS,
     Corpus,
+    Profile,
     Vector,
     cosine,
     is_cached,
@@ -48,6 +49,11 @@ POOL = 150  # candidates fetched from the full-text index
 PER_COUNTRY = 25  # … at most this many per primary country
 SCAN_LIMIT = 1500  # SQLite fallback: newest stories compared in Python
 # Bounded re-suggestion work per new story.
+# A country with no candidate on the story's subject: its newest stories, up to this many,
+# published before ``NEAR`` after the story and at most ``WIDE_WINDOW`` before it (a box is
+# left empty only when a country has had no story for that long).
+RECENT_PER_COUNTRY = 20
+WIDE_WINDOW = timedelta(days=365)
 REFRESH_WINDOW = timedelta(days=30)
 REFRESH_PER_STORY = 15
 REFRESH_MIN_RELEVANCE = 0.08  # SQLite fallback: boxes this similar are worth refreshing
@@ -83,12 +89,12 @@ def subject(story: Story) -> Subject:
     )
 
 
-def profile_of(story: Story) -> tuple[Vector, list[str], Corpus]:
-    """The story's vector, the words to ask the index for, and the statistics used."""
+def profile_of(story: Story) -> tuple[Profile, Vector, list[str], Corpus]:
+    """The story's profile and vector, the words to ask the index for, and the statistics."""
     corpus = term_statistics()
     prof = story_profile(story.title, story.summary, story.content)
     vec = vector(prof, corpus)
-    return vec, query_words(prof, vec, corpus), corpus
+    return prof, vec, query_words(prof, vec, corpus), corpus
 
 
 def text_columns(qs: QuerySet) -> QuerySet:
@@ -246,7 +252,8 @@ def _pg_query(
             ARRAY(SELECT sc.country_id FROM {t["sc"]} sc
                   WHERE sc.story_id = s.id AND NOT sc.rejected),
             ARRAY(SELECT st.topic_id FROM {t["st"]} st
-                  WHERE st.story_id = s.id AND NOT st.rejected)
+                  WHERE st.story_id = s.id AND NOT st.rejected),
+            {_COPIES_SQL.format(story=t["story"])}
         FROM top JOIN {t["story"]} s ON s.id = top.id
         JOIN {t["source"]} src ON src.id = s.source_id
         ORDER BY top.rank DESC
@@ -259,6 +266,16 @@ def _pg_query(
     }
     for i, (lo, hi) in enumerate(ranges):
         params[f"since{i}"], params[f"until{i}"] = lo, hi
+    return _fetch(sql, params)
+
+
+# Copies of a story we carry (story_copies_idx): other outlets thought it worth republishing.
+_COPIES_SQL = "(SELECT count(*) FROM {story} c WHERE c.canonical_id = s.id)"
+
+
+def _fetch(sql: str, params: dict[str, Any]) -> list[Candidate]:
+    """Candidates from rows of (id, source, published, hash, title, 3 keys, outlet, primary
+    country, country tags, topic tags, copies), with the text of those not yet profiled."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -271,7 +288,7 @@ def _pg_query(
                 f"""SELECT id, substr(summary, 1, {SUMMARY_CHARS}),
                         CASE WHEN length(summary) < {SHORT_SUMMARY}
                              THEN substr(content, 1, {CONTENT_CHARS}) ELSE '' END
-                    FROM {t["story"]} WHERE id = ANY(%s)""",
+                    FROM {Story._meta.db_table} WHERE id = ANY(%s)""",
                 [missing],
             )
             texts = {pk: (summary, content) for pk, summary, content in cursor.fetchall()}
@@ -284,8 +301,59 @@ def _pg_query(
         )
         cand.countries = set(row[10])
         cand.topics = set(row[11])
+        cand.copies = row[12]
         out.append(cand)
     return out
+
+
+def recent_by_country(
+    story: Story, country_ids: Iterable[int], exclude: Iterable[int]
+) -> list[Candidate]:
+    """Each country's ``RECENT_PER_COUNTRY`` newest visible stories (its primary country)
+    around the story's date, for the lines no story on the same subject fills."""
+    wanted = sorted(set(country_ids))
+    if not wanted:
+        return []
+    ref = story.published_at or timezone.now()
+    since, until = ref - WIDE_WINDOW, ref + NEAR
+    skip = [pk for pk in (story.pk, story.canonical_id, *exclude) if pk]
+    if connection.vendor != "postgresql":
+        return _python_recent(wanted, since, until, skip)
+    t = {
+        "story": Story._meta.db_table,
+        "source": Source._meta.db_table,
+        "sc": StoryCountry._meta.db_table,
+        "st": StoryTopic._meta.db_table,
+    }
+    sql = f"""
+        SELECT s.id, s.source_id, s.published_at, s.content_hash, s.title,
+            s.title_key, s.url_key, s.lead_key,
+            COALESCE(NULLIF(s.original_outlet, ''), src.name), s.primary_country_id,
+            ARRAY(SELECT sc.country_id FROM {t["sc"]} sc
+                  WHERE sc.story_id = s.id AND NOT sc.rejected),
+            ARRAY(SELECT st.topic_id FROM {t["st"]} st
+                  WHERE st.story_id = s.id AND NOT st.rejected),
+            {_COPIES_SQL.format(story=t["story"])}
+        FROM unnest(%(countries)s::integer[]) AS wanted(id)
+        CROSS JOIN LATERAL (
+            SELECT r.id FROM {t["story"]} r
+            WHERE r.primary_country_id = wanted.id AND {visible_sql("r")}
+              AND r.published_at BETWEEN %(since)s AND %(until)s
+              AND r.id <> ALL(%(exclude)s)
+            ORDER BY r.published_at DESC
+            LIMIT %(per_country)s
+        ) AS recent
+        JOIN {t["story"]} s ON s.id = recent.id
+        JOIN {t["source"]} src ON src.id = s.source_id
+    """
+    params: dict[str, Any] = {
+        "countries": wanted,
+        "since": since,
+        "until": until,
+        "exclude": skip,
+        "per_country": RECENT_PER_COUNTRY,
+    }
+    return _fetch(sql, params)
 
 
 def _candidate(
@@ -313,27 +381,56 @@ def _python_candidates(story: Story) -> list[Candidate]:
             .exclude(pk__in=[pk for pk in (story.pk, story.canonical_id) if pk])
         )
         .order_by("-published_at", "-id")
-        .values_list(
-            "id",
-            "source_id",
-            "published_at",
-            "content_hash",
-            "title",
-            "_summary",
-            "_content",
-            "title_key",
-            "url_key",
-            "lead_key",
-            "original_outlet",
-            "source__name",
-            "primary_country_id",
-        )[:SCAN_LIMIT]
+        .values_list(*_PYTHON_COLUMNS)[:SCAN_LIMIT]
     )
+    return _python_tagged(rows)
+
+
+_PYTHON_COLUMNS = (
+    "id",
+    "source_id",
+    "published_at",
+    "content_hash",
+    "title",
+    "_summary",
+    "_content",
+    "title_key",
+    "url_key",
+    "lead_key",
+    "original_outlet",
+    "source__name",
+    "primary_country_id",
+)
+
+
+def _python_recent(
+    wanted: list[int], since: datetime, until: datetime, skip: list[int]
+) -> list[Candidate]:
+    rows: list[tuple[Any, ...]] = []
+    for country_id in wanted:
+        rows += (
+            text_columns(
+                Story.objects.visible()
+                .filter(primary_country_id=country_id, published_at__range=(since, until))
+                .exclude(pk__in=skip)
+            )
+            .order_by("-published_at", "-id")
+            .values_list(*_PYTHON_COLUMNS)[:RECENT_PER_COUNTRY]
+        )
+    return _python_tagged(rows)
+
+
+def _python_tagged(rows: Iterable[tuple[Any, ...]]) -> list[Candidate]:
+    """Candidates from ``_PYTHON_COLUMNS`` rows, with their tags and copies."""
     cands = [
         _candidate(pk, src, pub, chash, title, summ, cont, (tk, uk, lk), orig or name, pc)
         for pk, src, pub, chash, title, summ, cont, tk, uk, lk, orig, name, pc in rows
     ]
     by_id = {c.id: c for c in cands}
+    for canonical_id in Story.objects.filter(canonical_id__in=by_id).values_list(
+        "canonical_id", flat=True
+    ):
+        by_id[canonical_id].copies += 1
     for sid, cid in (
         StoryCountry.objects.shown()
         .filter(story_id__in=by_id)
@@ -368,7 +465,7 @@ def similar_boxes(news: list[Story], new_ids: list[int]) -> dict[int, float]:
     found: dict[int, float] = {}
     if connection.vendor == "postgresql":
         for story in news:
-            _, words, _ = profile_of(story)
+            _, _, words, _ = profile_of(story)
             for pk, rank in _pg_similar_boxes(story, words, new_ids) if words else ():
                 found[pk] = max(found.get(pk, 0.0), rank)
         return found

@@ -33,7 +33,7 @@ from django.db.models import Max
 from feeds.generation import bump_generation
 from feeds.models import Country, Origin, RelatedChange, RelatedSlot, Story, StoryCountry
 from feeds.related import boxes
-from feeds.related.ranking import ALTERNATIVES
+from feeds.related.ranking import ALTERNATIVES, SUBJECT, TIER_LABELS
 from feeds.search import search_stories
 from feeds.text.sanitizing import clean_text, safe_url
 
@@ -90,6 +90,12 @@ class Alternative:
     score: float
     relevance: float
     in_box: Country | None = None  # already shown on another line of this box
+    tier: int = SUBJECT
+
+    @property
+    def why(self) -> str:
+        """Same subject, same theme, or the country's recent story (the ranking's tiers)."""
+        return TIER_LABELS[self.tier].capitalize()
 
     @property
     def relevance_percent(self) -> int:
@@ -188,6 +194,7 @@ def box_state(story: Story) -> list[SlotView]:
                 score=c.score,
                 relevance=c.relevance,
                 in_box=shown_targets.get(c.story_id),
+                tier=c.tier,
             )
             for c in wanted.get(country_id, [])
             if c.story_id in stories

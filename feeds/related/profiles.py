@@ -23,6 +23,7 @@ from feeds.related.words import (
     COUNTRY_WORDS,
     GENERIC_TERMS,
     PLACE_TERMS,
+    THEME_OF,
     WORD,
     term,
 )
@@ -102,6 +103,26 @@ class Profile:
     surface: dict[str, str] = field(default_factory=dict)  # term → a word as written
     vector: Vector | None = None  # with idf, for the corpus generation below
     generation: int = -1
+
+    _themes: dict[str, float] | None = None
+
+    @property
+    def themes(self) -> dict[str, float]:
+        """Broad themes ("security") and their share of the profile's theme words (sum 1)."""
+        if self._themes is None:
+            found: dict[str, float] = {}
+            for t, weight in self.base.items():
+                for theme in THEME_OF.get(t, ()):
+                    found[theme] = found.get(theme, 0.0) + weight
+            total = sum(found.values())
+            self._themes = {k: v / total for k, v in found.items()} if total else {}
+        return self._themes
+
+    def main_themes(self, share: float) -> set[str]:
+        """The themes weighing at least ``share`` of the strongest one."""
+        themes = self.themes
+        top = max(themes.values(), default=0.0)
+        return {k for k, v in themes.items() if top and v >= share * top}
 
     @classmethod
     def of(cls, title: str, summary: str, content: str = "", *, surface: bool = False) -> Profile:

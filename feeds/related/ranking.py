@@ -10,9 +10,10 @@ May import: the standard library, ``feeds.related.profiles`` and ``feeds.text.ke
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
@@ -30,9 +31,19 @@ OUTLET_REPEAT_PENALTY: Final = 0.06  # each earlier line from the same outlet co
 SECONDARY_TAG: Final = 0.75  # a candidate tagged with the country only as a secondary one
 TOPIC_BONUS: Final = 0.3  # shared topic tags raise the text similarity by up to this share
 ALTERNATIVES: Final = 5
-# Newsletters, podcasts and round-ups touch every subject of their week, so they match many
-# boxes without being about any one story's subject: a line only when nothing else fits.
-ROUNDUP_PENALTY: Final = 0.5
+# Tiers, best first: an editor looks for the same subject, then the same broad theme, then
+# the country's most important recent story.
+SUBJECT: Final = 0
+THEME: Final = 1
+RECENT: Final = 2
+TIER_LABELS: Final = {SUBJECT: "same subject", THEME: "same theme", RECENT: "recent"}
+THEME_SHARE: Final = 0.5  # a story's main themes weigh at least this share of its strongest
+THEME_FRESH_SHARE: Final = 0.6  # on a theme, freshness decides more than on a subject
+COPY_WEIGHT: Final = 0.5  # importance: other outlets republishing a story say it matters
+# Two lines on one event ("ferry ran aground", "ferry refloated") are one line too many.
+SAME_EVENT_SIMILARITY: Final = 0.6
+SAME_EVENT_GAP: Final = timedelta(days=3)
+# Newsletters, podcasts and round-ups touch every subject of their week: never a line.
 _ROUNDUP: Final = re.compile(
     r"\b(newsletter|podcast|digest|roundup|round up|news in brief|daily briefing|"
     r"morning briefing|week in review|the week in|this week in|live blog|live updates)\b"
@@ -44,6 +55,11 @@ class Scored:
     story_id: int
     score: float
     relevance: float
+    tier: int = SUBJECT
+
+    @property
+    def tier_label(self) -> str:
+        return TIER_LABELS[self.tier]
 
 
 @dataclass(frozen=True)
@@ -69,12 +85,33 @@ class Candidate:
     countries: set[int] = field(default_factory=set)  # shown country tags
     topics: set[int] = field(default_factory=set)
     roundup: bool = False
+    copies: int = 0  # other outlets' copies of it that we carry
 
 
 @dataclass
 class Ranking:
     ranked: dict[int, list[Scored]]  # country id → candidates, best first
     outlets: dict[int, str]  # candidate id → outlet, case-folded (for variety)
+    vectors: dict[int, Vector] = field(default_factory=dict)  # candidate id → its vector
+    published: dict[int, datetime] = field(default_factory=dict)
+
+    def merge(self, other: Ranking) -> None:
+        """Add another batch of ranked candidates (a story already here is not added twice)."""
+        for cid, lst in other.ranked.items():
+            mine = self.ranked.setdefault(cid, [])
+            have = {s.story_id for s in mine}
+            mine.extend(s for s in lst if s.story_id not in have)
+            mine.sort(key=_order)
+        self.outlets.update(other.outlets)
+        self.vectors.update(other.vectors)
+        self.published.update(other.published)
+
+    def has_subject(self, country_id: int) -> bool:
+        return any(s.tier == SUBJECT for s in self.ranked.get(country_id, ()))
+
+
+def _order(s: Scored) -> tuple[int, float, float, int]:
+    return (s.tier, -s.score, -s.relevance, -s.story_id)
 
 
 def is_roundup(title: str) -> bool:
@@ -98,45 +135,76 @@ def freshness(reference: datetime, cand: Candidate) -> float:
     return float(0.5 ** (age_days / HALF_LIFE_DAYS))
 
 
+def importance(cand: Candidate) -> float:
+    """How much a story matters to its country's readers, before freshness: copies."""
+    return 1.0 + COPY_WEIGHT * math.log1p(cand.copies)
+
+
 def rank(
     subject: Subject,
     mine: Vector,
+    themes: set[str],
     cands: Iterable[Candidate],
     corpus: Corpus,
     topics: set[int],
     now: datetime,
 ) -> Ranking:
-    """Candidates per country, best first. ``mine`` is the subject's vector, ``topics`` its
-    shown topic tags, ``now`` the reference time of a story without a date."""
+    """Candidates per country, best first (by tier, then score). ``mine`` is the subject's
+    vector, ``themes`` its main broad themes, ``topics`` its shown topic tags, ``now`` the
+    reference time of a story without a date."""
     reference = subject.published_at or now
     exclude = {subject.pk, subject.canonical_id}
     ranked: dict[int, list[Scored]] = defaultdict(list)
-    outlets: dict[int, str] = {}
+    out = Ranking({}, {})
     for cand in cands:
-        if not cand.countries or cand.id in exclude:
+        if not cand.countries or cand.id in exclude or cand.roundup:
             continue
-        similarity = cosine(mine, vector(cand.profile, corpus))
-        if similarity <= 0.0 or is_copy(subject, cand, similarity):
+        vec = vector(cand.profile, corpus)
+        similarity = cosine(mine, vec)
+        if is_copy(subject, cand, similarity):
             continue
         shared = (
             len(topics & cand.topics) / len(topics | cand.topics) if topics and cand.topics else 0.0
         )
         # Shared topic tags confirm a text match; alone they make nothing related.
-        relevance = min(similarity * (1.0 + TOPIC_BONUS * shared), 1.0)
-        if relevance < MIN_RELEVANCE:
-            continue
-        score = relevance * (1.0 - FRESH_SHARE + FRESH_SHARE * freshness(reference, cand))
+        relevance = min(similarity * (1.0 + TOPIC_BONUS * shared), 1.0) if similarity else 0.0
+        fresh = freshness(reference, cand)
+        on_theme = cand.profile.main_themes(THEME_SHARE) & themes
+        if relevance >= MIN_RELEVANCE:
+            tier = SUBJECT
+            score = relevance * (1.0 - FRESH_SHARE + FRESH_SHARE * fresh)
+        elif on_theme:
+            tier = THEME
+            agreement = sum(cand.profile.themes[t] for t in on_theme)
+            score = agreement * (1.0 - THEME_FRESH_SHARE + THEME_FRESH_SHARE * fresh)
+        else:
+            tier = RECENT
+            score = importance(cand) * fresh
         if cand.source_id == subject.source_id:
             score *= 1.0 - SAME_SOURCE_PENALTY
-        if cand.roundup:
-            score *= ROUNDUP_PENALTY
-        outlets[cand.id] = cand.outlet.casefold()
+        out.outlets[cand.id] = cand.outlet.casefold()
+        out.vectors[cand.id] = vec
+        out.published[cand.id] = cand.published_at
         for cid in cand.countries:
             factor = 1.0 if cid == cand.primary_country_id else SECONDARY_TAG
-            ranked[cid].append(Scored(cand.id, round(score * factor, 6), round(relevance, 4)))
+            ranked[cid].append(Scored(cand.id, round(score * factor, 6), round(relevance, 4), tier))
     for lst in ranked.values():
-        lst.sort(key=lambda s: (-s.score, -s.relevance, -s.story_id))
-    return Ranking(dict(ranked), outlets)
+        lst.sort(key=_order)
+    out.ranked = dict(ranked)
+    return out
+
+
+def same_event(
+    a: int, b: int, vectors: Mapping[int, Vector], published: Mapping[int, datetime]
+) -> bool:
+    """Two candidates telling one event: very similar and close in time."""
+    va, vb = vectors.get(a), vectors.get(b)
+    if va is None or vb is None or a not in published or b not in published:
+        return False
+    return (
+        abs(published[a] - published[b]) <= SAME_EVENT_GAP
+        and cosine(va, vb) >= SAME_EVENT_SIMILARITY
+    )
 
 
 def pick(
@@ -146,9 +214,13 @@ def pick(
     skip_countries: Iterable[int] = (),
     used_stories: Iterable[int] = (),
     used_outlets: Iterable[str] = (),
+    vectors: Mapping[int, Vector] | None = None,
+    published: Mapping[int, datetime] | None = None,
 ) -> dict[int, Scored]:
-    """One story per country: the strongest line is placed first, no story is used twice,
-    and each earlier line from the same outlet costs a candidate ``OUTLET_REPEAT_PENALTY``."""
+    """One story per country: the strongest line (best tier, then score) is placed first, no
+    story is used twice, no story of an event already in the box (given ``vectors`` and
+    ``published``), and within a tier each earlier line from the same outlet costs a
+    candidate ``OUTLET_REPEAT_PENALTY``."""
     picks: dict[int, Scored] = {}
     used = set(used_stories)
     outlet_count: dict[str, int] = defaultdict(int)
@@ -156,16 +228,23 @@ def pick(
         outlet_count[name] += 1
     skip = set(skip_countries)
     todo = {cid: lst for cid, lst in ranked.items() if cid not in skip and lst}
+    vecs = vectors or {}
+    dates = published or {}
+    events = [s for s in used if s in vecs]
+
+    def taken(story_id: int) -> bool:
+        return story_id in used or any(same_event(story_id, e, vecs, dates) for e in events)
+
     while todo:
-        best: tuple[float, int, Scored] | None = None
+        best: tuple[tuple[int, float], int, Scored] | None = None
         for cid, lst in todo.items():
-            for cand in lst[: ALTERNATIVES * 2]:
-                if best is not None and cand.score <= best[0]:
-                    break  # sorted by score, and a penalty only lowers it: none can win
-                if cand.story_id in used:
+            for cand in lst:
+                if best is not None and (-cand.tier, cand.score) <= best[0]:
+                    break  # sorted, and a penalty only lowers a score: none can win
+                if taken(cand.story_id):
                     continue
                 repeats = outlet_count[outlets.get(cand.story_id, "")]
-                value = cand.score * (1.0 - OUTLET_REPEAT_PENALTY) ** repeats
+                value = (-cand.tier, cand.score * (1.0 - OUTLET_REPEAT_PENALTY) ** repeats)
                 if best is None or value > best[0]:
                     best = (value, cid, cand)
         if best is None:
@@ -173,6 +252,7 @@ def pick(
         _, cid, chosen = best
         picks[cid] = chosen
         used.add(chosen.story_id)
+        events.append(chosen.story_id)
         outlet_count[outlets.get(chosen.story_id, "")] += 1
         del todo[cid]
     return picks

@@ -41,12 +41,21 @@ class Concept:
 
 
 @dataclass(frozen=True)
+class Theme:
+    name: str
+    label: str
+    concepts: tuple[str, ...]
+    words: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Vocabulary:
     stopwords: frozenset[str]
     country_words: frozenset[str]
     geo_words: frozenset[str]
     generic_words: frozenset[str]
     concepts: tuple[Concept, ...]
+    themes: tuple[Theme, ...] = ()
 
 
 def _words(data: dict[str, object], key: str, where: str) -> tuple[str, ...]:
@@ -84,12 +93,29 @@ def parse_vocabulary(text: str) -> Vocabulary:
                 raise VocabularyError(f"{where}: phrase {phrase!r} must be two words")
             phrases.append((parts[0], parts[1]))
         concepts.append(Concept(name, _words(spec, "words", where), tuple(phrases)))
+    names = {c.name for c in concepts}
+    themes = []
+    raw_themes = data.get("themes", {})
+    if not isinstance(raw_themes, dict):
+        raise VocabularyError("vocabulary: [themes] must be a table of themes")
+    for name, spec in raw_themes.items():
+        where = f"themes.{name}"
+        if not isinstance(spec, dict) or not isinstance(spec.get("label"), str):
+            raise VocabularyError(f"{where}: must be a table with a label, concepts and words")
+        members = spec.get("concepts", [])
+        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+            raise VocabularyError(f"{where}: concepts must be a list of concept names")
+        unknown = [m for m in members if m not in names]
+        if unknown:
+            raise VocabularyError(f"{where}: unknown concepts {unknown}")
+        themes.append(Theme(name, spec["label"], tuple(members), _words(spec, "words", where)))
     return Vocabulary(
         stopwords=frozenset(_words(data, "stopwords", "vocabulary")),
         country_words=frozenset(_words(data, "country_words", "vocabulary")),
         geo_words=frozenset(_words(data, "geo_words", "vocabulary")),
         generic_words=frozenset(_words(data, "generic_words", "vocabulary")),
         concepts=tuple(concepts),
+        themes=tuple(themes),
     )
 
 
@@ -186,3 +212,18 @@ CONCEPT_WORDS: Final[dict[str, tuple[str, ...]]] = {
 GEO_TERMS: Final = frozenset(term(w) for w in VOCABULARY.geo_words)
 PLACE_TERMS: Final = (_place_terms() | GEO_TERMS) - frozenset(CONCEPT_OF)
 GENERIC_TERMS: Final = frozenset(term(w) for w in VOCABULARY.generic_words) - frozenset(CONCEPT_OF)
+
+
+def _theme_table(vocab: Vocabulary) -> dict[str, tuple[str, ...]]:
+    """Term or concept ("~defence") → the broad themes it belongs to."""
+    table: dict[str, list[str]] = defaultdict(list)
+    for theme in vocab.themes:
+        keys = ["~" + c for c in theme.concepts] + [term(w) for w in theme.words]
+        for key in keys:
+            if key and theme.name not in table[key]:
+                table[key].append(theme.name)
+    return {k: tuple(v) for k, v in table.items()}
+
+
+THEME_OF: Final = _theme_table(VOCABULARY)
+THEME_LABELS: Final = {t.name: t.label for t in VOCABULARY.themes}

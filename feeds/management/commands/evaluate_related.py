@@ -15,9 +15,13 @@ it instead). Stories already in the database are hidden inside that transaction 
 not compete with the set (``--with-existing`` keeps them as extra distractors); this locks
 their rows until the end, so run it on a development database, not on production.
 
-A slot is right when the box shows the right story for that country, or shows nothing where
-the answer is null. Wrong slots are split into: wrong story, empty (a story was expected)
-and extra (nothing was expected).
+A box is full (issue 20): a country with no story on the anchor's subject (a null answer)
+still gets a line, on the same broad theme or the country's most important recent story. So
+a slot is right when the box shows the right story for that country, or, where the answer
+is null, shows a line. Wrong slots are split into: wrong story (where a story on the subject
+was expected), empty (no line at all) and extra (a line where the set expects none; only
+``--strict``, the sets' older reading, counts a line on a null slot so). The fill rate is
+the share of slots with a line.
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ from django.utils.text import slugify
 
 from feeds.ingest import pipeline as ingest
 from feeds.ingest.parsing import parse_feed
-from feeds.models import Country, Feed, RelatedSlot, Source, Story
+from feeds.models import Country, Feed, RelatedChange, RelatedSlot, Source, Story
+from feeds.related import boxes
 
 DEFAULT_DIR = Path(settings.BASE_DIR) / "tests" / "fixtures" / "related"
 
@@ -48,13 +53,19 @@ class Report:
     extra: int = 0  # a story, where nothing was expected
     per_country: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     filled_right: int = 0
-    filled_slots: int = 0
+    filled_slots: int = 0  # slots with a right story in the set (not null)
+    shown: int = 0  # slots with a line
+    null_shown: int = 0  # null slots with a line
     missing_anchors: list[str] = field(default_factory=list)
     mistakes: list[str] = field(default_factory=list)
 
     @property
     def accuracy(self) -> float:
         return self.right / self.slots if self.slots else 0.0
+
+    @property
+    def fill_rate(self) -> float:
+        return self.shown / self.slots if self.slots else 0.0
 
     @property
     def filled_accuracy(self) -> float:
@@ -68,10 +79,10 @@ class Report:
         out += [
             "-" * 37,
             f"{'overall':<15}{self.right:>7}{self.slots:>7}{self.accuracy:>8.3f}",
+            f"fill rate: {self.shown}/{self.slots} slots with a line ({self.fill_rate:.3f})",
             f"slots with a right story: {self.filled_right}/{self.filled_slots} right "
             f"({self.filled_accuracy:.3f}); null slots: "
-            f"{self.slots - self.filled_slots - self.extra}/{self.slots - self.filled_slots} "
-            "left empty",
+            f"{self.null_shown}/{self.slots - self.filled_slots} with a line",
             f"mistakes: {self.wrong} wrong story, {self.empty} empty, {self.extra} extra",
         ]
         if self.missing_anchors:
@@ -115,9 +126,14 @@ def ingest_set(directory: Path, feeds: list[dict], *, batch: bool = False) -> li
 
 
 def score_boxes(
-    answers: dict[str, dict[str, str | None]], story_ids: list[int], *, verbose: bool = False
+    answers: dict[str, dict[str, str | None]],
+    story_ids: list[int],
+    *,
+    verbose: bool = False,
+    strict: bool = False,
 ) -> Report:
-    """Compare the anchors' boxes (as stored) with the answers."""
+    """Compare the anchors' boxes (as stored) with the answers (``strict``: a null slot is
+    right only when empty, as before boxes were full)."""
     stories = Story.objects.filter(pk__in=story_ids)
     by_guid = {s.guid: s for s in stories.only("id", "guid", "title", "canonical_id", "is_hidden")}
     guid_of = {s.pk: s.guid for s in by_guid.values()}
@@ -139,17 +155,24 @@ def score_boxes(
             report.per_country[slug][1] += 1
             if want is not None:
                 report.filled_slots += 1
-            if got == want:
+            if got is not None:
+                report.shown += 1
+                report.null_shown += want is None
+            if want is not None:
+                right = got == want
+            else:
+                right = (got is None) if strict else (got is not None)
+            if right:
                 report.right += 1
                 report.per_country[slug][0] += 1
                 report.filled_right += want is not None
                 continue
-            if want is None:
-                report.extra += 1
-                kind = "extra"
-            elif got is None:
+            if got is None:
                 report.empty += 1
                 kind = "empty"
+            elif want is None:
+                report.extra += 1
+                kind = "extra"
             else:
                 report.wrong += 1
                 kind = "wrong"
@@ -163,18 +186,133 @@ def score_boxes(
 
 
 def evaluate(
-    directory: Path, *, batch: bool = False, isolate: bool = True, verbose: bool = False
+    directory: Path,
+    *,
+    batch: bool = False,
+    isolate: bool = True,
+    verbose: bool = False,
+    strict: bool = False,
 ) -> Report:
     """Ingest the set and score the boxes. The caller owns the transaction."""
     feeds, answers = load_set(directory)
     if isolate:
         Story.objects.filter(is_hidden=False).update(is_hidden=True)
     ids = ingest_set(directory, feeds, batch=batch)
-    return score_boxes(answers, ids, verbose=verbose)
+    return score_boxes(answers, ids, verbose=verbose, strict=strict)
 
 
 class _Rollback(Exception):
     pass
+
+
+# --- Theme agreement -----------------------------------------------------------------------
+
+
+@dataclass
+class ThemeReport:
+    slots: int = 0  # anchors × countries with a story in the set
+    shown: int = 0
+    on_theme: int = 0
+    unlabelled: int = 0  # lines to a story the set does not label
+    lines_seen: list[str] = field(default_factory=list)
+
+    @property
+    def fill_rate(self) -> float:
+        return self.shown / self.slots if self.slots else 0.0
+
+    @property
+    def agreement(self) -> float:
+        return self.on_theme / self.shown if self.shown else 0.0
+
+    def lines(self, verbose: bool = False) -> list[str]:
+        out = [
+            f"fill rate: {self.shown}/{self.slots} ({self.fill_rate:.3f})",
+            f"theme agreement: {self.on_theme}/{self.shown} lines on the anchor's broad theme "
+            f"({self.agreement:.3f}); {self.unlabelled} lines to unlabelled stories",
+        ]
+        return out + (self.lines_seen if verbose else [])
+
+
+def evaluate_themes(directory: Path, *, isolate: bool = True) -> ThemeReport:
+    """A theme set: ``themes.json`` is {"anchors": [guid, …], "themes": {guid: theme}}; the
+    feeds are stored as a worker would, then each anchor's box is read: a line agrees when
+    its story is labelled with the anchor's theme."""
+    try:
+        feeds = json.loads((directory / "feeds.json").read_text(encoding="utf-8"))
+        spec = json.loads((directory / "themes.json").read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise CommandError(f"{directory}: {exc.filename} is missing") from None
+    if isolate:
+        Story.objects.filter(is_hidden=False).update(is_hidden=True)
+    ids = ingest_set(directory, feeds)
+    labels: dict[str, str] = spec["themes"]
+    stories = {
+        s.guid: s for s in Story.objects.filter(pk__in=ids).select_related("primary_country")
+    }
+    guid_of = {s.pk: g for g, s in stories.items()}
+    report = ThemeReport()
+    countries = dict(Country.objects.values_list("pk", "slug"))
+    for anchor_guid in spec["anchors"]:
+        anchor = stories.get(anchor_guid)
+        if anchor is None:
+            raise CommandError(f"anchor {anchor_guid} was not stored")
+        with_story = {
+            s.primary_country_id
+            for s in stories.values()
+            if s.primary_country_id and s.pk != anchor.pk and s.canonical_id is None
+        }
+        report.slots += len(with_story)
+        for slot in RelatedSlot.objects.filter(story=anchor, target__isnull=False):
+            report.shown += 1
+            label = labels.get(guid_of.get(slot.target_id, ""))
+            if label is None:
+                report.unlabelled += 1
+            report.on_theme += label == labels[anchor_guid]
+            report.lines_seen.append(
+                f"  [{labels[anchor_guid]}] {anchor.title[:50]} → {countries[slot.country_id]}: "
+                f"{slot.headline[:60]} [{label}]"
+            )
+    return report
+
+
+# --- Editors' choices ------------------------------------------------------------------------
+
+
+@dataclass
+class ChoiceReport:
+    pairs: int = 0
+    ranks: list[int] = field(default_factory=list)  # 1-based place of the choice; 0 = absent
+    above_shown: int = 0  # the choice now ranks above the line the editor replaced
+
+    def share(self, within: int) -> float:
+        return sum(1 for r in self.ranks if 0 < r <= within) / self.pairs if self.pairs else 0.0
+
+    def lines(self) -> list[str]:
+        mrr = sum(1 / r for r in self.ranks if r) / self.pairs if self.pairs else 0.0
+        return [
+            f"editors' choices: {self.pairs} (a system line replaced, or an empty line filled)",
+            f"choice among the alternatives offered: first {self.share(1):.3f}, "
+            f"first three {self.share(3):.3f}, first five {self.share(5):.3f}; MRR {mrr:.3f}",
+            f"choice now ranked above the replaced line: {self.above_shown}/{self.pairs}",
+        ]
+
+
+def editor_choices(limit: int = 1000) -> ChoiceReport:
+    """Where the ranking puts the stories editors chose instead of the system's line: the
+    alternatives are the ones the editor page offers (the country's candidates, without the
+    line shown)."""
+    report = ChoiceReport()
+    for story_id, country_id, shown, chosen in RelatedChange.objects.replacements()[:limit]:
+        story = Story.objects.filter(pk=story_id).first()
+        if story is None:
+            continue
+        ranked = [s.story_id for s in boxes.suggest(story).get(country_id, [])]
+        offered = [pk for pk in ranked if pk != shown]
+        report.pairs += 1
+        report.ranks.append(offered.index(chosen) + 1 if chosen in offered else 0)
+        if shown in ranked and chosen in ranked:
+            report.above_shown += ranked.index(chosen) < ranked.index(shown)
+    return report
 
 
 class Command(BaseCommand):
@@ -191,16 +329,52 @@ class Command(BaseCommand):
             action="store_true",
             help="let stories already in the database compete as distractors",
         )
+        parser.add_argument(
+            "--strict",
+            action="store_true",
+            help="a null slot is right only when left empty (the sets' reading before full boxes)",
+        )
+        parser.add_argument(
+            "--themes",
+            action="store_true",
+            help="DIR is a theme set (themes.json): report fill rate and theme agreement",
+        )
+        parser.add_argument(
+            "--editor-choices",
+            action="store_true",
+            help="rank editors' replacements in this database (no DIR): where their choice is",
+        )
+        parser.add_argument("--limit", type=int, default=1000, help="editor choices to read")
 
     def handle(self, *args, directory: str, batch: bool, keep: bool, **options):
+        if options["editor_choices"]:
+            report = editor_choices(options["limit"])
+            for line in report.lines():
+                self.stdout.write(line)
+            return
         path = Path(directory)
         if not path.is_dir():
             raise CommandError(f"{path} is not a directory")
         verbose = options.get("verbosity", 1) >= 2
+        if options["themes"]:
+            try:
+                with transaction.atomic():
+                    themes = evaluate_themes(path, isolate=not options["with_existing"])
+                    if not keep:
+                        raise _Rollback
+            except _Rollback:
+                pass
+            for line in themes.lines(verbose):
+                self.stdout.write(line)
+            return
         try:
             with transaction.atomic():
                 report = evaluate(
-                    path, batch=batch, isolate=not options["with_existing"], verbose=verbose
+                    path,
+                    batch=batch,
+                    isolate=not options["with_existing"],
+                    verbose=verbose,
+                    strict=options["strict"],
                 )
                 if not keep:
                     raise _Rollback
