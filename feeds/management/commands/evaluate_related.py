@@ -264,7 +264,7 @@ def evaluate_themes(directory: Path, *, isolate: bool = True) -> ThemeReport:
         report.slots += len(with_story)
         for slot in RelatedSlot.objects.filter(story=anchor, target__isnull=False):
             report.shown += 1
-            label = labels.get(guid_of.get(slot.target_id, ""))
+            label = labels.get(guid_of.get(slot.target_id or 0, ""))
             if label is None:
                 report.unlabelled += 1
             report.on_theme += label == labels[anchor_guid]
@@ -348,8 +348,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, directory: str, batch: bool, keep: bool, **options):
         if options["editor_choices"]:
-            report = editor_choices(options["limit"])
-            for line in report.lines():
+            for line in editor_choices(options["limit"]).lines():
                 self.stdout.write(line)
             return
         path = Path(directory)
