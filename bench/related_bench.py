@@ -332,7 +332,7 @@ def main() -> None:
     affected = related.boxes_affected_by(new_batch)
 
     story = Story.objects.get(pk=sample[0])
-    _, words, _ = candidates.profile_of(story)
+    _, _, words, _ = candidates.profile_of(story)
     with connection.cursor() as cur:
         tsq = candidates.tsquery_sql(candidates.configs(story))
         cur.execute(
