@@ -433,7 +433,7 @@ def test_story_page_shows_everything_a_reader_needs(client, story_page):
 
     # The related box: by position, then country name; hidden targets left out.
     box = tree.find(".//section[@class='related']")
-    assert text_of(box.find("h2")) == "Related stories from around the North"
+    assert text_of(box.find("h2")) == "Related stories from around the North:"
     lines = [text_of(li) for li in box.iter("li")]
     assert lines == [
         "Russia: Nuclear icebreaker on trial, The Independent Barents Observer",
