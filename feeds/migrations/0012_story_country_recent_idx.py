@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('feeds', '0010_feed_url_constraint'),
+        ('feeds', '0011_tagging_evidence_corrections_terms'),
     ]
 
     operations = [
