@@ -145,6 +145,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"]["timeout"] = 20
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
+# Search's typo fallback matches headlines through the trigram index with the %> operator,
+# whose cut-off is this session setting (pg_trgm's default 0.6 misses "icebrekaer").
+SEARCH_TRIGRAM_THRESHOLD = 0.3
+if IS_POSTGRES:
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+        f"-c pg_trgm.word_similarity_threshold={SEARCH_TRIGRAM_THRESHOLD}"
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: broker and cache ---------------------------------------------------------------
@@ -260,6 +267,18 @@ SITE_TAG_AUTHORITY = os.environ.get("SITE_TAG_AUTHORITY", "arcticnews")
 WEBSUB_HUB_URL = os.environ.get("WEBSUB_HUB_URL", "")
 WEBSUB_URLS_PER_REQUEST = max(1, envint("WEBSUB_URLS_PER_REQUEST", 50))
 WEBSUB_TIMEOUT = envint("WEBSUB_TIMEOUT", 10)
+# Search (feeds.search, feeds.web.views.search): every statement of one search is cancelled
+# after this many milliseconds, and each client may run this many searches that reach the
+# database (cached result pages are free), as django-ratelimit's "N/s|m|h" rate.
+SEARCH_STATEMENT_TIMEOUT_MS = envint("SEARCH_STATEMENT_TIMEOUT_MS", 2000)
+SEARCH_RATE_LIMIT = os.environ.get("SEARCH_RATE_LIMIT", "30/m")
+# Where the client's address is read for rate limits: REMOTE_ADDR, or behind a reverse proxy
+# the request header it sets (e.g. HTTP_X_REAL_IP). IPv6 clients are counted per /64.
+RATELIMIT_IP_META_KEY = os.environ.get("RATELIMIT_IP_META_KEY") or None
+RATELIMIT_IPV6_MASK = 64
+# A cache outage lets searches through (their cost stays bounded by the statement timeout)
+# rather than refusing every reader.
+RATELIMIT_FAIL_OPEN = True
 # How long browsers and proxies may reuse a reader page without asking (Cache-Control max-age;
 # feeds use FEEDS_MAX_AGE). Both go through feeds.web.caching.
 PAGES_MAX_AGE = envint("PAGES_MAX_AGE", 60)

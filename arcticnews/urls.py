@@ -20,5 +20,6 @@ urlpatterns = [
     path("", include("feeds.urls")),
 ]
 
+handler400 = "feeds.web.views.bad_request"
 handler404 = "feeds.web.views.page_not_found"
 handler500 = "feeds.web.views.server_error"

@@ -14,6 +14,13 @@ SQLite
     Both vector functions do nothing and ``search_stories`` finds stories with every word
     of the query in the title, summary or text (``icontains``), newest first.
 
+Cost is bounded per request (threats.md, "search cost"): a query is at most
+``MAX_QUERY_LENGTH`` characters and ``MAX_TERMS`` words (``check_query`` says which limit a
+reader's query breaks; ``search_stories`` cuts a longer one from other callers), the trigram
+fallback runs only for short queries of at least ``TRIGRAM_MIN_LENGTH`` characters and only
+through the trigram index (the ``%>`` operator, its threshold a connection setting), and
+``search_budget()`` gives every statement of a search a PostgreSQL statement timeout.
+
 Snippets are escape-safe: PostgreSQL highlights plain text between two private-use sentinel
 characters (removed from the story text first), and ``highlight_html`` escapes everything and
 only then turns the sentinels into ``<mark>`` elements, so feed text can never inject HTML.
@@ -24,9 +31,11 @@ from __future__ import annotations
 import functools
 import html
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime, time
 
+from django.conf import settings
 from django.contrib.postgres.search import (
     SearchHeadline,
     SearchQuery,
@@ -34,7 +43,7 @@ from django.contrib.postgres.search import (
     SearchVectorField,
     TrigramWordSimilarity,
 )
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Case, F, Func, Q, QuerySet, TextField, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Concat, Left
@@ -44,6 +53,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from feeds.bulk import unnest_param
 from feeds.models import Country, Story, Topic
+from feeds.text.sanitizing import normalize_space, strip_controls
 
 # Story.language (lower-cased, region stripped) -> PostgreSQL text search configuration.
 LANGUAGE_CONFIGS = {
@@ -61,7 +71,12 @@ SEARCH_CONFIGS = ("english", "norwegian", "russian", "swedish", "finnish", "dani
 
 START = "\ue000"  # private-use characters: never meaningful in news text
 STOP = "\ue001"
-TRIGRAM_THRESHOLD = 0.3
+MAX_QUERY_LENGTH = 200  # characters
+MAX_TERMS = 8  # words, the websearch operator "or" aside
+TRIGRAM_MIN_LENGTH = 4  # shorter queries match too many headlines by trigrams to be useful
+TRIGRAM_MAX_TERMS = 3  # a typo fix is for a name or two, not for a sentence
+COUNT_CAP = 1000  # "more than 1,000 results": counting further costs without telling more
+_WORDS = re.compile(r"[^\W_]+")
 SNIPPET_SOURCE_CHARS = 4000  # headline at most this much text per story
 
 
@@ -258,9 +273,68 @@ def _filtered(
     return queryset
 
 
+def normalise_query(raw: str | None) -> str:
+    """A reader's query as it is searched and cached: no control characters (PostgreSQL
+    refuses NUL), whitespace collapsed."""
+    return normalize_space(strip_controls(raw or ""))
+
+
+def query_terms(query: str) -> list[str]:
+    """The words of a query, without websearch's "or" operator."""
+    return [word for word in _WORDS.findall(query) if word.lower() != "or"]
+
+
+def check_query(query: str) -> str | None:
+    """Why a normalised reader's query cannot be searched as typed, or None when it can."""
+    if len(query) > MAX_QUERY_LENGTH:
+        return (
+            f"Your search is {len(query):,} characters long; searches can be at most "
+            f"{MAX_QUERY_LENGTH} characters. Shorten it to the words that matter."
+        )
+    terms = len(query_terms(query))
+    if terms > MAX_TERMS:
+        return (
+            f"Your search has {terms} words; searches can have at most {MAX_TERMS}. "
+            "Leave out the words that every story would contain."
+        )
+    return None
+
+
+def _bounded(query: str) -> str:
+    """``query`` within the limits, for callers that do not report them (the editor's search)."""
+    query = normalise_query(query)[:MAX_QUERY_LENGTH]
+    if len(query_terms(query)) > MAX_TERMS:
+        query = " ".join(query_terms(query)[:MAX_TERMS])
+    return query
+
+
+@contextmanager
+def search_budget() -> Iterator[None]:
+    """Run the queries of one search inside a transaction whose statements time out after
+    ``SEARCH_STATEMENT_TIMEOUT_MS`` (PostgreSQL; elsewhere nothing). A statement that runs out
+    raises ``django.db.OperationalError``; the caller tells the reader.
+    """
+    if not is_postgres():
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('statement_timeout', %s, true)",
+                [str(settings.SEARCH_STATEMENT_TIMEOUT_MS)],
+            )
+        yield
+
+
+def count_capped(results: QuerySet) -> int:
+    """How many stories ``results`` holds, counted up to COUNT_CAP + 1 at most."""
+    # Only the ids: the rank and the highlighted snippets are for the page's rows alone.
+    return results.order_by().values("pk")[: COUNT_CAP + 1].count()
+
+
 def _plain_search(base: QuerySet, query: str) -> QuerySet:
     """Every word somewhere in the headline, standfirst or text: the embedded default's search."""
-    words = [w for w in re.findall(r"[^\W_]+", query) if len(w) > 1][:8] or [query]
+    words = [w for w in _WORDS.findall(query) if len(w) > 1][:MAX_TERMS] or [query]
     for word in words:
         base = base.filter(
             Q(title__icontains=word) | Q(summary__icontains=word) | Q(content__icontains=word)
@@ -278,10 +352,11 @@ def search_stories(
 ) -> QuerySet:
     """Visible stories matching ``query``, best first, ready for listing templates.
 
-    On PostgreSQL each story carries ``rank`` and ``snippet`` (plain text with sentinel marks;
-    render it through ``highlight_html``). Costs one extra query (the trigram fallback check).
+    On PostgreSQL each story carries ``rank``, ``snippet`` and ``headline`` (plain text with
+    sentinel marks; render them through ``highlight_html``). Costs one extra query (the
+    trigram fallback check). Run it inside ``search_budget()`` so that its statements time out.
     """
-    query = (query or "").strip()[:200]
+    query = _bounded(query)
     base = _filtered(
         Story.objects.visible(), country=country, topic=topic, since=since, until=until
     )
@@ -311,23 +386,76 @@ def search_stories(
                 max_fragments=2,
                 fragment_delimiter=" … ",
             ),
+            # The headline with the matched words marked (all of it, not fragments).
+            headline=SearchHeadline(
+                Func(F("title"), Value(START + STOP), Value(""), function="translate"),
+                tsquery,
+                config=_config_expression(),
+                start_sel=START,
+                stop_sel=STOP,
+                highlight_all=True,
+            ),
         )
         .order_by("-rank", "-published_at", "-id")
     )
     if found.exists():
         return found
+    if len(query) < TRIGRAM_MIN_LENGTH or len(query_terms(query)) > TRIGRAM_MAX_TERMS:
+        return found  # nothing, and no trigram scan for a query that would match anything
     return (
         # Word similarity: a misspelt "icebrekaer" is close to one word of a headline, not
-        # to the whole headline. The %> operator's fixed 0.6 cut-off misses such typos, so
-        # filter on the score; this runs only when full-text search found nothing.
-        base.annotate(rank=TrigramWordSimilarity(query, "title"), snippet=Value("", TextField()))
-        .filter(rank__gte=TRIGRAM_THRESHOLD)
+        # to the whole headline. The %> operator (title %> query) is what the trigram index
+        # answers; its cut-off is pg_trgm.word_similarity_threshold, which every connection
+        # sets to settings.SEARCH_TRIGRAM_THRESHOLD (the default 0.6 misses such typos).
+        base.filter(title__trigram_word_similar=query)
+        .annotate(rank=TrigramWordSimilarity(query, "title"), snippet=Value("", TextField()))
         .order_by("-rank", "-published_at", "-id")
     )
 
 
-_MARKS = re.compile(f"([{START}{STOP}])")
+SNIPPET_WORDS = 30
+_TAGS = re.compile(r"<[^>]*>")
 _SPACES = re.compile(r"\s+")
+
+
+def mark_matches(stories: Iterable[Story], query: str) -> None:
+    """Give stories found without PostgreSQL's ts_headline (the embedded default's search) the
+    same ``headline`` and ``snippet``: the query's words marked with the sentinels, in the
+    headline and in about SNIPPET_WORDS words of text around the first match in the teaser or
+    the body, so a reader sees why each story was found."""
+    words = sorted({w.lower() for w in query_terms(query) if len(w) > 1}, key=len, reverse=True)
+    if not words:
+        return
+    pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
+
+    def marked(text: str) -> str:
+        return pattern.sub(lambda m: f"{START}{m.group(0)}{STOP}", text)
+
+    for story in stories:
+        if getattr(story, "snippet", None):
+            continue
+        title = (story.title or "").translate({ord(START): None, ord(STOP): None})
+        story.headline = marked(title) if pattern.search(title) else ""
+        snippet = ""
+        for field in (story.summary, story.content):
+            text = html.unescape(_TAGS.sub(" ", (field or "")[:SNIPPET_SOURCE_CHARS]))
+            text = _SPACES.sub(" ", text.translate({ord(START): None, ord(STOP): None}))
+            found = pattern.search(text)
+            if found:
+                head = text[: found.start()].split(" ")
+                tail = text[found.start() :].split(" ")
+                before = head[-SNIPPET_WORDS // 3 :]
+                after = tail[: SNIPPET_WORDS - len(before)]
+                snippet = marked(" ".join(before + after).strip())
+                if len(before) < len(head) and before != [""]:
+                    snippet = "… " + snippet
+                if len(after) < len(tail):
+                    snippet += " …"
+                break
+        story.snippet = snippet
+
+
+_MARKS = re.compile(f"([{START}{STOP}])")
 
 
 def highlight_html(snippet: str) -> SafeString:

@@ -1,12 +1,11 @@
 """Public URLs. Every listing page P has its feeds at P + each listing format's route
 (``feeds.syndication.formats``), named ``<listing>_<format>``."""
 
-from django.contrib.sitemaps.views import sitemap
 from django.urls import include, path
 
 from feeds.syndication import feeds as syndication
 from feeds.syndication.formats import LISTING_FORMATS, PRIMARY, SITE_FORMATS
-from feeds.web import caching, views
+from feeds.web import views
 from feeds.web.sitemaps import SITEMAPS, NewsSitemap
 
 app_name = "feeds"
@@ -23,10 +22,6 @@ def listing(route: str, view, name: str, feed_class) -> list:
     ]
 
 
-# Sitemaps go through the page cache like every public GET (they read no query parameter but
-# ?p=, the page of a long sitemap).
-cached_sitemap = caching.public_page(views.sitemap_params, policy=caching.FEEDS)(sitemap)
-
 urlpatterns = [
     *listing("", views.home, "home", syndication.LatestStoriesFeed),
     *listing("country/<slug:slug>/", views.country_detail, "country", syndication.CountryFeed),
@@ -42,10 +37,10 @@ urlpatterns = [
     *(path(f.route, f.view, {"feed_format": PRIMARY.name}, name=f.name) for f in SITE_FORMATS),
     path("story/<int:pk>/", views.story_detail, name="story"),
     path("robots.txt", views.robots_txt, name="robots"),
-    path("sitemap.xml", cached_sitemap, {"sitemaps": SITEMAPS}, name="sitemap"),
+    path("sitemap.xml", views.sitemap, {"sitemaps": SITEMAPS}, name="sitemap"),
     path(
         "sitemap-news.xml",
-        cached_sitemap,
+        views.sitemap,
         {"sitemaps": {"news": NewsSitemap}, "template_name": "sitemaps/news.xml"},
         name="sitemap_news",
     ),

@@ -12,6 +12,7 @@ import email.utils
 import io
 import json
 import re
+import secrets
 import threading
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from urllib.parse import parse_qs
 
 import feedparser
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.utils.http import http_date
 
@@ -43,6 +45,12 @@ NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
 # --- World --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _no_search_rate_limit(settings):
+    """These tests fetch search feeds far more often than a reader would."""
+    settings.SEARCH_RATE_LIMIT = "100000/m"
 
 
 @pytest.fixture(autouse=True)
@@ -671,6 +679,45 @@ def test_it_keeps_cache_entries_apart_per_host_and_search(client, world):
     other_host = client.get("/feed/", HTTP_HOST="localhost")
     assert b"http://localhost/story/" in other_host.content
     assert b"http://testserver/" not in other_host.content
+
+
+def test_a_search_feed_beyond_the_search_limits_is_refused(client, world):
+    response = client.get("/search/feed/", {"q": "ice " * 100})
+    assert response.status_code == 400
+    assert "at most 200 characters" in response.content.decode()
+    words = client.get("/search/feed/json/", {"q": " ".join(f"w{i}" for i in range(30))})
+    assert words.status_code == 400
+    assert client.get("/search/feed/", {"q": "ice\x00"}).status_code == 200  # controls dropped
+
+
+def test_search_feeds_cannot_flood_the_cache(client, world):
+    """Anyone can mint search feed URLs: what each leaves in the cache expires within the page
+    cache's five-minute bucket (once: a 30-day key per query), and unknown parameters add
+    nothing at all."""
+    from feeds.web import caching
+
+    identity = None
+    for n in range(5):
+        response = client.get("/search/feed/", {"q": f"icebreaker{n}", "utm_source": n})
+        assert response.status_code == 200
+        identity = f"{ORIGIN}|/search/feed/|q=icebreaker{n}|"
+    state_key = f"feeds:http:state:{caching.digest(identity)}"
+    assert cache.get(state_key) is not None
+    if hasattr(cache, "ttl"):  # django-redis: the real expiry
+        assert 0 < cache.ttl(state_key) <= caching.BUCKET_SECONDS
+    assert caching.SEARCH_FEEDS.state_timeout() <= caching.BUCKET_SECONDS
+    assert caching.SEARCH_FEEDS.timeout() <= caching.BUCKET_SECONDS
+
+
+def test_search_feeds_are_rate_limited_per_client(client, world, settings):
+    settings.SEARCH_RATE_LIMIT = "2/m"
+    address = f"198.18.{secrets.randbelow(256)}.{secrets.randbelow(256)}"
+    for n in range(2):
+        assert client.get("/search/feed/", {"q": f"ice{n}"}, REMOTE_ADDR=address).status_code == 200
+    assert client.get("/search/feed/", {"q": "ice0"}, REMOTE_ADDR=address).status_code == 200
+    limited = client.get("/search/feed/", {"q": "ice9"}, REMOTE_ADDR=address)
+    assert limited.status_code == 429 and limited["Retry-After"] == "60"
+    assert client.get("/feed/", REMOTE_ADDR=address).status_code == 200
 
 
 # --- OPML -----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import secrets
 from datetime import timedelta
 from xml.etree import ElementTree
 
@@ -128,6 +129,12 @@ def parse(response) -> ElementTree.Element:
 
 def text_of(element: ElementTree.Element) -> str:
     return re.sub(r"\s+", " ", "".join(element.itertext())).strip()
+
+
+@pytest.fixture(autouse=True)
+def _no_search_rate_limit(settings):
+    """These tests search far more often than a reader would; the limit has its own test."""
+    settings.SEARCH_RATE_LIMIT = "100000/m"
 
 
 @pytest.fixture(autouse=True)
@@ -329,12 +336,47 @@ def test_listings_page_with_stable_keyset_links(client):
     assert len(stories) == 45
 
 
-def test_a_malformed_cursor_shows_the_first_page(client):
+MALFORMED_CURSORS = [
+    "x",
+    "2026-13-45T00:00:00Z,1",
+    ",",
+    "2026-01-01T00:00:00Z,abc",
+    "9" * 100,
+    # Offsets Python accepts and PostgreSQL refuses (beyond ±15:59): once a public 500.
+    "2026-01-01T00:00:00+20:00,1",
+    "2026-01-01T00:00:00-23:59,1",
+    # Digits that str.isdigit() accepts and int() refuses: once a public 500.
+    "2026-01-01T00:00:00,\u00b2",
+    "2026-01-01T00:00:00,\u0663",  # ARABIC-INDIC DIGIT THREE: int() takes it, ASCII does not
+    # Out of range once moved to UTC, and a key beyond bigint.
+    "0001-01-01T00:00:00+01:00,1",
+    "9999-12-31T23:59:59-01:00,1",
+    "2026-01-01T00:00:00Z," + "9" * 20,
+    "2026-01-01T00:00:00Z,1\x00",
+]
+
+
+@pytest.mark.parametrize("name", ["before", "after"])
+def test_a_malformed_cursor_answers_400_with_the_friendly_page(client, name):
     make_many(3)
-    for bad in ["x", "2026-13-45T00:00:00Z,1", ",", "2026-01-01T00:00:00Z,abc", "9" * 100]:
-        response = client.get("/country/norway/", {"before": bad})
-        assert response.status_code == 200
-        assert "Story 0" in response.content.decode()
+    for bad in MALFORMED_CURSORS:
+        for path in ("/", "/country/norway/"):
+            response = client.get(path, {name: bad})
+            assert response.status_code == 400, (path, bad)
+            page = response.content.decode()
+            assert "This page link is not valid" in page, bad
+            assert "Story 0" not in page  # never a silent first page
+            assert "Browse the North" in page  # our page, with its way back
+
+
+def test_a_valid_cursor_with_an_offset_pages_from_that_moment(client):
+    make_many(3)
+    stories = list(Story.objects.filter(title__startswith="Story ").order_by("-published_at"))
+    moment = stories[0].published_at.astimezone(timezone.get_fixed_timezone(15 * 60 + 59))
+    response = client.get("/country/norway/", {"before": f"{moment.isoformat()},{stories[0].pk}"})
+    assert response.status_code == 200
+    titles = [text_of(a) for a in parse(response).findall(".//main//article/h3/a")]
+    assert titles == [s.title for s in stories[1:]]
 
 
 def test_home_pages_back_through_all_stories(client):
@@ -574,7 +616,11 @@ def test_search_finds_stories_and_filters_them(client):
 
     # No query: a form, no results, no error.
     assert client.get("/search/").status_code == 200
-    assert client.get("/search/", {"q": "x", "page": "abc", "since": "never"}).status_code == 200
+    # Bad filters: said next to the form, never a silent "Nothing matched".
+    bad = client.get("/search/", {"q": "x", "page": "abc", "since": "never"})
+    assert bad.status_code == 400
+    errors = parse(bad).findall(".//form//p[@class='field__error']")
+    assert {e.text for e in errors} == {"Use a date.", "There is no such page of results."}
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="full-text search is PostgreSQL")
@@ -693,7 +739,9 @@ PAGES = [
     ("/topic/energy/", 5),
     ("/country/norway/topic/energy/", 5),
     ("/source/high-north-news/", 6),
-    ("/search/?q=story&country=norway", 6),
+    # navigation 2, the statement timeout 1 (+ its savepoint and release under the test's
+    # transaction), full-text check 1, page 1, its tags 2, the count 1
+    ("/search/?q=story&country=norway", 10),
 ]
 
 
@@ -811,3 +859,217 @@ def test_news_sitemap_has_the_last_two_days(client):
     assert urls[0].find("news:news/news:title", ns).text == "Fresh <&> news"
     assert urls[0].find("news:news/news:publication/news:language", ns).text == "nb"
     assert urls[0].find("news:news/news:publication/news:name", ns).text == "ArcticNews"
+
+
+def test_news_sitemap_stays_well_formed_whatever_an_editor_typed(client):
+    # Control characters have no escape in XML 1.0: one in a headline once broke the document.
+    make_story("Ice\x01 road\x0b opens\x1f\ufffe", countries=("norway",), language="en")
+    response = client.get("/sitemap-news.xml")
+    assert response.status_code == 200
+    root = ElementTree.fromstring(response.content)  # raises on ill-formed XML
+    title = root.find(".//{http://www.google.com/schemas/sitemap-news/0.9}title")
+    assert title.text == "Ice road opens"
+
+
+# --- Parameters and the page cache (issue 18: cache-key cardinality, parameter validation) --
+
+
+def test_unknown_parameters_never_reach_the_page_cache(client, django_assert_num_queries):
+    make_many(3)
+    first = client.get("/country/norway/")
+    # Made-up parameters are ignored: the same cached page, no new entry, no query.
+    with django_assert_num_queries(0):
+        for n in range(20):
+            again = client.get("/country/norway/", {"junk": n, "utm_source": "x"})
+            assert again.status_code == 200
+            assert again.content == first.content
+    # The canonical link never echoes them.
+    canonical = parse(again).find(".//head/link[@rel='canonical']").get("href")
+    assert canonical == "http://testserver/country/norway/"
+
+
+def test_a_story_page_ignores_its_query_string(client, django_assert_num_queries):
+    story = make_many(1)[0]
+    first = client.get(f"/story/{story.pk}/")
+    with django_assert_num_queries(0):
+        assert client.get(f"/story/{story.pk}/", {"x": "1"}).content == first.content
+
+
+def _search_world():
+    make_story(
+        "Icebreaker convoy reaches Murmansk",
+        countries=("russia",),
+        topics=("shipping",),
+        language="en",
+        summary="<p>The convoy left Arkhangelsk on Monday.</p>",
+    )
+    make_story(
+        "Port traffic grows",
+        countries=("russia",),
+        language="en",
+        summary="<p>Murmansk handled more cargo than ever this autumn.</p>",
+    )
+    for i in range(25):
+        make_story(f"Tundra report {i}", countries=("norway",), language="en")
+    update_search_vectors(Story.objects.values_list("pk", flat=True))
+
+
+def test_search_says_how_many_stories_it_found(client):
+    _search_world()
+    tree = parse(client.get("/search/", {"q": "tundra"}))
+    assert text_of(tree.find(".//h2[@id='results-heading']")) == "25 stories found"
+    assert len(tree.findall(".//main//article")) == 20
+    page2 = parse(client.get("/search/", {"q": "tundra", "page": "2"}))
+    assert text_of(page2.find(".//h2[@id='results-heading']")) == "25 stories found, page 2"
+    one = parse(client.get("/search/", {"q": "arkhangelsk"}))
+    assert text_of(one.find(".//h2[@id='results-heading']")) == "1 story found"
+
+
+def test_search_marks_the_matched_words_where_a_reader_sees_them(client):
+    _search_world()
+    tree = parse(client.get("/search/", {"q": "murmansk"}))
+    cards = tree.findall(".//main//article")
+    assert len(cards) == 2
+    for card in cards:
+        # The word is marked in the headline or in the snippet under it: never invisible.
+        marked = [m.text for m in card.iter("mark")]
+        assert [w.lower() for w in marked] == ["murmansk"], text_of(card)
+    headline = next(c for c in cards if "Icebreaker" in text_of(c.find("h3")))
+    assert headline.find("h3/a/mark").text == "Murmansk"
+    body_only = next(c for c in cards if "Port traffic" in text_of(c.find("h3")))
+    assert body_only.find("h3/a/mark") is None
+    assert body_only.find(".//p[@class='card__summary']/mark").text == "Murmansk"
+
+
+def test_an_over_long_query_is_refused_with_a_clear_message(client):
+    _search_world()
+    query = "murmansk" + "x" * 5000
+    response = client.get("/search/", {"q": query})
+    assert response.status_code == 400
+    tree = parse(response)
+    error = tree.find(".//p[@id='search-q-error']")
+    assert "5,008 characters" in error.text and "at most 200" in error.text
+    assert tree.findall(".//main//article") == []
+    # The page never echoes the whole query in its headings.
+    assert len(text_of(tree.find(".//h1"))) < 100
+    assert len(tree.find(".//title").text) < 150
+
+
+def test_too_many_words_are_refused_before_they_reach_the_database(
+    client, django_assert_max_num_queries
+):
+    _search_world()
+    query = " or ".join(f"w{i}" for i in range(30))
+    with django_assert_max_num_queries(2):  # the navigation only
+        response = client.get("/search/", {"q": query})
+    assert response.status_code == 400
+    assert "30 words" in text_of(parse(response).find(".//p[@id='search-q-error']"))
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "message"),
+    [
+        ({"q": "ice", "country": "atlantis"}, "country", "We don’t cover a country called"),
+        ({"q": "ice", "topic": "nope"}, "topic", "There is no topic called"),
+        ({"q": "ice", "since": "2026-02-01", "until": "2026-01-01"}, "until", "before the start"),
+        ({"q": "ice", "since": "2026-02-30"}, "since", "Use a date."),
+        ({"q": "ice\x00"}, "q", "Null characters are not allowed."),
+    ],
+)
+def test_invalid_filters_are_reported_next_to_the_form(client, params, field, message):
+    response = client.get("/search/", params)
+    assert response.status_code == 400
+    tree = parse(response)
+    error = tree.find(f".//p[@id='search-{field}-error']")
+    assert error is not None and message in error.text
+    control = tree.find(f".//*[@id='search-{field}']")
+    assert control.get("aria-invalid") == "true"
+    assert "No stories found" not in text_of(tree.find(".//main"))
+
+
+def test_a_nul_anywhere_in_a_query_is_no_500(client):
+    # Once: /search/?q=%00 was a 500 (PostgreSQL refuses NUL in a string), and so was the
+    # editor's search, which calls search_stories directly.
+    assert client.get("/search/", {"q": "\x00"}).status_code == 400
+    assert list(search_stories("ice\x00breaker")) == []
+
+
+def test_a_page_beyond_the_results_says_so(client):
+    _search_world()
+    response = client.get("/search/", {"q": "tundra", "page": "7"})
+    assert response.status_code == 404
+    tree = parse(response)
+    assert text_of(tree.find(".//h2[@id='results-heading']")) == "There is no page 7"
+    note = text_of(tree.find(".//section[@class='search-results']/p"))
+    assert "25 stories, on 2 pages" in note
+    assert tree.find(".//section[@class='search-results']/p/a").get("href").endswith("page=2")
+    assert client.get("/search/", {"q": "tundra", "page": "51"}).status_code == 400
+
+
+def test_identical_normalised_searches_share_one_cached_page(client, django_assert_num_queries):
+    _search_world()
+    first = client.get("/search/", {"q": "tundra  report"})
+    assert first.status_code == 200
+    with django_assert_num_queries(0):
+        again = client.get("/search/", {"q": "  tundra report ", "utm_campaign": "x"})
+    assert again.content == first.content
+
+
+def test_searches_that_reach_the_database_are_rate_limited_per_client(client, settings):
+    settings.SEARCH_RATE_LIMIT = "3/m"
+    _search_world()
+    # The counters live in the cache for a minute: fresh addresses, so a rerun starts at zero.
+    address, other = (f"198.18.{secrets.randbelow(256)}.{secrets.randbelow(256)}" for _ in "ab")
+    for n in range(3):
+        assert client.get("/search/", {"q": f"tundra {n}"}, REMOTE_ADDR=address).status_code == 200
+    # A cached page costs nothing and is never refused.
+    assert client.get("/search/", {"q": "tundra 0"}, REMOTE_ADDR=address).status_code == 200
+    limited = client.get("/search/", {"q": "tundra 9"}, REMOTE_ADDR=address)
+    assert limited.status_code == 429
+    assert limited["Retry-After"] == "60"
+    assert "searched very often" in limited.content.decode()
+    # Another client, and every other page, are unaffected.
+    assert client.get("/search/", {"q": "tundra 9"}, REMOTE_ADDR=other).status_code == 200
+    assert client.get("/country/norway/", REMOTE_ADDR=address).status_code == 200
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="statement timeouts are PostgreSQL's")
+def test_a_search_that_runs_out_of_time_is_cancelled_and_explained(client, settings, monkeypatch):
+    from django.db import OperationalError
+
+    from feeds.search import search_budget
+    from feeds.web import views
+
+    settings.SEARCH_STATEMENT_TIMEOUT_MS = 100
+    with pytest.raises(OperationalError), search_budget():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_sleep(2)")
+
+    slow = Story.objects.extra(where=["(SELECT true FROM pg_sleep(2))"])
+    monkeypatch.setattr(views, "search_stories", lambda *args, **kwargs: slow)
+    make_many(1)
+    response = client.get("/search/", {"q": "anything"})
+    assert response.status_code == 503
+    assert "would take too long" in response.content.decode()
+    # The connection is usable afterwards (the timeout was local to the search's transaction).
+    assert client.get("/country/norway/").status_code == 200
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="trigrams are PostgreSQL's")
+def test_the_typo_fallback_is_bounded(django_assert_max_num_queries):
+    make_story("Icebreaker convoy on the Northern Sea Route", countries=("russia",), language="en")
+    update_search_vectors(Story.objects.values_list("pk", flat=True))
+    assert [s.title for s in search_stories("icebrekaer")] == [
+        "Icebreaker convoy on the Northern Sea Route"
+    ]
+    # Too short, or too many words, for a typo: no trigram search at all.
+    assert list(search_stories("icx")) == []
+    assert list(search_stories("icebrekaer convoi northren seaa")) == []
+    # And it asks with the operator the trigram index answers (title %> query), never with a
+    # bare similarity score that only a scan of every headline can compute.
+    sql, params = search_stories("icebrekaer").query.sql_with_params()
+    condition = sql.split(" WHERE ", 1)[1].split(" ORDER BY ")[0]
+    assert "%>" in condition and "WORD_SIMILARITY" not in condition.upper(), condition
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'story_title_trgm_idx'")
+        assert "gin_trgm_ops" in cursor.fetchone()[0]

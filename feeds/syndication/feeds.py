@@ -37,6 +37,7 @@ from urllib.parse import urlencode, urlsplit
 from django.conf import settings
 from django.contrib.syndication.views import Feed
 from django.core.exceptions import ObjectDoesNotExist
+from django.db import OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -47,14 +48,15 @@ from django.utils.xmlutils import SimplerXMLGenerator
 from django.views.decorators.http import require_safe
 
 from feeds.models import Country, Source, Story, Topic
-from feeds.search import search_stories
+from feeds.search import check_query, normalise_query, search_budget, search_stories
 from feeds.text.sanitizing import clean_html, clean_text
 from feeds.web import caching
 from feeds.web.caching import origin as _origin
+from feeds.web.params import BadParameter
+from feeds.web.throttle import RETRY_AFTER_SECONDS, too_many_searches
 
 ITEMS_PER_FEED = 50
 TITLE_MAX_LENGTH = 1000  # Story.title's column; longer titles are cut with an ellipsis
-SEARCH_QUERY_MAX_LENGTH = 200
 
 # The date in every tag URI. Part of every id we have published: never change it.
 TAG_DATE = "2026"
@@ -544,8 +546,13 @@ class SearchFeed(StoryFeed):
 
     @staticmethod
     def search_params(request: HttpRequest) -> dict[str, str]:
-        """The search parameters, normalised; unknown ones (utm_*, page) are dropped."""
-        params = {"q": clean_text(request.GET.get("q", ""), SEARCH_QUERY_MAX_LENGTH)}
+        """The search parameters, normalised; unknown ones (utm_*, page) are dropped. A query
+        beyond the search limits is refused (400), as on the search page."""
+        query = normalise_query(request.GET.get("q", ""))
+        problem = check_query(query)
+        if problem:
+            raise BadParameter(problem)
+        params = {"q": query}
         for name in ("country", "topic"):
             params[name] = request.GET.get(name, "").strip()[:100]
         for name in ("since", "until"):
@@ -555,6 +562,26 @@ class SearchFeed(StoryFeed):
 
     def cache_params(self, request: HttpRequest) -> str:
         return urlencode(self.search_params(request))
+
+    def _render(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        # Only a feed that is not in the cache costs the database, so only it is counted.
+        if request.GET.get("q", "").strip() and too_many_searches(request):
+            response = HttpResponse(
+                "Too many searches from your address; try again in a minute.\n",
+                content_type="text/plain; charset=utf-8",
+                status=429,
+            )
+            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
+        try:
+            with search_budget():
+                return super()._render(request, *args, **kwargs)
+        except OperationalError:  # the statement timeout
+            return HttpResponse(
+                "This search would take too long to answer; try more specific words.\n",
+                content_type="text/plain; charset=utf-8",
+                status=503,
+            )
 
     def get_object(self, request: HttpRequest) -> Listing:
         params = self.search_params(request)

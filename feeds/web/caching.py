@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
+from typing import Protocol
 
 from django.conf import settings
 from django.core.cache import cache
@@ -191,22 +192,34 @@ def _rendered(response: HttpResponse) -> HttpResponse:
     return response
 
 
+class Params(Protocol):
+    """What a page read from its query string, in canonical form."""
+
+    def cache_key(self) -> str: ...
+
+
 def public_page(
-    params: Callable[[HttpRequest], str] | None = None, *, policy: Policy = PAGES
+    parse: Callable[[HttpRequest], Params] | None = None, *, policy: Policy = PAGES
 ) -> Callable:
     """Decorate a GET view so it is served through ``serve``.
 
-    ``params(request)`` returns the normalised query parameters the view reads (its cache
-    identity); by default the view reads none and its query string is ignored.
+    ``parse(request)`` reads and checks the parameters the view reads (``feeds.web.params``;
+    a bad one raises ``BadParameter``, a 400) and the view gets them as ``params``; their
+    ``cache_key()`` is the page's identity. Without ``parse`` the view reads no parameter and
+    its query string is ignored.
     """
 
     def decorator(view: Callable) -> Callable:
         @wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            read = params(request) if params is not None else ""
+            key = ""
+            if parse is not None:
+                params = parse(request)
+                kwargs["params"] = params
+                key = params.cache_key()
             return serve(
                 request,
-                identity_of(request, read),
+                identity_of(request, key),
                 lambda: view(request, *args, **kwargs),
                 policy,
             )

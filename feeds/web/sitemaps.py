@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from feeds.models import Country, Source, Story, Topic
+from feeds.text.sanitizing import strip_controls
 
 NEWS_WINDOW = timedelta(days=2)
 NEWS_LIMIT = 1000
@@ -96,10 +97,12 @@ class NewsSitemap(Sitemap):
             url["news"] = {
                 # The publication is us (the aggregator); the story's own outlet is in
                 # the title's page. Google asks for the name as it appears on the site.
-                "publication_name": getattr(settings, "SITE_NAME", "ArcticNews"),
+                "publication_name": settings.SITE_NAME,
                 "language": _news_language(story.language or story.source.language),
                 "publication_date": story.published_at,
-                "title": story.title,
+                # Whatever an editor typed: XML 1.0 has no escape for control characters,
+                # so they would make the whole sitemap ill-formed.
+                "title": strip_controls(story.title),
             }
         return urls
 

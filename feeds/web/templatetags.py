@@ -206,6 +206,8 @@ def _card(
         summary = plaintext(story.summary, summary_words)
     return {
         "story": story,
+        # search results: the headline with the matched words marked (escaped, our <mark>s)
+        "headline": getattr(story, "headline_html", "") or story.title,
         "url": url("feeds:story", (str(story.pk),)),
         "level": level,
         "summary": summary,

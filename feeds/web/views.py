@@ -17,9 +17,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.sitemaps import views as sitemap_views
+from django.db import OperationalError
 from django.db.models import Count, F, Prefetch, Q, QuerySet, Window, prefetch_related_objects
 from django.db.models.functions import RowNumber
 from django.http import (
@@ -47,19 +49,38 @@ from feeds.models import (
     Topic,
     visible_q,
 )
-from feeds.search import highlight_html, search_stories
+from feeds.search import (
+    COUNT_CAP,
+    START,
+    count_capped,
+    highlight_html,
+    mark_matches,
+    search_budget,
+    search_stories,
+)
 from feeds.tagging.countries import COUNTRIES as COUNTRY_DEFS
 from feeds.tagging.store import tag_reasons
 from feeds.web import caching
 from feeds.web.caching import public_page
+from feeds.web.params import (
+    SEARCH_MAX_PAGE,
+    BadParameter,
+    Cursor,
+    ListingParams,
+    NoParams,
+    SearchParams,
+    SearchRequest,
+    SitemapParams,
+)
 from feeds.web.templatetags import cached_reverse, countries_in_order, plaintext, topics_in_order
+from feeds.web.throttle import RETRY_AFTER_SECONDS, too_many_searches
 
 PAGE_SIZE = 20
 HOME_SIZE = 13  # the front page: a lead story and twelve more; "Older stories" pages by 20
 SECTION_SIZE = 4  # stories per country on the home page
 SECTION_HORIZON = timedelta(days=120)  # home country sections look this far back
 MAP_WINDOW = timedelta(days=7)
-SEARCH_MAX_PAGE = 50
+QUERY_SHOWN_CHARS = 80  # a refused over-long query is echoed this far
 
 
 # --- Navigation and page context -----------------------------------------------------------
@@ -101,65 +122,7 @@ class FeedListing:
     query: str = ""  # the search's normalised query string
 
 
-# --- Parameters: what each page reads, which is also its cache identity --------------------
-
-
-def _read(request: HttpRequest, *names: str) -> str:
-    return urlencode([(name, request.GET[name].strip()) for name in names if name in request.GET])
-
-
-def cursor_params(request: HttpRequest) -> str:
-    return _read(request, "before", "after")
-
-
-def search_params(request: HttpRequest) -> str:
-    return _read(request, "q", "country", "topic", "since", "until", "page")
-
-
-def sitemap_params(request: HttpRequest) -> str:
-    return _read(request, "p")
-
-
 # --- Keyset pagination ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Cursor:
-    """A position in a newest-first listing: a story's publication time and id."""
-
-    published_at: datetime
-    pk: int
-
-    @classmethod
-    def parse(cls, raw: str | None) -> Cursor | None:
-        raw = (raw or "").strip()
-        stamp, sep, pk = raw.rpartition(",")
-        if not sep or not pk.isdigit() or len(raw) > 64:
-            return None
-        try:
-            moment = datetime.fromisoformat(stamp)
-        except ValueError:
-            return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return cls(moment, int(pk))
-
-    @classmethod
-    def of(cls, story: Story) -> Cursor:
-        return cls(story.published_at, story.pk)
-
-    def __str__(self) -> str:
-        return f"{self.published_at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%fZ},{self.pk}"
-
-    def older(self) -> Q:
-        return Q(published_at__lt=self.published_at) | Q(
-            published_at=self.published_at, pk__lt=self.pk
-        )
-
-    def newer(self) -> Q:
-        return Q(published_at__gt=self.published_at) | Q(
-            published_at=self.published_at, pk__gt=self.pk
-        )
 
 
 @dataclass(frozen=True)
@@ -174,15 +137,14 @@ class Page:
         return None if query is None else path + query
 
 
-def keyset_page(request: HttpRequest, queryset: QuerySet, first_size: int = PAGE_SIZE) -> Page:
+def keyset_page(params: ListingParams, queryset: QuerySet, first_size: int = PAGE_SIZE) -> Page:
     """PAGE_SIZE stories around the cursor in ?before= or ?after=; the newest without one
     (``first_size`` of them).
 
     One query (plus the queryset's prefetches); two when ?after= reaches the top and the
     first page is served instead.
     """
-    before = Cursor.parse(request.GET.get("before"))
-    after = None if before else Cursor.parse(request.GET.get("after"))
+    before, after = params.before, params.after
     if after is not None:
         rows = list(queryset.filter(after.newer()).order_by("published_at", "id")[: PAGE_SIZE + 1])
         if len(rows) > PAGE_SIZE:
@@ -289,10 +251,10 @@ def _map_regions(countries: list[Country]) -> list[dict]:
 
 
 @require_safe
-@public_page(cursor_params)
-def home(request: HttpRequest) -> HttpResponse:
+@public_page(ListingParams.parse)
+def home(request: HttpRequest, params: ListingParams) -> HttpResponse:
     nav = Navigation.load()
-    page = keyset_page(request, _visible_stories(), first_size=HOME_SIZE)
+    page = keyset_page(params, _visible_stories(), first_size=HOME_SIZE)
     context = _context(
         request,
         nav,
@@ -321,21 +283,24 @@ def home(request: HttpRequest) -> HttpResponse:
 # --- Listings ------------------------------------------------------------------------------
 
 
-def _listing(request: HttpRequest, nav: Navigation, queryset: QuerySet, **extra) -> HttpResponse:
-    page = keyset_page(request, queryset)
+def _listing(
+    request: HttpRequest, params: ListingParams, nav: Navigation, queryset: QuerySet, **extra
+) -> HttpResponse:
+    page = keyset_page(params, queryset)
     context = _context(request, nav, **_page_context(request, page), **extra)
     return TemplateResponse(request, "feeds/listing.html", context)
 
 
 @require_safe
-@public_page(cursor_params)
-def country_detail(request: HttpRequest, slug: str) -> HttpResponse:
+@public_page(ListingParams.parse)
+def country_detail(request: HttpRequest, slug: str, params: ListingParams) -> HttpResponse:
     nav = Navigation.load()
     country = nav.country(slug)
     if country is None:
         raise Http404("No such country")
     return _listing(
         request,
+        params,
         nav,
         _visible_stories().for_country(country),
         kicker="Country",
@@ -353,14 +318,15 @@ def country_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_safe
-@public_page(cursor_params)
-def topic_detail(request: HttpRequest, slug: str) -> HttpResponse:
+@public_page(ListingParams.parse)
+def topic_detail(request: HttpRequest, slug: str, params: ListingParams) -> HttpResponse:
     nav = Navigation.load()
     topic = nav.topic(slug)
     if topic is None:
         raise Http404("No such topic")
     return _listing(
         request,
+        params,
         nav,
         _visible_stories().for_topic(topic),
         kicker="Topic",
@@ -378,14 +344,17 @@ def topic_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_safe
-@public_page(cursor_params)
-def country_topic(request: HttpRequest, slug: str, topic: str) -> HttpResponse:
+@public_page(ListingParams.parse)
+def country_topic(
+    request: HttpRequest, slug: str, topic: str, params: ListingParams
+) -> HttpResponse:
     nav = Navigation.load()
     country, subject = nav.country(slug), nav.topic(topic)
     if country is None or subject is None:
         raise Http404("No such country or topic")
     return _listing(
         request,
+        params,
         nav,
         _visible_stories().for_country(country).for_topic(subject),
         kicker=f"{country.name} · {subject.name}",
@@ -421,12 +390,13 @@ def country_topic(request: HttpRequest, slug: str, topic: str) -> HttpResponse:
 
 
 @require_safe
-@public_page(cursor_params)
-def source_detail(request: HttpRequest, slug: str) -> HttpResponse:
+@public_page(ListingParams.parse)
+def source_detail(request: HttpRequest, slug: str, params: ListingParams) -> HttpResponse:
     nav = Navigation.load()
     source = get_object_or_404(Source.objects.select_related("country"), slug=slug)
     return _listing(
         request,
+        params,
         nav,
         _visible_stories().filter(source=source),
         kicker="Source",
@@ -474,8 +444,8 @@ def _gone(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
-@public_page()
-def story_detail(request: HttpRequest, pk: int) -> HttpResponse:
+@public_page(NoParams.parse)
+def story_detail(request: HttpRequest, pk: int, params: NoParams) -> HttpResponse:
     story = Story.objects.select_related("source", "primary_country").filter(pk=pk).first()
     if story is None:
         raise Http404("No such story")
@@ -530,87 +500,116 @@ def story_detail(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Search --------------------------------------------------------------------------------
 
 
-def _parse_date(raw: str | None) -> date | None:
-    try:
-        return date.fromisoformat((raw or "").strip())
-    except ValueError:
-        return None
-
-
-def _page_number(raw: str | None) -> int:
-    try:
-        return min(max(int(raw or 1), 1), SEARCH_MAX_PAGE)
-    except ValueError:
-        return 1
-
-
 @require_safe
-@public_page(search_params, policy=caching.SEARCH_PAGES)
-def search(request: HttpRequest) -> HttpResponse:
+@public_page(SearchRequest.parse, policy=caching.SEARCH_PAGES)
+def search(request: HttpRequest, params: SearchRequest) -> HttpResponse:
     nav = Navigation.load()
-    query = request.GET.get("q", "").strip()[:200]
-    country = nav.country(request.GET.get("country"))
-    topic = nav.topic(request.GET.get("topic"))
-    since = _parse_date(request.GET.get("since"))
-    until = _parse_date(request.GET.get("until"))
-    number = _page_number(request.GET.get("page"))
-
-    params = {
-        key: value
-        for key, value in [
-            ("q", query),
-            ("country", country.slug if country else ""),
-            ("topic", topic.slug if topic else ""),
-            ("since", since.isoformat() if since else ""),
-            ("until", until.isoformat() if until else ""),
-        ]
-        if value
-    }
-    stories: list[Story] = []
-    has_more = False
-    if query:
-        results = search_stories(query, country=country, topic=topic, since=since, until=until)
-        offset = (number - 1) * PAGE_SIZE
-        rows = list(results.for_listing()[offset : offset + PAGE_SIZE + 1])
-        has_more = len(rows) > PAGE_SIZE
-        stories = rows[:PAGE_SIZE]
-        for story in stories:
-            snippet = getattr(story, "snippet", "")
-            story.snippet_html = highlight_html(snippet) if snippet else ""
-
-    def page_url(n: int) -> str:
-        return "?" + urlencode({**params, **({"page": n} if n > 1 else {})})
-
-    query_string = urlencode(params)
+    checked = SearchParams.check(params, nav.countries, nav.topics)
+    sent = dict(params.values)
     context = _context(
         request,
         nav,
-        query=query,
-        country=country,
-        topic=topic,
-        since=since,
-        until=until,
-        stories=stories,
-        searched=bool(query),
-        page_number=number,
-        newer_url=(request.path + page_url(number - 1)) if number > 1 else None,
-        older_url=(request.path + page_url(number + 1)) if has_more else None,
-        canonical_url=request.build_absolute_uri(
-            request.path + (page_url(number) if params else "")
-        ),
-        feeds=FeedListing("search", query=query_string),
-        feeds_title=f"Search: {query}" if query else "Search",
+        query=checked.raw_query,
+        query_shown=_shorten(checked.raw_query, QUERY_SHOWN_CHARS),
+        country=checked.country,
+        topic=checked.topic,
+        since=checked.since or sent.get("since", ""),
+        until=checked.until or sent.get("until", ""),
+        errors=checked.errors,
+        stories=[],
+        searched=bool(checked.query) and not checked.errors,
+        page_number=checked.page,
+        total=None,
         noindex=True,
+        canonical_url=request.build_absolute_uri(request.path),
+        feeds_title="Search",
     )
+    if checked.errors:
+        return TemplateResponse(request, "feeds/search.html", context, status=400)
+    context.update(
+        canonical_url=request.build_absolute_uri(
+            request.path + (f"?{checked.query_string(checked.page)}" if checked.filters() else "")
+        ),
+        feeds=FeedListing("search", query=urlencode(checked.filters())),
+        feeds_title=f"Search: {checked.query}" if checked.query else "Search",
+    )
+    if not checked.query:
+        return TemplateResponse(request, "feeds/search.html", context)
+    if too_many_searches(request):
+        response = TemplateResponse(
+            request,
+            "feeds/search.html",
+            {**context, "searched": False, "throttled": True},
+            status=429,
+        )
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+    offset = (checked.page - 1) * PAGE_SIZE
+    try:
+        with search_budget():
+            results = search_stories(
+                checked.query,
+                country=checked.country,
+                topic=checked.topic,
+                since=checked.since,
+                until=checked.until,
+            )
+            rows = list(results.for_listing()[offset : offset + PAGE_SIZE + 1])
+            total = count_capped(results) if rows or checked.page > 1 else 0
+    except OperationalError:  # the statement timeout: a search too costly to finish
+        return TemplateResponse(
+            request,
+            "feeds/search.html",
+            {**context, "searched": False, "too_slow": True},
+            status=503,
+        )
+    stories = rows[:PAGE_SIZE]
+    mark_matches(stories, checked.query)  # without PostgreSQL: the same marks, from Python
+    for story in stories:
+        snippet = getattr(story, "snippet", "")
+        story.snippet_html = highlight_html(snippet) if snippet else ""
+        headline = getattr(story, "headline", "")
+        story.headline_html = highlight_html(headline) if START in headline else ""
+    last_page = max(1, min(-(-total // PAGE_SIZE), SEARCH_MAX_PAGE))
+
+    def page_url(n: int) -> str:
+        return request.path + "?" + checked.query_string(n)
+
+    context.update(
+        stories=stories,
+        total=total,
+        total_capped=total > COUNT_CAP,
+        count_cap=COUNT_CAP,
+        last_page=last_page,
+        last_page_url=page_url(last_page),
+        newer_url=page_url(checked.page - 1) if checked.page > 1 else None,
+        older_url=page_url(checked.page + 1) if len(rows) > PAGE_SIZE else None,
+    )
+    if not stories and checked.page > 1:
+        # Past the end of results that exist: say so, never "nothing matched".
+        return TemplateResponse(
+            request, "feeds/search.html", {**context, "beyond_end": True}, status=404
+        )
     return TemplateResponse(request, "feeds/search.html", context)
+
+
+def _shorten(text: str, length: int) -> str:
+    return text if len(text) <= length else text[: length - 1].rstrip() + "…"
+
+
+@require_safe
+@public_page(SitemapParams.parse, policy=caching.FEEDS)
+def sitemap(request: HttpRequest, params: SitemapParams, **kwargs) -> HttpResponse:
+    """Django's sitemap view (``kwargs``: its sitemaps and template) through the page cache."""
+    return sitemap_views.sitemap(request, **kwargs)
 
 
 # --- Robots and errors ---------------------------------------------------------------------
 
 
 @require_safe
-@public_page(policy=caching.FIXED)
-def robots_txt(request: HttpRequest) -> HttpResponse:
+@public_page(NoParams.parse, policy=caching.FIXED)
+def robots_txt(request: HttpRequest, params: NoParams) -> HttpResponse:
     lines = [
         "User-agent: *",
         "Disallow: /admin/",
@@ -624,6 +623,18 @@ def robots_txt(request: HttpRequest) -> HttpResponse:
         f"Sitemap: {request.build_absolute_uri(reverse('feeds:sitemap_news'))}",
     ]
     return HttpResponse("\n".join(lines) + "\n", content_type="text/plain; charset=utf-8")
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """400: a parameter that cannot be used (``feeds.web.params.BadParameter``) says what."""
+    nav = Navigation.load()
+    message = str(exception) if isinstance(exception, BadParameter) else ""
+    context = {
+        "message": message or "This address cannot be answered: part of it is damaged.",
+        "nav_countries": nav.countries,
+        "nav_topics": nav.topics,
+    }
+    return render(request, "400.html", context, status=400)
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -1,0 +1,26 @@
+"""Per-client limits on the requests that cost the database most (django-ratelimit, counted in
+the default cache, so every web process shares them when the cache is Redis).
+
+Only work that reaches the database is counted: the page cache answers repeated searches
+without coming here.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest
+from django_ratelimit.core import is_ratelimited
+
+RETRY_AFTER_SECONDS = 60
+
+
+def too_many_searches(request: HttpRequest) -> bool:
+    """Count one search against the client's ``SEARCH_RATE_LIMIT``; True once it is spent.
+
+    Signed-in editors are not limited (their own tools search as they type).
+    """
+    if request.user.is_authenticated:
+        return False
+    return is_ratelimited(
+        request, group="search", key="ip", rate=settings.SEARCH_RATE_LIMIT, increment=True
+    )
