@@ -65,7 +65,7 @@ def hostile_requests(rng: random.Random, n: int) -> str:
         return "/search/?" + urlencode({"q": f"ice\x00{unique}"})
     if kind == 4:
         words = rng.sample(["new", "government", "year", "people", "report", "minister"], 2)
-        return "/search/?" + urlencode({"q": " ".join(words), "page": rng.randint(1, 60)})
+        return "/search/?" + urlencode({"q": " ".join(words), "page": rng.randint(1, 30)})
     if kind == 5:
         return "/search/feed/?" + urlencode({"q": f"arctic {unique}"})
     return "/?" + urlencode({"junk": unique})  # cache-key flooding on a listing

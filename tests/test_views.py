@@ -740,8 +740,8 @@ PAGES = [
     ("/country/norway/topic/energy/", 5),
     ("/source/high-north-news/", 6),
     # navigation 2, the statement timeout 1 (+ its savepoint and release under the test's
-    # transaction), full-text check 1, page 1, its tags 2, the count 1
-    ("/search/?q=story&country=norway", 10),
+    # transaction), full-text check 1, the page's ids 1, its rows 1, their tags 2, the count 1
+    ("/search/?q=story&country=norway", 11),
 ]
 
 

@@ -22,7 +22,7 @@ from feeds.models import Country, Story, Topic
 from feeds.search import check_query, normalise_query
 from feeds.text.sanitizing import normalize_space
 
-SEARCH_MAX_PAGE = 50
+SEARCH_MAX_PAGE = 25  # PAGE_SIZE results a page: the COUNT_CAP newest matches
 CURSOR_MAX_LENGTH = 64
 # PostgreSQL's timestamptz accepts offsets up to ±15:59; Python's datetime up to ±23:59.
 MAX_UTC_OFFSET = timedelta(hours=15, minutes=59)

@@ -55,6 +55,7 @@ from feeds.search import (
     count_capped,
     highlight_html,
     mark_matches,
+    page_of,
     search_budget,
     search_stories,
 )
@@ -554,7 +555,7 @@ def search(request: HttpRequest, params: SearchRequest) -> HttpResponse:
                 since=checked.since,
                 until=checked.until,
             )
-            rows = list(results.for_listing()[offset : offset + PAGE_SIZE + 1])
+            rows = page_of(results.for_listing(), offset, PAGE_SIZE + 1)
             total = count_capped(results) if rows or checked.page > 1 else 0
     except OperationalError:  # the statement timeout: a search too costly to finish
         return TemplateResponse(
