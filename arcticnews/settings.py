@@ -272,9 +272,9 @@ WEBSUB_TIMEOUT = envint("WEBSUB_TIMEOUT", 10)
 # database (cached result pages are free), as django-ratelimit's "N/s|m|h" rate.
 SEARCH_STATEMENT_TIMEOUT_MS = envint("SEARCH_STATEMENT_TIMEOUT_MS", 2000)
 SEARCH_RATE_LIMIT = os.environ.get("SEARCH_RATE_LIMIT", "30/m")
-# Where the client's address is read for rate limits: REMOTE_ADDR, or behind a reverse proxy
-# the request header it sets (e.g. HTTP_X_REAL_IP). IPv6 clients are counted per /64.
-RATELIMIT_IP_META_KEY = os.environ.get("RATELIMIT_IP_META_KEY") or None
+# The client's address for the search limit, as for login throttling (TRUSTED_PROXY_COUNT).
+# IPv6 clients are counted per /64.
+RATELIMIT_IP_META_KEY = "arcticnews.security.client_ip"
 RATELIMIT_IPV6_MASK = 64
 # A cache outage lets searches through (their cost stays bounded by the statement timeout)
 # rather than refusing every reader.

@@ -7,8 +7,8 @@ default; kept for reruns), serves the site with gunicorn on loopback as ``make s
 
 1. **baseline**: one probe client requests random story pages, each a page-cache miss;
 2. **attack**: the same probe while ``--clients`` clients (8) send hostile searches as fast as
-   they get answers, each client from its own address (``X-Forwarded-For``, read through
-   ``RATELIMIT_IP_META_KEY`` as behind a reverse proxy);
+   they get answers, each client from its own address (``X-Forwarded-For``, read with
+   ``TRUSTED_PROXY_COUNT=1`` as behind a reverse proxy);
 3. **attack, no rate limit**: the same with ``SEARCH_RATE_LIMIT`` out of reach, to show what
    the per-request bounds alone (term and length caps, statement timeout, bounded trigram
    fallback, cached results) hold.
@@ -225,7 +225,7 @@ def main() -> None:
         "REDIS_URL": redis_url,
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1",
-        "RATELIMIT_IP_META_KEY": "HTTP_X_FORWARDED_FOR",
+        "TRUSTED_PROXY_COUNT": "1",
         "CACHE_KEY_PREFIX": f"bench-{os.getpid()}",  # a fresh page cache for this run
     }
     figures = []
