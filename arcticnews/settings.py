@@ -259,6 +259,12 @@ if FEEDS_LEASE_SECONDS <= CELERY_TASK_TIME_LIMIT:
         f"FEEDS_LEASE_SECONDS ({FEEDS_LEASE_SECONDS}) must exceed "
         f"CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT})"
     )
+# Ingest's adaptations of private library internals (feeds/ingest/adaptations/): speed-ups
+# that change no result, each also off on a library version it was not tested against.
+FEEDS_LIBRARY_ADAPTATIONS = envbool("FEEDS_LIBRARY_ADAPTATIONS", True)
+# A feed whose runs fail this many times in a row with the same error is quarantined:
+# no longer polled until an editor re-activates it (the reason is on the feed in the admin).
+FEEDS_QUARANTINE_AFTER = max(1, envint("FEEDS_QUARANTINE_AFTER", 5))
 SITE_NAME = "ArcticNews"
 # The public origin, for absolute URLs built outside a request (WebSub pings, feeds' self links).
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")

@@ -221,9 +221,11 @@ def median(values: list[float]) -> float:
 
 
 def _ingest_one(feed_id: int) -> str:
-    from feeds.ingest import pipeline as ingest
+    # As the worker runs a fetch, with its follow-up but without related boxes (timed by
+    # bench/related_bench.py).
+    from feeds import tasks
 
-    return ingest.fetch_and_store(feed_id, force=True).status
+    return tasks.run_feed(feed_id, force=True, suggest=False).status
 
 
 def setup_ours() -> None:

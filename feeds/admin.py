@@ -16,8 +16,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from feeds import tasks
+from feeds.columns import width
 from feeds.generation import bump_generation
-from feeds.ingest import pipeline as ingest
 from feeds.ingest.fetching import FetchError, validate_feed_url
 from feeds.models import (
     Country,
@@ -71,7 +72,7 @@ class TopicAdmin(CountryAdmin):
 
 
 class FeedForm(forms.ModelForm):
-    url = forms.URLField(max_length=2000, assume_scheme="https")
+    url = forms.URLField(max_length=width(Feed, "url"), assume_scheme="https")
 
     class Meta:
         model = Feed
@@ -155,6 +156,7 @@ class FeedAdmin(NewsroomAdmin):
         "consecutive_failures",
         "last_fetched_at",
         "next_fetch_at",
+        "deactivated_reason",  # why a feed stopped: 410 Gone, moved, quarantined
     ]
     list_filter = [FetchHealthFilter, "source"]
     list_select_related = ["source"]
@@ -179,23 +181,29 @@ class FeedAdmin(NewsroomAdmin):
     ]
     inlines = [FetchLogInline]
 
+    def save_model(self, request, obj, form, change):
+        if change and "is_active" in form.changed_data and obj.is_active:
+            # Re-activated by an editor: a fresh start, not the next strike of a quarantine.
+            obj.unfinished_runs = obj.consecutive_failures = 0
+            obj.deactivated_reason = ""
+            obj.next_fetch_at = timezone.now()
+        super().save_model(request, obj, form, change)
+
     @admin.action(description="Fetch now")
     def fetch_now(self, request, queryset):
-        from feeds.tasks import fetch_feed
-
         ids = list(queryset.values_list("pk", flat=True))
         Feed.objects.filter(pk__in=ids).update(next_fetch_at=timezone.now())
         if settings.CELERY_TASK_ALWAYS_EAGER:
             lines = []
             for feed in queryset:
-                result = ingest.fetch_and_store(feed.pk, force=True)
+                result = tasks.run_feed(feed.pk, force=True, suggest=False)
                 if result.changed_story_ids:
-                    ingest.enrich(result.changed_story_ids)
+                    tasks.enrich(result.changed_story_ids)
                 lines.append(result.line(feed))
             self.message_user(request, "; ".join(lines), messages.INFO)
         else:
             for feed_id in ids:
-                fetch_feed.delay(feed_id, force=True)
+                tasks.fetch_feed.delay(feed_id, force=True)
             self.message_user(request, f"{len(ids)} feed(s) queued for fetching.", messages.INFO)
 
 

@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from feeds.text.keys import url_key
+from feeds.text.keys import KEY_LENGTH, LEAD_KEY_LENGTH, url_key
 
 HTTP_URL = Q(link="") | Q(link__startswith="http://") | Q(link__startswith="https://")
 
@@ -122,6 +122,9 @@ class Feed(models.Model):
     last_status = models.CharField(max_length=200, blank=True)
     last_error = models.TextField(blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
+    # Runs claimed but never finished (a worker killed mid-run): counted when a claim is
+    # taken, cleared when any outcome is recorded. Enough of them quarantine the feed.
+    unfinished_runs = models.PositiveIntegerField(default=0, editable=False)
     next_fetch_at = models.DateTimeField(default=timezone.now)
     lease_until = models.DateTimeField(null=True, blank=True)
     hub_url = models.URLField(max_length=2000, blank=True)
@@ -228,10 +231,10 @@ class Story(models.Model):
     content_hash = models.CharField(max_length=64, blank=True, editable=False)
     # Indexed in Meta: equality lookups only, so without the LIKE-pattern copies that
     # db_index=True adds on PostgreSQL.
-    title_key = models.CharField(max_length=300, blank=True, editable=False)
-    url_key = models.CharField(max_length=300, blank=True, editable=False)
+    title_key = models.CharField(max_length=KEY_LENGTH, blank=True, editable=False)
+    url_key = models.CharField(max_length=KEY_LENGTH, blank=True, editable=False)
     # Hash of the opening words: republished copies repeat the lead word for word.
-    lead_key = models.CharField(max_length=40, blank=True, editable=False)
+    lead_key = models.CharField(max_length=LEAD_KEY_LENGTH, blank=True, editable=False)
 
     is_hidden = models.BooleanField(
         default=False, help_text="Hidden stories are gone for readers and never come back."
@@ -427,7 +430,7 @@ class RelatedSlot(models.Model):
     external_outlet = models.CharField(max_length=300, blank=True)
     # external_url as dedupe.url_key has it: an outlet's line to a story we do not carry yet is
     # found by this when that story arrives, and then points at ours.
-    external_key = models.CharField(max_length=300, blank=True, editable=False)
+    external_key = models.CharField(max_length=KEY_LENGTH, blank=True, editable=False)
     origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.EDITOR)
     pinned = models.BooleanField(
         default=False, help_text="Pinned slots are kept when the system re-suggests the box."

@@ -1,4 +1,5 @@
-"""Celery tasks: thin, named, taking ids, each one call into a plain function.
+"""Celery tasks: thin, named, taking ids, each one call into a plain function; and ALL the
+follow-up after a fetch, queued from one place (``after_fetch``).
 
 Safe under late acknowledgement because every task is idempotent: fetches claim the feed
 with a conditional UPDATE, and storing is an upsert on (feed, guid).
@@ -7,12 +8,16 @@ with a conditional UPDATE, and storing is an upsert on (feed, guid).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
+from feeds.generation import bump_generation
+from feeds.ingest import leases
 from feeds.ingest import pipeline as ingest
 from feeds.models import Feed, Story
 from feeds.related import boxes
@@ -21,6 +26,41 @@ logger = logging.getLogger(__name__)
 
 # Only errors that a retry can cure: a database restart or a dropped connection.
 TRANSIENT = (OperationalError, InterfaceError)
+
+
+def after_fetch(result: ingest.FeedRunResult, *, suggest: bool = True) -> None:
+    """Everything a fetch that changed stories sets off, once its transaction commits:
+    pages and feeds showing them are rebuilt (a new cache generation), the WebSub hub is
+    pinged, and (``suggest``) their related boxes are suggested and refreshed in a task.
+
+    Callers that suggest boxes themselves, in-process (the management commands, the admin's
+    "fetch now"), pass ``suggest=False``.
+    """
+    ids = list(result.changed_story_ids)
+    if not ids:
+        return
+
+    def queue() -> None:
+        bump_generation()
+        if settings.WEBSUB_HUB_URL:
+            publish_websub.delay(ids)
+        if suggest:
+            suggest_related.delay(ids)
+
+    transaction.on_commit(queue)
+
+
+def run_feed(feed_id: int, *, force: bool = False, suggest: bool = True) -> ingest.FeedRunResult:
+    """Poll one feed (``pipeline.fetch_and_store``) and queue its follow-up."""
+    result = ingest.fetch_and_store(feed_id, force=force)
+    after_fetch(result, suggest=suggest)
+    return result
+
+
+def enrich(story_ids: Sequence[int]) -> int:
+    """Suggest related boxes for changed stories and refresh recent boxes they may improve."""
+    ids = list(story_ids)
+    return boxes.refresh_boxes(ids) + boxes.refresh_boxes(boxes.boxes_affected_by(ids))
 
 
 @shared_task(name="feeds.enqueue_due_feeds", ignore_result=True, acks_late=True)
@@ -58,15 +98,12 @@ def enqueue_due_feeds(limit: int = 500) -> int:
 )
 def fetch_feed(feed_id: int, force: bool = False) -> str:
     try:
-        result = ingest.fetch_and_store(feed_id, force=force)
+        result = run_feed(feed_id, force=force)
     except Feed.DoesNotExist:
         return "gone"
     except TRANSIENT:
-        ingest.release(feed_id)
+        leases.release(feed_id)
         raise
-    if result.changed_story_ids:
-        ids = result.changed_story_ids
-        transaction.on_commit(lambda: suggest_related.delay(ids))
     return result.status
 
 
@@ -79,7 +116,7 @@ def fetch_feed(feed_id: int, force: bool = False) -> str:
     max_retries=5,
 )
 def suggest_related(story_ids: list[int]) -> int:
-    return ingest.enrich(story_ids)
+    return enrich(story_ids)
 
 
 @shared_task(

@@ -19,7 +19,7 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from feeds.ingest import parsing
+from feeds.ingest.adaptations import feedparser_cp1252
 from feeds.ingest.extraction import (
     country_slug,
     extract_lead_image,
@@ -28,7 +28,8 @@ from feeds.ingest.extraction import (
     is_outlet,
     parse_byline,
 )
-from feeds.ingest.parsing import parse_feed, strip_tracking_params
+from feeds.ingest.parsing import parse_feed
+from feeds.text.keys import strip_tracking_params
 from feeds.text.sanitizing import ALLOWED_TAGS
 from feeds.types import ParsedEntry, ParsedFeed, RelatedLine
 from tests.test_sanitizing import assert_no_live_script, live_script_problems
@@ -1058,7 +1059,7 @@ def test_corpus_allow_listed_elements_survive() -> None:
     assert dropped == DROPPED_ON_PURPOSE | table_only
 
 
-# --- feedparser's Windows-1252 fix-up, made cheaper (parsing._cheaper_cp1252_fixup) ----------
+# --- feedparser's Windows-1252 fix-up, made cheaper (adaptations.feedparser_cp1252) ---------
 
 
 def _parse_corpus_file(path: Path) -> object:
@@ -1089,8 +1090,9 @@ def test_the_cheaper_cp1252_fixup_changes_no_result_of_the_corpus(monkeypatch):
     if not CORPUS.is_dir():
         pytest.skip(f"the feedparser corpus is not at {CORPUS}")
     files = corpus_files()
+    assert feedparser_cp1252.ensure()
     ours = {path: _parse_corpus_file(path) for path in files}
-    for parser, stock in parsing._STOCK_DECODE_ENTITIES.items():
+    for parser, stock in feedparser_cp1252._STOCK_DECODE_ENTITIES.items():
         monkeypatch.setattr(parser, "decode_entities", stock)
     stock = {path: _parse_corpus_file(path) for path in files}
     changed = [

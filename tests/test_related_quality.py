@@ -25,12 +25,12 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from feeds.ingest.pipeline import enrich
 from feeds.management.commands.evaluate_related import ingest_set, load_set, score_boxes
 from feeds.models import Country, Origin, RelatedChange, RelatedSlot, Story
 from feeds.related import boxes as related
 from feeds.related import curation, ranking
 from feeds.search import update_search_vectors
+from feeds.tasks import enrich
 from tests.test_views import country, make_source, make_story, parse, text_of
 
 pytestmark = pytest.mark.django_db

@@ -14,8 +14,9 @@ import pytest
 from django.db import DataError, connection, transaction
 
 from feeds.ingest import pipeline as ingest
+from feeds.ingest.stories import insert_stories
 from feeds.models import Feed, Source, Story, StoryCountry, StoryTopic
-from feeds.search import create_stories, search_stories, set_search_vector, update_search_vectors
+from feeds.search import search_stories, set_search_vector, update_search_vectors
 from tests.test_pipeline import BASIC, make_feed
 
 pytestmark = pytest.mark.django_db
@@ -146,7 +147,7 @@ def test_create_stories_stores_what_bulk_create_would_in_one_insert(postgresql):
         count = "SELECT n_tup_ins FROM pg_stat_xact_user_tables WHERE relname = 'feeds_story'"
         cursor.execute(count)
         (before,) = cursor.fetchone()
-        create_stories(ours)
+        insert_stories(ours)
         cursor.execute(count)
         (after,) = cursor.fetchone()
     assert after - before == len(languages)  # one row each, in one INSERT
@@ -180,7 +181,7 @@ def test_create_stories_refuses_a_value_too_long_instead_of_cutting_it(postgresq
     feed = Feed.objects.create(source=source, url="https://example.org/rss.xml")
     story = Story(feed=feed, source=source, guid="long", title="t", byline="x" * 501)
     with pytest.raises(DataError), transaction.atomic():
-        create_stories([story])
+        insert_stories([story])
     assert not Story.objects.filter(guid="long").exists()
 
 

@@ -592,6 +592,14 @@ def _same_host(a: str, b: str) -> bool:
     return a.rstrip(".").lower() == b.rstrip(".").lower()
 
 
+# The urllib3 versions whose connection internals (``HTTPConnection._new_conn``, a pool's
+# ``ConnectionCls``, ``PoolManager.pool_classes_by_scheme``) the pinning below was tested
+# against. It is a defence, not a speed-up, so no setting turns it off: on any other version
+# every fetch is refused with a clear error until it is re-tested.
+URLLIB3_TESTED = ("2.8.",)
+_PINNING_TESTED = urllib3.__version__.startswith(URLLIB3_TESTED)
+
+
 class _PinnedConnectionMixin:
     """Connect only to the addresses validated for the current hop.
 
@@ -768,16 +776,23 @@ if hasattr(os, "register_at_fork"):
 # --------------------------------------------------------------------------------------------
 
 
+# A Retry-After longer than this says "a long time": the scheduler caps it further.
+MAX_RETRY_AFTER = 999_999_999.0
+
+
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
     """Seconds to wait from a Retry-After value (delta-seconds or HTTP-date), or None."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(int(value))
+    if value.isascii() and value.isdigit():
+        # Any number of digits may come: more than a year is "a long time", and so is a
+        # 400-digit number (which float(int(…)) would refuse with an OverflowError).
+        digits = value.lstrip("0") or "0"
+        return float(int(digits)) if len(digits) <= 9 else MAX_RETRY_AFTER
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
@@ -995,6 +1010,11 @@ def fetch(
     everything else. ``total_timeout`` is a wall-clock limit for the whole fetch, redirects
     included. ``allow_private``/``allow_endpoints`` are as in :func:`validate_feed_url`.
     """
+    if not _PINNING_TESTED:
+        # Fail closed: without the pinning below, a rebinding DNS answer could reach the
+        # internal network. Re-test _PinnedConnectionMixin and add the version to
+        # URLLIB3_TESTED (tests/test_adaptations.py pins it).
+        raise FetchError(f"urllib3 {urllib3.__version__} is not tested with address pinning")
     started = time.monotonic()
     deadline = started + total_timeout
     policy = _policy(allow_private, allow_endpoints)

@@ -11,10 +11,8 @@ feedparser would open as a path or URL, threats.md §1.1).
 from __future__ import annotations
 
 import calendar
-import functools
 import hashlib
 import html as htmllib
-import inspect
 import io
 import logging
 import re
@@ -22,12 +20,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import feedparser
-import feedparser.api
-import feedparser.mixin
 
+from feeds.ingest.adaptations import feedparser_cp1252
 from feeds.ingest.extraction import (
     extract_lead_image,
     extract_related_box,
@@ -35,6 +32,7 @@ from feeds.ingest.extraction import (
     parse_byline,
 )
 from feeds.ingest.jsonfeed import looks_like_json_feed, parse_json_feed
+from feeds.text.keys import strip_tracking_params
 from feeds.text.sanitizing import (
     MAX_HTML_LENGTH,
     clean_html,
@@ -45,7 +43,7 @@ from feeds.text.sanitizing import (
 )
 from feeds.types import ParsedEntry, ParsedFeed, RelatedLine
 
-__all__ = ["parse_feed", "strip_tracking_params"]
+__all__ = ["parse_feed"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +59,6 @@ MAX_TTL_MINUTES = 60 * 24 * 365
 # Only the headers that change how the bytes are read; the rest would end up in feedparser's
 # result for nothing.
 _PASSED_HEADERS = ("content-type", "content-language")
-_TRACKING_PARAM_RE = re.compile(r"^(?:utm_\w*|cmp|origin|fbclid|gclid)$", re.IGNORECASE)
 _UPDATE_PERIOD_MINUTES = {
     "hourly": 60,
     "daily": 60 * 24,
@@ -73,84 +70,6 @@ _LANGUAGE_RE = re.compile(r"^\s*([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{1,8})*\s*$")
 _IMAGE_EXTENSION_RE = re.compile(r"\.(?:jpe?g|png|gif|webp|avif)$", re.IGNORECASE)
 _FIRST_IMG_SRC_RE = re.compile(r"""<img\b[^>]*?\bsrc\s*=\s*["']?([^"'\s>]+)""", re.IGNORECASE)
 _WP_SIZE_SUFFIX_RE = re.compile(r"-\d+x\d+(?=\.\w+$)")
-
-
-def _fast_cp1252_table() -> None:
-    """Give feedparser its Windows-1252 fix-up table as a string indexed by code point.
-
-    feedparser passes every element's text through ``str.translate`` with a 27-key dict.
-    For text that is not pure ASCII (most northern news: ø, á, Cyrillic, syllabics), each
-    character then costs a failed dict lookup and a KeyError, about a fifth of the whole
-    parse. A string covering the Basic Multilingual Plane maps the same 27 code points and
-    leaves every other one as it is; characters past it raise IndexError, which translate
-    also treats as "unchanged". Same output, about twice as fast.
-    """
-    table = getattr(feedparser.mixin, "_cp1252", None)
-    if not isinstance(table, dict) or not all(
-        isinstance(k, int) and 0 <= k < 0x10000 and isinstance(v, str) and len(v) == 1
-        for k, v in table.items()
-    ):
-        return  # another feedparser version: leave it alone
-    chars = [chr(i) for i in range(0x10000)]
-    for code, char in table.items():
-        chars[code] = char
-    feedparser.mixin._cp1252 = "".join(chars)
-
-
-_fast_cp1252_table()
-
-_C1_RE = re.compile("[\x80-\x9f]")  # the only code points feedparser's fix-up table changes
-
-
-class _ElementText(str):
-    """An element's text between feedparser's ``decode_entities`` and the Windows-1252
-    fix-up at the end of its ``pop()``: ``output.translate(_cp1252)``.
-
-    ``str.translate`` looks every character of a non-ASCII string up in the table, one
-    Python object at a time: 100 µs for a 7 KB article body, about a fifth of feedparser's
-    time on northern news, although the table only changes U+0080-U+009F, which almost no
-    text contains. Here the fix-up first looks for one of those (16 µs) and is the same
-    ``translate`` when there is one. Either way the result is a plain ``str``: nothing of
-    this class is kept in feedparser's results.
-    """
-
-    __slots__ = ()
-
-    def translate(self, table: Any) -> str:
-        if table is feedparser.mixin._cp1252 and not _C1_RE.search(self):
-            return str(self)  # translate would change nothing
-        return str.translate(self, table)
-
-
-def _cheaper_cp1252_fixup() -> None:
-    """Have both feedparser parsers hand ``pop()`` an ``_ElementText``.
-
-    ``decode_entities`` is the last step of ``pop()`` before the fix-up that sees the text
-    (feedparser 6.0: mixin.py). If a version moved things around, ``_ElementText`` would
-    just be a ``str`` that checks one table's keys before translating: same results.
-    """
-    for parser in (feedparser.api.StrictFeedParser, feedparser.api.LooseFeedParser):
-        original = inspect.getattr_static(parser, "decode_entities", None)
-        if isinstance(original, staticmethod):
-            decode = functools.partial(_decode_static, original.__func__)
-        elif callable(original):
-            decode = functools.partial(_decode_method, original)
-        else:
-            continue
-        parser.decode_entities = functools.partialmethod(decode)
-        _STOCK_DECODE_ENTITIES[parser] = original
-
-
-def _decode_static(original: Any, parser: Any, element: str, data: str) -> str:
-    return _ElementText(original(element, data))
-
-
-def _decode_method(original: Any, parser: Any, element: str, data: str) -> str:
-    return _ElementText(original(parser, element, data))
-
-
-_STOCK_DECODE_ENTITIES: dict[type, Any] = {}  # what tests compare against
-_cheaper_cp1252_fixup()
 
 
 @dataclass(frozen=True)
@@ -191,6 +110,7 @@ def parse_feed(
     the newest ``max_entries`` entries and counts the rest, and the unusable ones, in
     ``skipped``.
     """
+    feedparser_cp1252.ensure()
     feed_url = safe_url(url)
     passed_headers, location = _response_headers(headers)
     base = safe_url(location, feed_url) or feed_url
@@ -218,22 +138,6 @@ def parse_feed(
 
 def _bozo(result: dict[str, Any]) -> ParsedFeed:
     return ParsedFeed(bozo=True, bozo_reason=_reason(result["bozo_exception"]))
-
-
-def strip_tracking_params(url: str) -> str:
-    """``url`` without utm_*, cmp, origin, fbclid and gclid query parameters."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if not parts.query:
-        return url
-    query = [
-        (k, v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if not _TRACKING_PARAM_RE.match(k)
-    ]
-    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 # --- feed level ----------------------------------------------------------------------------
@@ -384,7 +288,8 @@ def _datetime(stamp: Any) -> datetime | None:
     if not stamp:
         return None
     try:
-        return datetime(*tuple(stamp)[:6], tzinfo=UTC)
+        year, month, day, hour, minute, second = tuple(stamp)[:6]
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     except (TypeError, ValueError, OverflowError):
         return None
 
@@ -557,6 +462,10 @@ def _map_entry(entry: dict[str, Any], context: _FeedContext) -> ParsedEntry | No
     )
     if summary_raw == content_raw:
         summary_raw = ""  # feedparser copies content:encoded into summary when alone
+    # Every later step (the outlet's box, the byline, the lead image, sanitising) reads at
+    # most the capped bodies: a 10 MB body must not cost a 10 MB parse (threats.md D4).
+    content_raw = content_raw[:MAX_HTML_LENGTH]
+    summary_raw = summary_raw[:MAX_HTML_LENGTH]
     if content_raw and not content_is_html:
         content_raw = _plain_to_html(content_raw)
     if summary_raw and not summary_is_html:
@@ -589,7 +498,7 @@ def _map_entry(entry: dict[str, Any], context: _FeedContext) -> ParsedEntry | No
         title=title,
         summary_html=summary_html,
         content_html=content_html,
-        raw_html=strip_controls((content_raw or summary_raw)[:MAX_HTML_LENGTH]),
+        raw_html=strip_controls(content_raw or summary_raw),
         byline=byline,
         author=person,
         original_outlet=outlet,

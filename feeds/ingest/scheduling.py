@@ -55,7 +55,7 @@ def next_success_delay(
     if headers:
         match = _MAX_AGE.search(headers.get("cache-control", ""))
         if match:
-            hints.append(timedelta(seconds=int(match.group(1))))
+            hints.append(_seconds(match.group(1), MAX_INTERVAL))
     if hints:
         # A publisher asking us to wait longer than our estimate is honoured, within bounds.
         delay = max(delay, max(hints))
@@ -76,5 +76,16 @@ def failure_delay(
     exponent = max(consecutive_failures - 1, 0)
     delay = _jitter(min(MIN_INTERVAL * (2 ** min(exponent, 10)), MAX_BACKOFF), rng)
     if retry_after is not None and retry_after > 0:
-        delay = max(delay, min(timedelta(seconds=retry_after), MAX_BACKOFF))
+        # Compared as seconds first: a server's 10**14 would overflow a timedelta.
+        delay = max(delay, timedelta(seconds=min(retry_after, MAX_BACKOFF.total_seconds())))
     return delay
+
+
+def _seconds(digits: str, bound: timedelta) -> timedelta:
+    """``digits`` seconds, at most ``bound``: headers may carry any number of digits, and
+    beyond about 10**14 seconds a timedelta overflows (and converting a 5,000-digit string to
+    an int is refused by Python)."""
+    limit = int(bound.total_seconds())
+    if len(digits.lstrip("0")) > len(str(limit)):
+        return bound
+    return timedelta(seconds=min(int(digits), limit))

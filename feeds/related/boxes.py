@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from feeds.columns import fit
 from feeds.models import Country, Origin, RelatedChange, RelatedSlot, Story
 from feeds.related import candidates, profiles, words
 from feeds.related.candidates import NEAR, REFRESH_PER_STORY, WINDOW
@@ -284,14 +285,21 @@ def store_outlet_boxes(
                 target = None
             if target is None and not line.url:
                 continue
-            values = {
-                "target_id": target,
-                "external_url": "" if target else line.url,
-                "external_headline": "" if target else line.headline[:1000],
-                "external_outlet": "" if target else line.outlet[:300],
-                "origin": Origin.SOURCE,
-                "position": order[country.pk],
-            }
+            # Fitted to the columns (feeds.columns): a link too long for its column is
+            # dropped with the line, never sent to fail the whole feed's transaction.
+            values, _ = fit(
+                RelatedSlot,
+                {
+                    "target_id": target,
+                    "external_url": "" if target else line.url,
+                    "external_headline": "" if target else line.headline,
+                    "external_outlet": "" if target else line.outlet,
+                    "origin": Origin.SOURCE,
+                    "position": order[country.pk],
+                },
+            )
+            if not (values["target_id"] or values["external_url"]):
+                continue
             RelatedSlot.objects.update_or_create(story=story, country=country, defaults=values)
 
 

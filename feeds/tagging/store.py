@@ -3,7 +3,7 @@ editors' own terms on top of the data files; editors' corrections as labels."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from django.core.cache import cache
@@ -36,10 +36,10 @@ REASON_LENGTH = StoryCountry._meta.get_field("reason").max_length or 300
 TEXT_LIMIT = 800
 
 
-def tag_input(story: Story) -> TagInput:
-    # Ingest has already turned the same HTML into text (ingest._lead_text). Stored bodies
-    # are what clean_html returned, so their text needs no second parse (clean=True).
-    lead = getattr(story, "_lead_text", None)
+def tag_input(story: Story, lead: str | None = None) -> TagInput:
+    """``lead``: the story's opening text if the caller has it already (ingest turns the same
+    HTML into text for its keys). Stored bodies are what clean_html returned, so their text
+    needs no second parse (clean=True)."""
     if lead is None:
         lead = leading_text(story.summary or story.content, TEXT_LIMIT, clean=True)
     text = lead[:TEXT_LIMIT]
@@ -133,23 +133,41 @@ def vocabulary() -> Vocabulary:
     )
 
 
-def pretag(stories: Iterable[Story], vocab: Vocabulary | None = None) -> None:
-    """Tag unsaved stories so their INSERT already carries the primary country."""
+def pretag(
+    stories: Sequence[Story], leads: Sequence[str], vocab: Vocabulary | None = None
+) -> list[TagResult]:
+    """Tag unsaved stories so their INSERT already carries the primary country.
+
+    ``leads[i]`` is the opening text of ``stories[i]``. Returns each story's tags, in order,
+    for ``apply_tags(..., pretagged=...)`` to write once the stories have their keys.
+    """
     countries = {slug: c.pk for slug, c in (vocab or vocabulary()).countries.items()}
     now = timezone.now()
     sync_terms()
-    for story in stories:
-        result = tagger.tag(tag_input(story))
-        story._pretagged = result  # type: ignore[attr-defined]
+    results = []
+    for story, lead in zip(stories, leads, strict=True):
+        result = tagger.tag(tag_input(story, lead))
+        results.append(result)
         story.primary_country_id = next(
             (countries[s] for s in result.countries if s in countries), None
         )
         story.tag_basis, story.tag_margin = result.basis, result.margin
         story.tagged_at = now
+    return results
 
 
-def apply_tags(stories: Iterable[Story], vocab: Vocabulary | None = None) -> int:
+def apply_tags(
+    stories: Iterable[Story],
+    vocab: Vocabulary | None = None,
+    *,
+    leads: Mapping[int, str] | None = None,
+    pretagged: Mapping[int, TagResult] | None = None,
+) -> int:
     """Tag stories automatically. Editor rows (added or rejected) are left as they are.
+
+    ``leads``: opening texts by story id, where the caller has them. ``pretagged``: the tags
+    ``pretag`` gave new stories before their INSERT, by story id; those stories have no tag
+    rows yet, so none are looked up.
 
     A constant number of queries per batch, not per story: ingest tags whole feeds at once.
     Returns the number of stories whose tags changed.
@@ -163,7 +181,9 @@ def apply_tags(stories: Iterable[Story], vocab: Vocabulary | None = None) -> int
     existing_c: dict[int, dict[int, Any]] = {i: {} for i in ids}
     existing_t: dict[int, dict[int, Any]] = {i: {} for i in ids}
     # Stories tagged before their INSERT are new: they have no tag rows to look up.
-    old = [s.pk for s in stories if getattr(s, "_pretagged", None) is None]
+    leads = leads or {}
+    pretagged = pretagged or {}
+    old = [s.pk for s in stories if s.pk not in pretagged]
     if old:
         for c_row in StoryCountry.objects.filter(story_id__in=old):
             existing_c[c_row.story_id][c_row.country_id] = c_row
@@ -177,10 +197,10 @@ def apply_tags(stories: Iterable[Story], vocab: Vocabulary | None = None) -> int
     for story in stories:
         # New stories were tagged before their INSERT (see pretag), so their row already
         # holds the primary country; only the tag rows are left to write.
-        result: TagResult | None = getattr(story, "_pretagged", None)
+        result = pretagged.get(story.pk)
         already = result is not None
         if result is None:
-            result = tagger.tag(tag_input(story))
+            result = tagger.tag(tag_input(story, leads.get(story.pk)))
         before = (story.primary_country_id, story.tag_basis, story.tag_margin)
         wanted_c = {
             countries[s].pk: (result.scores.get(s, 0.0), result.why.get(s, ""))

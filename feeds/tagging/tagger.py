@@ -46,6 +46,7 @@ from feeds.tagging.countries import (
     DataError,
     check_term,
 )
+from feeds.text.keys import LETTER_FOLDS
 from feeds.types import TagInput, TagResult
 
 __all__ = ["fold", "outlet_countries", "parse_categories", "tag"]
@@ -79,31 +80,10 @@ TOPIC_MAX = 3
 
 
 # --- Text normalisation -------------------------------------------------------------------
-# Letters that do not decompose under NFKD but that English copy often writes without
-# their marks (Tromsø → Tromso, Þingvellir → Thingvellir, Łutselk'e → Lutselk'e).
+# Letters folded as in copy detection (feeds.text.keys), and apostrophes to one.
 _FOLD_TABLE = str.maketrans(
     {
-        "ø": "o",
-        "Ø": "O",
-        "æ": "ae",
-        "Æ": "AE",
-        "ð": "d",
-        "Ð": "D",
-        "þ": "th",
-        "Þ": "Th",
-        "œ": "oe",
-        "Œ": "OE",
-        "ß": "ss",
-        "ł": "l",
-        "Ł": "L",
-        "đ": "d",
-        "Đ": "D",
-        "ŋ": "n",
-        "Ŋ": "N",
-        "ı": "i",
-        "ŧ": "t",
-        "Ŧ": "T",
-        "ĸ": "q",
+        **LETTER_FOLDS,
         "ʼ": "'",
         "’": "'",
         "‘": "'",

@@ -1,6 +1,8 @@
 """Recognising the same story: across fetches of one feed and across outlets.
 
-Pure functions over strings; the ingest module applies them to the database.
+Pure functions over strings and small records; ``feeds.ingest`` applies them to the database
+(matching a feed's own items, linking copies) and ``feeds.related`` asks them which
+candidates are the story itself. Imports nothing of the project.
 """
 
 from __future__ import annotations
@@ -8,15 +10,70 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+# The width of a title or URL key (Story.title_key, Story.url_key and RelatedSlot.external_key
+# are declared with it) and of a lead key, a SHA-1 in hex.
+KEY_LENGTH = 300
+LEAD_KEY_LENGTH = 40
 
 _QUOTES = str.maketrans(
     {"’": "'", "‘": "'", "“": '"', "”": '"', "«": '"', "»": '"', "–": "-", "—": "-", "\u00a0": " "}
 )
 _OUTLET_SUFFIX = re.compile(r"\s+[|\-–—]\s+[^|\-–—]{2,60}$")
 _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
-_TRACKING = re.compile(r"^(utm_\w+|cmp|origin|ref|fbclid|gclid|mc_cid|mc_eid)$", re.IGNORECASE)
+# Query parameters that say where a reader came from, not which page: one list for the
+# links we store and the keys we compare.
+_TRACKING = re.compile(r"^(utm_\w*|cmp|origin|ref|fbclid|gclid|mc_cid|mc_eid)$", re.IGNORECASE)
 _WORD = re.compile(r"\w+", re.UNICODE)
+
+# Letters that do not decompose under NFKD but that English copy often writes without their
+# marks (Tromsø → Tromso, Þingvellir → Thingvellir, Łutselk'e → Lutselk'e).
+LETTER_FOLDS: dict[str, str] = {
+    "ø": "o",
+    "Ø": "O",
+    "æ": "ae",
+    "Æ": "AE",
+    "ð": "d",
+    "Ð": "D",
+    "þ": "th",
+    "Þ": "Th",
+    "œ": "oe",
+    "Œ": "OE",
+    "ß": "ss",
+    "ł": "l",
+    "Ł": "L",
+    "đ": "d",
+    "Đ": "D",
+    "ŋ": "n",
+    "Ŋ": "N",
+    "ı": "i",
+    "ŧ": "t",
+    "Ŧ": "T",
+    "ĸ": "q",
+}
+
+
+def is_tracking_param(name: str) -> bool:
+    return bool(_TRACKING.match(name))
+
+
+def strip_tracking_params(url: str) -> str:
+    """``url`` without the query parameters that only track where a reader came from."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if not parts.query:
+        return url
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not is_tracking_param(k)
+    ]
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def title_key(title: str) -> str:
@@ -24,7 +81,7 @@ def title_key(title: str) -> str:
     text = unicodedata.normalize("NFKC", title).translate(_QUOTES).strip()
     text = _OUTLET_SUFFIX.sub("", text) if len(text) > 40 else text
     text = _NON_WORD.sub(" ", text.casefold()).strip()
-    return text[:300]
+    return text[:KEY_LENGTH]
 
 
 def url_key(url: str) -> str:
@@ -37,13 +94,13 @@ def url_key(url: str) -> str:
         [
             (k, v)
             for k, v in parse_qsl(parts.query, keep_blank_values=True)
-            if not _TRACKING.match(k)
+            if not is_tracking_param(k)
         ]
     )
     key = host + parts.path.rstrip("/")
     if query:
         key += "?" + query
-    return key[:300]
+    return key[:KEY_LENGTH]
 
 
 def same_outlet(a: str, b: str) -> bool:
@@ -72,3 +129,85 @@ def lead_key(text: str, words: int = 20) -> str:
 def shares_key(a: tuple[str, str, str], b: tuple[str, str, str]) -> bool:
     """Two stories' (headline, link, lead) keys: one non-empty key in common means one story."""
     return any(x and x == y for x, y in zip(a, b, strict=True))
+
+
+def host_of(url: str) -> str:
+    """The host of a link, lower-case, without "www."; "" when there is none."""
+    try:
+        return (urlsplit(url.strip()).hostname or "").rstrip(".").removeprefix("www.")
+    except ValueError:
+        return ""
+
+
+def on_domain(url: str, homepage: str) -> bool:
+    """Whether ``url`` is on the site of ``homepage`` (the same host or one under it)."""
+    host, site = host_of(url), host_of(homepage)
+    return bool(host and site) and (host == site or host.endswith("." + site))
+
+
+# --- "the same story?" ---------------------------------------------------------------------
+
+# Copies of one story appear within this of each other (feed-sources §3); copies found only
+# by their opening words, within the shorter window (openings such as a weekly column's recur).
+COPY_WINDOW = timedelta(days=2)
+LEAD_WINDOW = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class StoryKeys:
+    """What deciding "the same story?" reads of a story: its keys, when it came out, where
+    it links to, whose feed carried it, and which outlet its byline credits."""
+
+    title_key: str
+    url_key: str
+    lead_key: str
+    published_at: datetime
+    link: str = ""
+    outlet: str = ""  # the name of the outlet whose feed carried it
+    homepage: str = ""  # that outlet's site
+    credited: str = ""  # the outlet a byline names as the writer ("original_outlet")
+    first_seen_at: datetime | None = None
+
+
+def _shared(a: StoryKeys, b: StoryKeys) -> frozenset[str]:
+    """Which of the keys two stories share: "url", "title", "lead"."""
+    return frozenset(
+        kind
+        for kind, mine, theirs in (
+            ("url", a.url_key, b.url_key),
+            ("title", a.title_key, b.title_key),
+            ("lead", a.lead_key, b.lead_key),
+        )
+        if mine and mine == theirs
+    )
+
+
+def same_story(a: StoryKeys, b: StoryKeys) -> bool:
+    """Two outlets' items are one story: the same link within ``COPY_WINDOW`` of each other,
+    or the same opening words within ``LEAD_WINDOW``.
+
+    A headline alone never suffices: a recurring "News in brief", or a hostile outlet that
+    copies a headline and links elsewhere, would otherwise take over a real outlet's story.
+    """
+    gap = abs(a.published_at - b.published_at)
+    shared = _shared(a, b)
+    return ("url" in shared and gap <= COPY_WINDOW) or ("lead" in shared and gap <= LEAD_WINDOW)
+
+
+def is_original(a: StoryKeys, b: StoryKeys) -> bool:
+    """Of two copies of one story, whether ``a`` is the original publisher's.
+
+    The outlet whose own site the link is on published it; then the outlet a byline credits;
+    only then whoever we saw first. So an aggregator, or an outlet copying a headline and
+    pointing it elsewhere, never becomes the canonical story of the outlet that wrote it.
+    """
+    a_home, b_home = on_domain(a.link, a.homepage), on_domain(b.link, b.homepage)
+    if a_home != b_home:
+        return a_home
+    if b.credited and same_outlet(b.credited, a.outlet):
+        return True
+    if a.credited and same_outlet(a.credited, b.outlet):
+        return False
+    a_seen = a.first_seen_at or a.published_at
+    b_seen = b.first_seen_at or b.published_at
+    return a_seen <= b_seen

@@ -7,7 +7,7 @@ home country, language of each feed) and ``answers.json`` ({anchor guid: {countr
 right story's guid, or null}}). The set goes through the real pipeline: each file is parsed
 with ``feeds.ingest.parsing.parse_feed`` and stored with
 ``feeds.ingest.pipeline.store_parsed`` (copy detection, tagging, search vectors), then
-``feeds.ingest.pipeline.enrich`` suggests boxes, after each feed as the worker does
+``feeds.tasks.enrich`` suggests boxes, after each feed as the worker does
 (``--batch``: once, after all feeds). No network is used.
 
 Everything happens in one transaction that is rolled back at the end (``--keep`` commits
@@ -36,6 +36,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils.text import slugify
 
+from feeds import tasks
 from feeds.ingest import pipeline as ingest
 from feeds.ingest.parsing import parse_feed
 from feeds.models import Country, Feed, RelatedChange, RelatedSlot, Source, Story
@@ -117,11 +118,12 @@ def ingest_set(directory: Path, feeds: list[dict], *, batch: bool = False) -> li
         feed, _ = Feed.objects.get_or_create(url=url, defaults={"source": source})
         parsed = parse_feed((directory / spec["file"]).read_bytes(), url=url)
         result = ingest.store_parsed(feed, parsed)
+        tasks.after_fetch(result, suggest=False)
         stored += result.changed_story_ids
         if not batch and result.changed_story_ids:
-            ingest.enrich(result.changed_story_ids)
+            tasks.enrich(result.changed_story_ids)
     if batch and stored:
-        ingest.enrich(stored)
+        tasks.enrich(stored)
     return stored
 
 

@@ -2,7 +2,8 @@ import logging
 
 from django.core.management.base import BaseCommand, CommandError
 
-from feeds.ingest import pipeline as ingest
+from feeds import tasks
+from feeds.ingest import leases
 from feeds.models import Feed
 
 
@@ -32,9 +33,9 @@ class Command(BaseCommand):
         try:
             for feed in feeds.select_related("source").order_by("source__name", "url"):
                 try:
-                    result = ingest.fetch_and_store(feed.pk, force=all)
+                    result = tasks.run_feed(feed.pk, force=all, suggest=False)
                 except Exception as exc:  # noqa: BLE001  one failing feed never stops the others
-                    ingest.release(feed.pk)
+                    leases.release(feed.pk)
                     self._failure(f"{feed}: failed: {type(exc).__name__}: {exc}", verbosity)
                     failed += 1
                     continue
@@ -50,7 +51,7 @@ class Command(BaseCommand):
         finally:
             pipeline_log.setLevel(level)
         if changed:
-            boxes = ingest.enrich(changed)
+            boxes = tasks.enrich(changed)
             if verbosity >= 2:
                 self.stdout.write(f"related boxes updated: {boxes}")
         if verbosity >= 1:

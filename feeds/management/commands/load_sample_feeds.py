@@ -2,6 +2,7 @@ import logging
 
 from django.core.management.base import BaseCommand
 
+from feeds import tasks
 from feeds.ingest import pipeline as ingest
 from feeds.ingest.samples import install_default_sources, load_samples
 from feeds.models import Feed, Story
@@ -31,8 +32,10 @@ class Command(BaseCommand):
                 f"Real feeds unreachable ({reason}); loading the bundled sample feeds instead."
             )
         results = load_samples()
+        for _, result in results:
+            tasks.after_fetch(result, suggest=False)
         changed = [i for _, r in results for i in r.changed_story_ids]
-        boxes = ingest.enrich(changed)
+        boxes = tasks.enrich(changed)
         created = sum(r.created for _, r in results)
         # What the admin shows for these feeds until a real fetch succeeds; a failing poll
         # keeps this status (see pipeline.record_failure) and says why in last_error.
@@ -56,7 +59,7 @@ class Command(BaseCommand):
         quiet.setLevel(logging.ERROR)
         try:
             for feed in feeds:
-                result = ingest.fetch_and_store(feed.pk, force=True)
+                result = tasks.run_feed(feed.pk, force=True, suggest=False)
                 results.append((feed, result))
                 changed += result.changed_story_ids
         finally:
@@ -65,6 +68,6 @@ class Command(BaseCommand):
             for feed, result in results:
                 self.stdout.write(result.line(feed))
             if changed:
-                ingest.enrich(changed)
+                tasks.enrich(changed)
             return ""
         return results[0][1].error if results else "no default feeds"

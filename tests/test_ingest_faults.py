@@ -1,0 +1,362 @@
+"""Faults a hostile-input review found in ingest (issue 18, items 1–5), each through the real
+fetcher and pipeline against the loopback fixture server.
+
+Column limits only bite on PostgreSQL (SQLite stores any length): run with DATABASE_URL set,
+as `make test` and .ci/run do. The assertions are the same on both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
+
+from feeds import tasks
+from feeds.ingest import extraction, leases, parsing, scheduling
+from feeds.ingest import pipeline as ingest
+from feeds.models import Feed, FetchLog, Source, Story
+from feeds.text.sanitizing import MAX_HTML_LENGTH
+from tests.fixtureserver import status
+from tests.test_hostile_feeds import add_feed, item, rss
+
+pytestmark = pytest.mark.django_db
+
+LONG_LINK = "https://ok.example/" + "a" * 2020  # passes the URL check, longer than the column
+LEAD = (
+    "The harbour board in Tromsø met on Monday evening to decide on the new quay for the "
+    "coastal ferries, the fishing fleet and the visiting cruise ships"
+)
+
+
+@pytest.fixture(autouse=True)
+def _private(allow_private):
+    """The fixture server is on loopback."""
+
+
+def entry(guid: str, *, title: str, link: str, body: str, extra: str = "", hours: int = 1) -> str:
+    date = datetime(2026, 3, 1, 12, 0, tzinfo=UTC) - timedelta(hours=hours)
+    return (
+        f"<item><title>{title}</title><link>{link}</link>"
+        f'<guid isPermaLink="false">{guid}</guid>'
+        f"<pubDate>{date:%a, %d %b %Y %H:%M:%S +0000}</pubDate>"
+        f"<description>{body}</description>{extra}</item>"
+    )
+
+
+# --- 1. over-long values -------------------------------------------------------------------
+
+
+def test_an_over_long_link_drops_that_link_and_keeps_every_story(fixture_server):
+    long_item = entry("long-1", title="A story with a very long link", link=LONG_LINK, body=LEAD)
+    feed = add_feed(
+        fixture_server, "/long.xml", rss(long_item + "".join(item(n) for n in range(2, 7)))
+    )
+    run = ingest.fetch_and_store(feed.pk, force=True)
+    assert (run.status, run.created) == ("ok", 6), run
+    story = Story.objects.get(guid="long-1")
+    assert story.link == "" and story.title == "A story with a very long link"
+    log = FetchLog.objects.get(feed=feed)
+    assert "link dropped: 2039 characters, the limit is 2000" in log.error
+    feed.refresh_from_db()
+    assert (
+        feed.consecutive_failures == 0 and "1 value(s) refused, dropped or cut" in feed.last_status
+    )
+
+
+def test_an_over_long_enclosure_drops_the_image_and_keeps_the_story(fixture_server):
+    enclosure = f'<enclosure url="{LONG_LINK}.jpg" type="image/jpeg" length="1"/>'
+    body = rss(
+        entry(
+            "img-1",
+            title="Story with a long image",
+            link="https://ok.example/1",
+            body=LEAD,
+            extra=enclosure,
+        )
+        + item(2)
+    )
+    feed = add_feed(fixture_server, "/image.xml", body)
+    assert ingest.fetch_and_store(feed.pk, force=True).created == 2
+    story = Story.objects.get(guid="img-1")
+    assert story.image_url == "" and story.link == "https://ok.example/1"
+    assert "image_url dropped" in FetchLog.objects.get(feed=feed).error
+
+
+def test_an_over_long_required_value_refuses_that_entry_alone(fixture_server, monkeypatch):
+    # The parser caps titles itself; a parser that did not must still lose only that entry.
+    real = parsing.parse_feed
+
+    def long_title(*args, **kwargs):
+        parsed = real(*args, **kwargs)
+        first, *rest = parsed.entries
+        return dataclasses.replace(
+            parsed, entries=[dataclasses.replace(first, title="T" * 1001), *rest]
+        )
+
+    monkeypatch.setattr(ingest, "parse_feed", long_title)
+    feed = add_feed(fixture_server, "/title.xml", rss(item(1) + item(2) + item(3)))
+    run = ingest.fetch_and_store(feed.pk, force=True)
+    assert (run.status, run.created) == ("ok", 2)
+    assert (
+        "refused: title has 1001 characters, the limit is 1000"
+        in FetchLog.objects.get(feed=feed).error
+    )
+
+
+def test_a_301_to_an_over_long_url_stores_the_feed_and_does_not_move_it(fixture_server):
+    feed = add_feed(fixture_server, "/moving.xml")
+    target = "/" + "b" * 2100
+    fixture_server.add(target, rss(item(1) + item(2)))
+    fixture_server.add_redirect("/moving.xml", fixture_server.url(target), status=301)
+    run = ingest.fetch_and_store(feed.pk, force=True)
+    assert (run.status, run.created) == ("ok", 2), run
+    feed.refresh_from_db()
+    assert feed.url == fixture_server.url("/moving.xml") and feed.is_active
+
+
+def test_addfeed_refuses_an_over_long_url_with_a_clear_error():
+    long_url = "http://127.0.0.1:9/" + "a" * 2020  # resolvable, allowed here, within 2,048
+    with pytest.raises(CommandError, match="2039 characters long; a feed URL has at most 2000"):
+        call_command("addfeed", long_url, source="Long Outlet", stdout=io.StringIO())
+    assert not Feed.objects.exists()
+
+
+# --- 2. identity: recurring headlines and colliding keys ------------------------------------
+
+
+def test_a_recurring_headline_is_a_new_story_and_the_old_one_is_kept(fixture_server):
+    monday = entry(
+        "brief-mon",
+        title="News in brief",
+        link="https://ok.example/brief/mon",
+        body="Monday: the ferry to Vardø is cancelled.",
+    )
+    feed = add_feed(fixture_server, "/brief.xml", rss(monday))
+    ingest.fetch_and_store(feed.pk, force=True)
+    tuesday = entry(
+        "brief-tue",
+        title="News in brief",
+        link="https://ok.example/brief/tue",
+        body="Tuesday: the airport in Kirkenes reopens.",
+    )
+    fixture_server.add("/brief.xml", rss(tuesday))  # Monday's item has left the feed
+    run = ingest.fetch_and_store(feed.pk, force=True)
+    assert (run.created, run.updated) == (1, 0)
+    assert "ferry to Vardø" in Story.objects.get(guid="brief-mon").summary
+    assert "Kirkenes reopens" in Story.objects.get(guid="brief-tue").summary
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("https://ok.example/live#update-1", "https://ok.example/live#update-2"),
+        ("https://ok.example/" + "x" * 300 + "/one", "https://ok.example/" + "x" * 300 + "/two"),
+    ],
+    ids=["fragment", "long-shared-prefix"],
+)
+def test_links_that_share_a_url_key_are_different_stories(fixture_server, first, second):
+    one = entry("one", title="First update", link=first, body="First body.")
+    feed = add_feed(fixture_server, "/keys.xml", rss(one))
+    ingest.fetch_and_store(feed.pk, force=True)
+    two = entry("two", title="Second update", link=second, body="Second body.")
+    fixture_server.add("/keys.xml", rss(two))
+    assert ingest.fetch_and_store(feed.pk, force=True).created == 1
+    assert Story.objects.get(guid="one").title == "First update"
+    assert Story.objects.get(guid="two").link == second
+
+
+def test_the_same_item_under_a_new_guid_keeps_its_story_by_headline_and_lead(fixture_server):
+    old = entry("cms-1", title="Quay decision in Tromsø", link="https://ok.example/1", body=LEAD)
+    feed = add_feed(fixture_server, "/cms.xml", rss(old))
+    ingest.fetch_and_store(feed.pk, force=True)
+    first_seen = Story.objects.get(guid="cms-1").first_seen_at
+    new = entry(
+        "urn:new-cms:1",
+        title="Quay decision in Tromsø",
+        link="https://ok.example/news/quay",
+        body=LEAD,
+    )
+    fixture_server.add("/cms.xml", rss(new))
+    run = ingest.fetch_and_store(feed.pk, force=True)
+    assert (run.created, run.updated) == (0, 1)
+    story = Story.objects.get()
+    assert story.guid == "urn:new-cms:1" and story.first_seen_at == first_seen
+
+
+# --- 3. huge numbers in response headers, and any exception -----------------------------------
+
+
+def test_a_huge_max_age_on_a_200_stores_the_feed_within_the_bounds(fixture_server):
+    feed = add_feed(
+        fixture_server,
+        "/age.xml",
+        rss(item(1)),
+        headers={"Cache-Control": "max-age=99999999999999999999"},
+    )
+    before = timezone.now()
+    assert ingest.fetch_and_store(feed.pk, force=True).created == 1
+    feed.refresh_from_db()
+    assert feed.next_fetch_at <= before + scheduling.MAX_INTERVAL * 1.1 + timedelta(seconds=5)
+
+
+@pytest.mark.parametrize("retry_after", ["100000000000000", "9" * 400, "7200"])
+def test_429_with_any_retry_after_is_recorded_and_backs_off(fixture_server, retry_after):
+    fixture_server.add_handler("/busy.xml", status(429, {"Retry-After": retry_after}))
+    feed = add_feed(fixture_server, "/busy.xml")
+    before = timezone.now()
+    assert ingest.fetch_and_store(feed.pk, force=True).status == "failed"
+    feed.refresh_from_db()
+    assert feed.lease_until is None and feed.consecutive_failures == 1 and "429" in feed.last_status
+    wait = feed.next_fetch_at - before
+    assert timedelta(seconds=7200) * 0.99 <= wait <= scheduling.MAX_BACKOFF + timedelta(seconds=5)
+    assert FetchLog.objects.filter(feed=feed, status="HTTP 429").count() == 1
+
+
+def test_any_exception_in_a_run_is_recorded_on_the_feed_and_backs_it_off(
+    fixture_server, monkeypatch
+):
+    def broken(*args, **kwargs):
+        raise OverflowError("a number our code could not take")
+
+    monkeypatch.setattr(ingest, "parse_feed", broken)
+    feed = add_feed(fixture_server, "/broken.xml", rss(item(1)))
+    before = timezone.now()
+    run = ingest.fetch_and_store(feed.pk, force=True)
+    assert run.status == "failed" and "OverflowError" in run.error
+    feed.refresh_from_db()
+    assert feed.consecutive_failures == 1 and feed.lease_until is None
+    assert "OverflowError: a number our code could not take" in feed.last_error
+    assert feed.next_fetch_at >= before + timedelta(minutes=9)
+    assert FetchLog.objects.get(feed=feed).error.startswith("OverflowError")
+
+
+def test_a_poison_feed_is_quarantined_and_fetched_at_most_n_times(
+    fixture_server, monkeypatch, settings
+):
+    settings.FEEDS_QUARANTINE_AFTER = 3
+    calls = []
+
+    def poison(*args, **kwargs):
+        calls.append(1)
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(ingest, "parse_feed", poison)
+    feed = add_feed(fixture_server, "/poison.xml", rss(item(1)))
+    for _ in range(10):  # beat after beat, as soon as the feed is due again
+        Feed.objects.filter(pk=feed.pk).update(next_fetch_at=timezone.now())
+        for feed_id in Feed.objects.due().values_list("pk", flat=True):
+            tasks.fetch_feed(feed_id)
+    assert len(calls) == 3
+    feed.refresh_from_db()
+    assert not feed.is_active and "quarantined" in feed.deactivated_reason
+    assert "RecursionError" in feed.deactivated_reason
+
+
+def test_a_feed_whose_runs_never_finish_is_quarantined(fixture_server, settings):
+    """A worker killed mid-run records nothing: the claim's own counter catches it (R7)."""
+    settings.FEEDS_QUARANTINE_AFTER = 3
+    feed = add_feed(fixture_server, "/killer.xml", rss(item(1)))
+    now = timezone.now()
+    for n in range(3):  # claimed, then the worker dies and the lease expires
+        assert leases.claim(feed.pk, force=True, now=now + timedelta(hours=n)) is not None
+    assert leases.claim(feed.pk, force=True, now=now + timedelta(hours=3)) is None
+    feed.refresh_from_db()
+    assert not feed.is_active and "3 runs in a row never finished" in feed.deactivated_reason
+    # A run that finishes clears the count: a healthy feed never gets near it.
+    healthy = add_feed(fixture_server, "/healthy.xml", rss(item(2)))
+    for _ in range(5):
+        assert ingest.fetch_and_store(healthy.pk, force=True).status in {"ok", "not-modified"}
+    healthy.refresh_from_db()
+    assert healthy.is_active and healthy.unfinished_runs == 0
+
+
+# --- 4. a hostile outlet cannot take over another outlet's story -------------------------------
+
+
+def outlet_feed(server, path: str, body: str, *, name: str, homepage: str) -> Feed:
+    feed = add_feed(server, path, body, outlet=name)
+    Source.objects.filter(pk=feed.source_id).update(homepage=homepage)
+    return Feed.objects.select_related("source").get(pk=feed.pk)
+
+
+def test_a_hostile_outlet_first_with_the_headline_does_not_take_over_the_real_story(
+    fixture_server, client
+):
+    headline = "Northern Fleet exercise closes the Varanger fjord"
+    phish = entry("p-1", title=headline, link="https://phish.example/varanger", body="Click here.")
+    hostile = outlet_feed(
+        fixture_server,
+        "/phish.xml",
+        rss(phish),
+        name="Phish Outlet",
+        homepage="https://phish.example/",
+    )
+    ingest.fetch_and_store(hostile.pk, force=True)
+    real_item = entry("r-1", title=headline, link="https://real.example/news/varanger", body=LEAD)
+    real = outlet_feed(
+        fixture_server,
+        "/real.xml",
+        rss(real_item),
+        name="Real Outlet",
+        homepage="https://real.example/",
+    )
+    ingest.fetch_and_store(real.pk, force=True)
+    story = Story.objects.get(feed=real)
+    assert story.canonical_id is None
+    assert Story.objects.visible().filter(pk=story.pk).exists()
+    page = client.get(story.get_absolute_url())
+    assert page.status_code == 200 and b"phish.example" not in page.content
+
+
+def test_the_original_publisher_is_canonical_even_when_an_aggregator_came_first(fixture_server):
+    link = "https://real.example/news/quay"
+    wire = entry("w-1", title="Quay decision", link=link, body=LEAD)
+    aggregator = outlet_feed(
+        fixture_server,
+        "/wire.xml",
+        rss(wire),
+        name="Wire Aggregator",
+        homepage="https://wire.example/",
+    )
+    ingest.fetch_and_store(aggregator.pk, force=True)
+    own = entry("o-1", title="Quay decision", link=link, body=LEAD)
+    real = outlet_feed(
+        fixture_server, "/own.xml", rss(own), name="Real Outlet", homepage="https://real.example/"
+    )
+    ingest.fetch_and_store(real.pk, force=True)
+    original, copy = Story.objects.get(feed=real), Story.objects.get(feed=aggregator)
+    assert original.canonical_id is None and copy.canonical_id == original.pk
+
+
+# --- 5. expensive steps only on capped input ---------------------------------------------------
+
+
+def test_the_outlet_box_is_looked_for_only_in_the_capped_body(
+    fixture_server, monkeypatch, settings
+):
+    seen: list[int] = []
+    real = extraction.extract_related_box
+
+    def spy(html: str, base_url: str = ""):
+        seen.append(len(html))
+        return real(html, base_url)
+
+    monkeypatch.setattr(parsing, "extract_related_box", spy)
+    body = "<p>Related stories from around the North:</p>" + "<p>filler text</p>" * 500_000
+    big = rss(
+        entry(
+            "big-1",
+            title="A very long body",
+            link="https://ok.example/big",
+            body=f"<![CDATA[{body}]]>",
+        )
+    )
+    feed = add_feed(fixture_server, "/big.xml", big)
+    assert len(big) < settings.FEEDS_MAX_BYTES  # within the fetcher's cap, past the HTML cap
+    assert ingest.fetch_and_store(feed.pk, force=True).created == 1
+    assert seen and max(seen) <= MAX_HTML_LENGTH, seen
