@@ -134,18 +134,21 @@ def vocabulary() -> Vocabulary:
 
 
 def pretag(
-    stories: Sequence[Story], leads: Sequence[str], vocab: Vocabulary | None = None
+    stories: Sequence[Story],
+    leads: Sequence[str | None] | None = None,
+    vocab: Vocabulary | None = None,
 ) -> list[TagResult]:
     """Tag unsaved stories so their INSERT already carries the primary country.
 
-    ``leads[i]`` is the opening text of ``stories[i]``. Returns each story's tags, in order,
-    for ``apply_tags(..., pretagged=...)`` to write once the stories have their keys.
+    ``leads[i]``, if given, is the opening text of ``stories[i]`` (else it is read from the
+    story). Returns each story's tags, in order, for ``apply_tags(..., pretagged=...)`` to
+    write once the stories have their keys.
     """
     countries = {slug: c.pk for slug, c in (vocab or vocabulary()).countries.items()}
     now = timezone.now()
     sync_terms()
     results = []
-    for story, lead in zip(stories, leads, strict=True):
+    for story, lead in zip(stories, leads or [None] * len(stories), strict=True):
         result = tagger.tag(tag_input(story, lead))
         results.append(result)
         story.primary_country_id = next(
