@@ -18,10 +18,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from feeds.bulk import relax_commit
 from feeds.columns import fit
 from feeds.models import Country, Origin, RelatedChange, RelatedSlot, Story
 from feeds.related import candidates, profiles, words
@@ -93,17 +94,6 @@ def suggest(story: Story) -> dict[int, list[Scored]]:
     return ranking(story).ranked
 
 
-def _relax_commit() -> None:
-    """Do not wait for the WAL flush when this transaction commits (PostgreSQL only).
-
-    Safe for the same reason as in ingest: a box is derived data; a commit lost in a
-    database crash means a box suggested again, nothing anyone was told is lost.
-    """
-    if connection.vendor == "postgresql" and connection.in_atomic_block:
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-
-
 def refresh_box(story: Story) -> bool:
     """Re-suggest the system's lines of one box. Returns True if the box changed.
 
@@ -116,7 +106,7 @@ def refresh_box(story: Story) -> bool:
     order = candidates.country_order(set(ranked.ranked))
     changed = False
     with transaction.atomic():
-        _relax_commit()
+        relax_commit()  # a box is derived data: one lost in a crash is suggested again
         row = (
             Story.objects.select_for_update()
             .filter(pk=story.pk, related_locked=False)

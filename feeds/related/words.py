@@ -18,14 +18,13 @@ from pathlib import Path
 from typing import Final
 
 from feeds.tagging import gazetteer
+from feeds.text.keys import LETTER_FOLDS
 
 VOCABULARY_FILE: Final = Path(__file__).with_name("vocabulary.toml")
 
 WORD: Final = re.compile(r"[^\W\d_]{2,}")
 _COMBINING: Final = re.compile(r"[\u0300-\u036f]")
-_FOLD: Final = str.maketrans(
-    {"ø": "o", "æ": "ae", "ð": "d", "þ": "th", "ß": "ss", "ł": "l", "đ": "d"}
-)
+_FOLD: Final = str.maketrans(LETTER_FOLDS)  # the same letters as the tagger and the keys
 _NORM_LIMIT: Final = 300_000  # bound the memo's memory in a long-running worker
 
 
