@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from feeds.text import boilerplate
 from feeds.text.keys import KEY_LENGTH, LEAD_KEY_LENGTH, url_key
 
 HTTP_URL = Q(link="") | Q(link__startswith="http://") | Q(link__startswith="https://")
@@ -164,10 +165,26 @@ def visible_q(prefix: str = "") -> Q:
     return Q(**{f"{prefix}is_hidden": False, f"{prefix}canonical__isnull": True})
 
 
+class StoryKind(models.TextChoices):
+    """What a feed item is (feeds/text/boilerplate.toml has the signs of each)."""
+
+    STORY = boilerplate.STORY, "Story"
+    DIGEST = boilerplate.DIGEST, "Newsletter or round-up"
+    PODCAST = boilerplate.PODCAST, "Podcast"
+
+
 class StoryQuerySet(models.QuerySet):
     def visible(self) -> StoryQuerySet:
         """What readers and subscribers see: canonical copies that editors have not hidden."""
         return self.filter(visible_q())
+
+    def articles(self) -> StoryQuerySet:
+        """Stories proper: what may lead a page or fill a related box (no digests, podcasts)."""
+        return self.filter(kind=StoryKind.STORY)
+
+    def roundups(self) -> StoryQuerySet:
+        """Newsletters, digests, round-ups and podcasts: listed in their own place."""
+        return self.exclude(kind=StoryKind.STORY)
 
     def for_country(self, country: Country) -> StoryQuerySet:
         return self.filter(countries__country=country, countries__rejected=False)
@@ -220,6 +237,12 @@ class Story(models.Model):
     image_credit = models.CharField(max_length=300, blank=True)
     language = models.CharField(max_length=16, blank=True)
     categories = models.JSONField(default=list, blank=True, help_text="The feed's own labels.")
+    kind = models.CharField(
+        max_length=12,
+        choices=StoryKind.choices,
+        default=StoryKind.STORY,
+        help_text="Newsletters, round-ups and podcasts never lead a page or fill a related box.",
+    )
 
     published_at = models.DateTimeField(
         help_text="When the outlet published it (clamped: never after we first saw it)."

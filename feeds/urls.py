@@ -5,7 +5,7 @@ from django.urls import include, path
 
 from feeds.syndication import feeds as syndication
 from feeds.syndication.formats import LISTING_FORMATS, PRIMARY, SITE_FORMATS
-from feeds.web import views
+from feeds.web import pages, views
 from feeds.web.sitemaps import SITEMAPS, NewsSitemap
 
 app_name = "feeds"
@@ -36,6 +36,8 @@ urlpatterns = [
     *listing("search/", views.search, "search", syndication.SearchFeed),
     *(path(f.route, f.view, {"feed_format": PRIMARY.name}, name=f.name) for f in SITE_FORMATS),
     path("story/<int:pk>/", views.story_detail, name="story"),
+    path("outlets/", pages.outlets, name="outlets"),
+    path("roundups/", pages.roundups, name="roundups"),
     path("robots.txt", views.robots_txt, name="robots"),
     path("sitemap.xml", views.sitemap, {"sitemaps": SITEMAPS}, name="sitemap"),
     path(

@@ -33,6 +33,7 @@ from feeds.ingest.extraction import (
 )
 from feeds.ingest.jsonfeed import looks_like_json_feed, parse_json_feed
 from feeds.text.keys import strip_tracking_params
+from feeds.text.boilerplate import strip_boilerplate
 from feeds.text.sanitizing import (
     MAX_HTML_LENGTH,
     clean_html,
@@ -476,8 +477,8 @@ def _map_entry(entry: dict[str, Any], context: _FeedContext) -> ParsedEntry | No
 
     content_box_free, related = _without_related_box(content_raw, content_base)
     summary_box_free, summary_related = _without_related_box(summary_raw, summary_base)
-    content_html = clean_html(content_box_free, content_base)
-    summary_html = clean_html(summary_box_free, summary_base)
+    content_html = strip_boilerplate(clean_html(content_box_free, content_base))
+    summary_html = strip_boilerplate(clean_html(summary_box_free, summary_base))
 
     if not (title or link or content_html.strip() or summary_html.strip()):
         return None

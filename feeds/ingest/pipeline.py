@@ -37,6 +37,7 @@ from feeds.related import boxes
 from feeds.search import set_search_vector
 from feeds.tagging.store import TEXT_LIMIT, Vocabulary, apply_tags, pretag, vocabulary
 from feeds.text import keys
+from feeds.text.boilerplate import story_kind
 from feeds.text.sanitizing import leading_text
 from feeds.types import FetchResult, ParsedEntry, ParsedFeed
 
@@ -446,6 +447,7 @@ def _prepare(entry: ParsedEntry, now: datetime) -> _Prepared:
         "image_credit": entry.image_credit,
         "language": entry.language,
         "categories": list(entry.categories),
+        "kind": story_kind(entry.title, entry.categories, entry.link),
         "source_published_at": source_published,
         "source_updated_at": entry.updated,
         "title_key": keys.title_key(entry.title),

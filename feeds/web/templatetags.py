@@ -212,6 +212,8 @@ def _card(
         "level": level,
         "summary": summary,
         "outlet": story.outlet,
+        "source": story.source.name,
+        "source_url": url("feeds:source", (story.source.slug,)),
         "time": timeago(story.published_at),
         "compact": compact,
         "lead": lead,

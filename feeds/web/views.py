@@ -45,6 +45,7 @@ from feeds.models import (
     Source,
     Story,
     StoryCountry,
+    StoryKind,
     StoryTopic,
     Topic,
     visible_q,
@@ -191,7 +192,8 @@ def _page_context(request: HttpRequest, page: Page) -> dict:
 
 
 def _visible_stories() -> QuerySet:
-    return Story.objects.visible().for_listing()
+    # Digests, newsletters and podcasts have their own page (feeds.web.pages.roundups).
+    return Story.objects.visible().articles().for_listing()
 
 
 # --- Home ----------------------------------------------------------------------------------
@@ -205,6 +207,7 @@ def _country_sections(countries: list[Country], newest: datetime | None) -> list
             StoryCountry.objects.filter(
                 visible_q("story__"),
                 rejected=False,
+                story__kind=StoryKind.STORY,
                 story__published_at__gte=newest - SECTION_HORIZON,
             )
             .annotate(
@@ -275,6 +278,7 @@ def home(request: HttpRequest, params: ListingParams) -> HttpResponse:
         lead=page.stories[0] if page.stories else None,
         latest=page.stories[1:],
         sections=_country_sections(nav.countries, newest),
+        roundups=list(Story.objects.visible().roundups().select_related("source")[:3]),
         map_regions=[region for region in regions if region["shape"]],
         map_list=sorted(regions, key=lambda region: region["name"]),
     )

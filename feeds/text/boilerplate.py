@@ -1,0 +1,173 @@
+"""Feed boilerplate removal and story kinds, by the rules in boilerplate.toml.
+
+Pure functions, no Django. ``strip_boilerplate`` takes HTML that ``clean_html`` returned
+(html5ever's serialisation: lower-case tags, double-quoted attributes, no comments) and only
+ever removes from its end, where feeds put their tails: "The post … appeared first on …",
+"[…]", "Continue reading", share and subscribe lines. ``story_kind`` tells a digest, newsletter,
+round-up or podcast from a story, so that pages can keep them out of the lead and of related
+boxes.
+"""
+
+from __future__ import annotations
+
+import functools
+import html as htmllib
+import re
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "DIGEST",
+    "KINDS",
+    "PODCAST",
+    "STORY",
+    "Rules",
+    "rules",
+    "story_kind",
+    "strip_boilerplate",
+]
+
+RULES_PATH = Path(__file__).with_name("boilerplate.toml")
+STORY = "story"
+DIGEST = "digest"
+PODCAST = "podcast"
+KINDS = (STORY, DIGEST, PODCAST)
+
+# Tails sit at the very end: only this much of a body is searched for them, so that a
+# 512 KB body costs the same as a short one.
+_WINDOW = 4000
+_MAX_PASSES = 8
+_TAG_RE = re.compile(r"<[^>]*>")
+_SPACE_RE = re.compile(r"\s+")
+_SENTENCE_END = frozenset(".!?…»\"”’')]:;")
+_FLAGS = re.IGNORECASE | re.DOTALL
+
+
+Patterns = tuple[re.Pattern[str], ...]
+
+
+@dataclass(frozen=True)
+class KindRule:
+    kind: str
+    titles: Patterns
+    categories: frozenset[str]  # case-folded
+    links: Patterns
+
+
+@dataclass(frozen=True)
+class Rules:
+    paragraphs: Patterns
+    tails: Patterns
+    links: Patterns
+    kinds: tuple[KindRule, ...]  # in file order: the first that matches wins
+
+
+def _compiled(patterns: Iterable[str], template: str = "{}") -> Patterns:
+    return tuple(re.compile(template.format(p), _FLAGS) for p in patterns)
+
+
+@functools.cache
+def rules(path: Path = RULES_PATH) -> Rules:
+    """The rules file, compiled once per process (a bad pattern fails loudly at first use)."""
+    with path.open("rb") as handle:
+        data = tomllib.load(handle)
+    kinds = []
+    for kind, spec in data.get("kinds", {}).items():
+        if kind not in KINDS:
+            raise ValueError(f"{path}: unknown kind {kind!r} (known: {', '.join(KINDS)})")
+        kinds.append(
+            KindRule(
+                kind,
+                _compiled(spec.get("title", [])),
+                frozenset(c.casefold() for c in spec.get("categories", [])),
+                _compiled(spec.get("link", [])),
+            )
+        )
+    return Rules(
+        paragraphs=_compiled(data["paragraphs"]["patterns"], r"(?:{})\Z"),
+        # A tail may follow spaces or a no-break space, and may be followed by spaces.
+        tails=_compiled(data["tails"]["patterns"], r"(?:\s|&nbsp;|\xa0)*(?:{})\s*\Z"),
+        links=_compiled(data["links"]["patterns"], r"(?:{})\Z"),
+        kinds=tuple(kinds),
+    )
+
+
+def _text(fragment: str) -> str:
+    return _SPACE_RE.sub(" ", htmllib.unescape(_TAG_RE.sub(" ", fragment))).strip()
+
+
+def _last_paragraph(html: str) -> int | None:
+    """Where the last top-level paragraph starts, if the HTML ends with one (p never nests)."""
+    if not html.endswith("</p>"):
+        return None
+    start = max(html.rfind("<p>"), html.rfind("<p "))
+    return start if start >= 0 else None
+
+
+def _drop_last_paragraph(html: str, patterns: Patterns) -> str:
+    start = _last_paragraph(html)
+    if start is None:
+        return html
+    text = _text(html[start:])
+    if text and any(p.match(text) for p in patterns):
+        return html[:start].rstrip()
+    return html
+
+
+def _trim_end(html: str, r: Rules) -> str:
+    """Remove a tail or a last "Read more" link from the end of the text, inside a closing </p>."""
+    closing = "</p>" if html.endswith("</p>") else ""
+    core = html[: len(html) - len(closing)].rstrip()
+    cut = len(core)
+    if core.endswith("</a>"):
+        start = core.rfind("<a ")
+        start = start if start >= 0 else core.rfind("<a>")
+        if start >= 0 and any(p.match(_text(core[start:])) for p in r.links):
+            cut = start
+    if cut == len(core):
+        offset = max(0, len(core) - _WINDOW)
+        window = core[offset:]
+        for pattern in r.tails:
+            found = pattern.search(window)
+            if found is not None:
+                cut = offset + found.start()
+                break
+    if cut == len(core):
+        return html
+    kept = core[:cut].rstrip()
+    start = _last_paragraph(kept + closing)
+    if start is not None and "<img" not in kept[start:] and not _text(kept[start:]):
+        return kept[:start].rstrip()  # the tail was all the paragraph had
+    plain = _text(kept)
+    if plain and plain[-1] not in _SENTENCE_END:
+        kept += "…"  # the feed cut the sentence: say so, as "[…]" did
+    return kept + closing
+
+
+def strip_boilerplate(html: str) -> str:
+    """``html`` without the feed's boilerplate tails (sanitised HTML in, sanitised HTML out)."""
+    if not html:
+        return html
+    r = rules()
+    current = html.rstrip()
+    for _ in range(_MAX_PASSES):
+        trimmed = _trim_end(_drop_last_paragraph(current, r.paragraphs), r)
+        if trimmed == current:
+            break
+        current = trimmed
+    return current if current != html.rstrip() else html
+
+
+def story_kind(title: str, categories: Iterable[str] = (), link: str = "") -> str:
+    """STORY, or DIGEST (newsletters, digests, round-ups) or PODCAST, by the rules file."""
+    labels = {c.casefold().strip() for c in categories}
+    for rule in rules().kinds:
+        if (
+            any(p.search(title) for p in rule.titles)
+            or labels & rule.categories
+            or (link and any(p.search(link) for p in rule.links))
+        ):
+            return rule.kind
+    return STORY
