@@ -32,8 +32,8 @@ from feeds.ingest.extraction import (
     parse_byline,
 )
 from feeds.ingest.jsonfeed import looks_like_json_feed, parse_json_feed
-from feeds.text.keys import strip_tracking_params
 from feeds.text.boilerplate import strip_boilerplate
+from feeds.text.keys import strip_tracking_params
 from feeds.text.sanitizing import (
     MAX_HTML_LENGTH,
     clean_html,

@@ -137,9 +137,9 @@ def _trim_end(html: str, r: Rules) -> str:
     if cut == len(core):
         return html
     kept = core[:cut].rstrip()
-    start = _last_paragraph(kept + closing)
-    if start is not None and "<img" not in kept[start:] and not _text(kept[start:]):
-        return kept[:start].rstrip()  # the tail was all the paragraph had
+    paragraph = _last_paragraph(kept + closing)
+    if paragraph is not None and "<img" not in kept[paragraph:] and not _text(kept[paragraph:]):
+        return kept[:paragraph].rstrip()  # the tail was all the paragraph had
     plain = _text(kept)
     if plain and plain[-1] not in _SENTENCE_END:
         kept += "…"  # the feed cut the sentence: say so, as "[…]" did

@@ -35,10 +35,10 @@ def outlets(request: HttpRequest, params: NoParams) -> HttpResponse:
     sources = Source.objects.select_related("country").prefetch_related(
         Prefetch("feeds", queryset=Feed.objects.filter(is_active=True).order_by("url"))
     )
-    groups: dict[str, list[Source]] = {}
+    groups: dict[str, list[dict]] = {}
     for source in sources.order_by("country__name", "name"):
-        source.language_name = language_name(source.language)
-        groups.setdefault(source.country.name if source.country else "", []).append(source)
+        row = {"source": source, "language": language_name(source.language)}
+        groups.setdefault(source.country.name if source.country else "", []).append(row)
     sections = [
         {
             "name": name or "Across the North",
