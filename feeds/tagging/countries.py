@@ -69,13 +69,13 @@ class MapShape:
     path: str  # SVG path data in the map's 800×800 viewBox
     label_x: int
     label_y: int
-    anchor: str  # "middle", or "start" for labels set beside the map
+    anchor: str  # "middle"; "start" or "end" for labels set beside what they name
     dot: tuple[int, int] | None  # a leader line to this point, for small countries
 
     @property
     def leader_start(self) -> tuple[int, int]:
-        """Where the leader line to ``dot`` leaves the label (just left of its first line)."""
-        return self.label_x - 6, self.label_y - 8
+        """Where the leader line to ``dot`` leaves the label (just beside its first line)."""
+        return self.label_x + (6 if self.anchor == "end" else -6), self.label_y - 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,8 +165,8 @@ def _map(path: Path, raw: Any) -> MapShape | None:
         raise DataError(path, "map.path", "only M, L and Z commands with numbers are drawn")
     x, y = _int_pair(path, "map.label", raw.get("label"))
     anchor = raw.get("anchor", "middle")
-    if anchor not in {"middle", "start"}:
-        raise DataError(path, "map.anchor", f"'middle' or 'start', not {anchor!r}")
+    if anchor not in {"middle", "start", "end"}:
+        raise DataError(path, "map.anchor", f"'middle', 'start' or 'end', not {anchor!r}")
     dot = _int_pair(path, "map.dot", raw["dot"]) if "dot" in raw else None
     return MapShape(order, shape, x, y, anchor, dot)
 
