@@ -10,6 +10,7 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin import widgets
 from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
@@ -20,6 +21,7 @@ from feeds import tasks
 from feeds.columns import width
 from feeds.generation import bump_generation
 from feeds.ingest.fetching import FetchError, validate_feed_url
+from feeds.ingest.pipeline import SAMPLE_LOADED
 from feeds.models import (
     Country,
     Feed,
@@ -40,8 +42,43 @@ from feeds.tagging import admin as tagging_admin
 from feeds.tagging.store import apply_tags, record_correction, tag_reasons, tag_snapshot
 from feeds.text.sanitizing import clean_html
 
+# The story page needs the full width at 1280 px; the app index is one click away.
+admin.site.enable_nav_sidebar = False
+
+
+class LabelledSplitDateTime(widgets.AdminSplitDateTime):
+    """Date and time inputs named for screen readers ("Published at: date"): Django's own
+    "Date:" and "Time:" are plain text, not labels."""
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        label = name.rsplit("-", 1)[-1].replace("_", " ").capitalize()
+        for sub, part in zip(context["widget"]["subwidgets"], ("date", "time"), strict=False):
+            sub["attrs"]["aria-label"] = f"{label}: {part}"
+        return context
+
+
 # Editors paste addresses without a scheme; feeds and outlets are https nowadays.
-URL_OVERRIDES = {models.URLField: {"assume_scheme": "https"}}
+URL_OVERRIDES = {
+    models.URLField: {"assume_scheme": "https"},
+    models.DateTimeField: {"widget": LabelledSplitDateTime},
+}
+
+
+class LabelledInlineFormSet(forms.BaseInlineFormSet):
+    """Every input of a tabular inline row gets an accessible name: the column header is not
+    its label, and the delete box had only a title."""
+
+    def add_fields(self, form, index):
+        super().add_fields(form, index)
+        row = f", row {index + 1}" if index is not None else ""
+        for field in form.fields.values():
+            field.widget.attrs["aria-label"] = f"{field.label}{row}"
+
+
+class NewsroomInline(admin.TabularInline):
+    formfield_overrides = URL_OVERRIDES
+    formset = LabelledInlineFormSet
 
 
 def _changed() -> None:
@@ -51,6 +88,8 @@ def _changed() -> None:
 
 class NewsroomAdmin(admin.ModelAdmin):
     formfield_overrides = URL_OVERRIDES
+    # Django's "—" for an empty value reads as nothing to a screen reader.
+    empty_value_display = "none"
 
 
 @admin.register(Country)
@@ -98,7 +137,7 @@ class FeedInlineForm(FeedForm):
         return super().clean_url()
 
 
-class FeedInline(admin.TabularInline):
+class FeedInline(NewsroomInline):
     form = FeedInlineForm
     model = Feed
     fields = ["url", "is_active", "last_status", "last_fetched_at"]
@@ -115,7 +154,7 @@ class SourceAdmin(NewsroomAdmin):
     inlines = [FeedInline]
 
 
-class FetchLogInline(admin.TabularInline):
+class FetchLogInline(NewsroomInline):
     model = FetchLog
     fields = ["started_at", "status", "created", "updated", "duration_ms", "error"]
     readonly_fields = fields
@@ -133,11 +172,19 @@ class FetchHealthFilter(admin.SimpleListFilter):
     parameter_name = "health"
 
     def lookups(self, request, model_admin):
-        return [("failing", "Failing"), ("ok", "Healthy"), ("inactive", "Deactivated")]
+        return [
+            ("failing", "Failing"),
+            ("sample", "Sample loaded (offline demo)"),
+            ("ok", "Healthy"),
+            ("inactive", "Deactivated"),
+        ]
 
     def queryset(self, request, queryset):
+        sample = Q(last_status__startswith=SAMPLE_LOADED)
         if self.value() == "failing":
-            return queryset.filter(is_active=True, consecutive_failures__gt=0)
+            return queryset.filter(is_active=True, consecutive_failures__gt=0).exclude(sample)
+        if self.value() == "sample":
+            return queryset.filter(sample, is_active=True)
         if self.value() == "ok":
             return queryset.filter(is_active=True, consecutive_failures=0)
         if self.value() == "inactive":
@@ -151,9 +198,8 @@ class FeedAdmin(NewsroomAdmin):
     list_display = [
         "__str__",
         "source",
-        "is_active",
+        "health",
         "last_status",
-        "consecutive_failures",
         "last_fetched_at",
         "next_fetch_at",
         "deactivated_reason",  # why a feed stopped: 410 Gone, moved, quarantined
@@ -188,6 +234,27 @@ class FeedAdmin(NewsroomAdmin):
             obj.deactivated_reason = ""
             obj.next_fetch_at = timezone.now()
         super().save_model(request, obj, form, change)
+
+    @admin.display(description="Health", ordering="consecutive_failures")
+    def health(self, obj: Feed) -> str:
+        """In words: a feed whose stories came from the bundled samples is not "failing"."""
+        if not obj.is_active:
+            kind, label = "inactive", "Deactivated"
+        elif obj.last_status.startswith(SAMPLE_LOADED):
+            kind, label = "sample", "Sample loaded"
+        elif obj.consecutive_failures:
+            n = obj.consecutive_failures
+            kind, label = "failing", f"Failing ({n} attempt{'s' if n != 1 else ''})"
+        elif obj.last_success_at:
+            kind, label = "ok", "Healthy"
+        else:
+            kind, label = "new", "Not fetched yet"
+        return format_html(
+            '<span class="an-health an-health--{}" title="{}">{}</span>',
+            kind,
+            obj.last_error[:300],
+            label,
+        )
 
     @admin.action(description="Fetch now")
     def fetch_now(self, request, queryset):
@@ -225,7 +292,7 @@ class EditorOriginMixin:
         formset.save_m2m()
 
 
-class StoryCountryInline(admin.TabularInline):
+class StoryCountryInline(NewsroomInline):
     model = StoryCountry
     fields = ["country", "origin", "rejected", "score", "reason"]
     readonly_fields = ["origin", "score", "reason"]
@@ -233,7 +300,7 @@ class StoryCountryInline(admin.TabularInline):
     verbose_name_plural = "Countries (system tags you delete are kept as rejected)"
 
 
-class StoryTopicInline(admin.TabularInline):
+class StoryTopicInline(NewsroomInline):
     model = StoryTopic
     fields = ["topic", "origin", "rejected", "score", "reason"]
     readonly_fields = ["origin", "score", "reason"]
@@ -241,8 +308,7 @@ class StoryTopicInline(admin.TabularInline):
     verbose_name_plural = "Topics (system tags you delete are kept as rejected)"
 
 
-class RelatedSlotInline(admin.TabularInline):
-    formfield_overrides = URL_OVERRIDES
+class RelatedSlotInline(NewsroomInline):
     model = RelatedSlot
     fk_name = "story"
     fields = [
@@ -315,17 +381,17 @@ class StoryForm(forms.ModelForm):
 @admin.register(Story)
 class StoryAdmin(EditorOriginMixin, NewsroomAdmin):
     form = StoryForm
-    list_display = [
-        "title",
-        "source",
-        "outlet_display",
-        "primary_country",
-        "published_at",
+    # Few, short columns: the list fits 1280 px without scrolling (copies and kinds are filters).
+    list_display = ["title", "outlet_display", "primary_country", "published_at", "is_hidden"]
+    list_filter = [
+        EditedByEditorFilter,
+        CopyFilter,
+        "kind",
         "is_hidden",
-        "canonical_display",
+        "primary_country",
+        "source",
     ]
-    list_filter = [EditedByEditorFilter, CopyFilter, "is_hidden", "primary_country", "source"]
-    list_select_related = ["source", "primary_country", "canonical"]
+    list_select_related = ["source", "primary_country"]
     search_fields = ["title", "guid", "link"]
     date_hierarchy = "published_at"
     raw_id_fields = ["canonical", "feed"]
@@ -337,7 +403,7 @@ class StoryAdmin(EditorOriginMixin, NewsroomAdmin):
         "source_published_at",
         "tagged_at",
         "related_suggested_at",
-        "categories",
+        "categories_display",
         "tag_why",
     ]
     fieldsets = [
@@ -366,7 +432,8 @@ class StoryAdmin(EditorOriginMixin, NewsroomAdmin):
                     "primary_country",
                     "primary_set_by_editor",
                     "tag_why",
-                    "categories",
+                    "categories_display",
+                    "kind",
                     "tagged_at",
                 ]
             },
@@ -400,13 +467,15 @@ class StoryAdmin(EditorOriginMixin, NewsroomAdmin):
     inlines = [StoryCountryInline, StoryTopicInline, RelatedSlotInline]
     actions = ["hide", "unhide", "resuggest_related", "retag"]
 
-    @admin.display(description="Outlet")
-    def outlet_display(self, obj: Story) -> str:
-        return obj.original_outlet or "—"
+    @admin.display(description="The feed's categories")
+    def categories_display(self, obj: Story) -> str:
+        return ", ".join(str(c) for c in obj.categories or ()) or "none"
 
-    @admin.display(description="Copy of")
-    def canonical_display(self, obj: Story) -> str:
-        return str(obj.canonical) if obj.canonical_id else ""
+    @admin.display(description="Outlet", ordering="source__name")
+    def outlet_display(self, obj: Story) -> str:
+        if obj.original_outlet and obj.original_outlet != obj.source.name:
+            return f"{obj.original_outlet} via {obj.source.name}"
+        return obj.source.name
 
     @admin.display(description="On the site")
     def view_on_site_link(self, obj: Story) -> str:
