@@ -312,18 +312,26 @@ if envbool("SECURE_PROXY_SSL_HEADER", False):
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Story images: our re-encoded copies (feeds/ingest/images.py). Production may point STORAGES'
+# "default" at an S3-compatible store instead; MEDIA_URL is then that store's.
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or VAR_DIR / "media")
+MEDIA_URL = os.environ.get("MEDIA_URL", "/media/")
+FEEDS_IMAGE_MAX_BYTES = envint("FEEDS_IMAGE_MAX_BYTES", 5 * 1024 * 1024)
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
-        "img-src": ["'self'", "https:", "data:"],
+        # Story images are our own copies (feeds/ingest/images.py): no third-party host.
+        "img-src": ["'self'"],
         "object-src": ["'none'"],
         "base-uri": ["'none'"],
         "form-action": ["'self'"],
         "frame-ancestors": ["'none'"],
     }
 }
+if MEDIA_URL.startswith(("https://", "http://")):  # images on an S3-compatible store's host
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["img-src"].append(MEDIA_URL)
 
 # --- i18n, static --------------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
@@ -338,6 +346,7 @@ STATIC_ROOT = os.environ.get("STATIC_ROOT") or None
 # Serve straight from static/ so a fresh clone needs no collectstatic step.
 WHITENOISE_USE_FINDERS = True
 
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -345,6 +354,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+CSRF_FAILURE_VIEW = "feeds.web.errors.csrf_failure"  # our page, saying what to do
 
 # --- Login throttling (django-axes) --------------------------------------------------------
 # After AXES_FAILURE_LIMIT wrong passwords for one username from one client, that pair is

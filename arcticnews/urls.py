@@ -1,9 +1,13 @@
+import re
+
+from django.conf import settings
 from django.contrib import admin
 from django.templatetags.static import static
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
 from arcticnews import health, metrics
+from feeds.web import pages
 
 admin.site.site_header = "ArcticNews editors"
 admin.site.site_title = "ArcticNews editors"
@@ -19,7 +23,12 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url=static("img/favicon.svg"), permanent=True)),
     path("", include("feeds.urls")),
 ]
+if settings.MEDIA_URL.startswith("/"):  # stored on this host: serve it (feeds/web/pages.py)
+    urlpatterns.insert(
+        0, re_path(rf"^{re.escape(settings.MEDIA_URL.lstrip('/'))}(?P<path>.+)$", pages.media)
+    )
 
 handler400 = "feeds.web.views.bad_request"
+handler403 = "feeds.web.errors.permission_denied"
 handler404 = "feeds.web.views.page_not_found"
 handler500 = "feeds.web.views.server_error"

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
+from django.core.files.storage import default_storage
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -19,6 +20,13 @@ from feeds.text import boilerplate
 from feeds.text.keys import KEY_LENGTH, LEAD_KEY_LENGTH, url_key
 
 HTTP_URL = Q(link="") | Q(link__startswith="http://") | Q(link__startswith="https://")
+# Our copies of story images are stored at these widths (never wider than the original).
+IMAGE_WIDTHS = (480, 960, 1440)
+
+
+def image_name(name: str, width: int) -> str:
+    """The stored file of one width of a story image (feeds.ingest.images writes them)."""
+    return f"{name}-{width}.jpg"
 
 
 class Origin(models.TextChoices):
@@ -235,6 +243,14 @@ class Story(models.Model):
     image_url = models.URLField(max_length=2000, blank=True)
     image_caption = models.CharField(max_length=1000, blank=True)
     image_credit = models.CharField(max_length=300, blank=True)
+    # Our copy of image_url (feeds.ingest.images): its stored name, and its largest size.
+    image_file = models.CharField(max_length=200, blank=True, editable=False)
+    image_width = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    image_height = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    image_source = models.URLField(
+        max_length=2000, blank=True, editable=False, help_text="The URL image_file came from."
+    )
+    image_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
     language = models.CharField(max_length=16, blank=True)
     categories = models.JSONField(default=list, blank=True, help_text="The feed's own labels.")
     kind = models.CharField(
@@ -360,6 +376,27 @@ class Story(models.Model):
                 countries.append(primary)
         countries.sort(key=lambda c: (c.pk != primary_id, c.name))
         return countries
+
+    def _image_widths(self) -> list[int]:
+        if not (self.image_file and self.image_width):
+            return []
+        largest = self.image_width
+        return [w for w in IMAGE_WIDTHS if w < largest] + [largest]
+
+    @property
+    def image_src(self) -> str:
+        """Our copy of the image at the middle width, or "" (then pages show no image)."""
+        widths = self._image_widths()
+        if not widths:
+            return ""
+        return default_storage.url(image_name(self.image_file, widths[min(1, len(widths) - 1)]))
+
+    @property
+    def image_srcset(self) -> str:
+        return ", ".join(
+            f"{default_storage.url(image_name(self.image_file, w))} {w}w"
+            for w in self._image_widths()
+        )
 
     @property
     def was_updated(self) -> bool:

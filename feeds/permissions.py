@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, Permission
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 EDITORS = "Editors"
 
@@ -37,3 +40,19 @@ def is_editor(user: AbstractBaseUser | AnonymousUser) -> bool:
     if not user.is_authenticated or not user.is_active:
         return False
     return user.is_superuser or user.groups.filter(name=EDITORS).exists()
+
+
+def came_from(request: HttpRequest) -> str:
+    """The page (on this site) that sent the request, from its Referer; "" if unknown."""
+    referer = request.headers.get("Referer", "")
+    if referer and url_has_allowed_host_and_scheme(
+        referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return referer
+    return ""
+
+
+def login_then_return(request: HttpRequest, fallback: str) -> HttpResponse:
+    """Send an anonymous POST to the login page, and back afterwards to the page the form was
+    on: the POST's own URL would answer the returning GET with 405."""
+    return redirect_to_login(came_from(request) or fallback)

@@ -17,7 +17,7 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from feeds.generation import bump_generation
-from feeds.ingest import leases
+from feeds.ingest import images, leases
 from feeds.ingest import pipeline as ingest
 from feeds.models import Feed, Story
 from feeds.related import boxes
@@ -46,6 +46,7 @@ def after_fetch(result: ingest.FeedRunResult, *, suggest: bool = True) -> None:
             publish_websub.delay(ids)
         if suggest:
             suggest_related.delay(ids)
+            fetch_images.delay(ids)  # in-process callers store images themselves
 
     transaction.on_commit(queue)
 
@@ -130,6 +131,18 @@ def suggest_related(story_ids: list[int]) -> int:
 def refresh_related(story_ids: list[int]) -> int:
     """Re-suggest these boxes (no cascade to similar boxes: nothing new was published)."""
     return boxes.refresh_boxes(story_ids)
+
+
+@shared_task(
+    name="feeds.fetch_images",
+    ignore_result=True,
+    acks_late=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    max_retries=3,
+)
+def fetch_images(story_ids: list[int]) -> int:
+    return images.store_images(story_ids)
 
 
 @shared_task(name="feeds.publish_websub", ignore_result=True, acks_late=True)

@@ -24,7 +24,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from feeds.models import Country, RelatedChange, Story
-from feeds.permissions import is_editor
+from feeds.permissions import is_editor, login_then_return
 from feeds.related import curation
 from feeds.related.curation import CurationError
 
@@ -36,6 +36,9 @@ def editor_required(view):
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs):
+        if not request.user.is_authenticated and request.method == "POST":
+            # After signing in, back to the page the form was on (a GET of this URL is a 405).
+            return login_then_return(request, reverse("feeds:curation:box", args=[kwargs["pk"]]))
         if not is_editor(request.user):
             raise PermissionDenied("Only editors can curate related boxes.")
         return view(request, *args, **kwargs)

@@ -3,11 +3,14 @@ podcasts that are kept out of the listings (``Story.objects.roundups()``)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import Prefetch
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.template.response import TemplateResponse
+from django.utils.cache import patch_cache_control
 from django.utils.translation import get_language_info
 from django.views.decorators.http import require_safe
+from django.views.static import serve
 
 from feeds.models import Feed, Source, Story
 from feeds.web.caching import public_page
@@ -73,3 +76,15 @@ def roundups(request: HttpRequest, params: ListingParams) -> HttpResponse:
         description="Weekly digests, newsletters and podcasts the outlets publish. They "
         "summarise stories listed elsewhere, so they are kept out of the news listings.",
     )
+
+
+IMAGE_MAX_AGE = 7 * 24 * 3600  # a story's image is re-stored only when its feed changes it
+
+
+@require_safe
+def media(request: HttpRequest, path: str) -> HttpResponseBase:
+    """Story images from MEDIA_ROOT, for the processes that serve the site themselves
+    (runserver, gunicorn); behind a proxy or with an S3 store, those serve MEDIA_URL."""
+    response = serve(request, path, document_root=str(settings.MEDIA_ROOT))
+    patch_cache_control(response, public=True, max_age=IMAGE_MAX_AGE)
+    return response

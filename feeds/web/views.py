@@ -429,7 +429,7 @@ def _story_jsonld(request: HttpRequest, story: Story, countries: list, topics: l
         "isBasedOn": story.link or None,
         "inLanguage": story.language or story.source.language or None,
         "description": plaintext(story.summary, 60) or None,
-        "image": [story.image_url] if story.image_url else None,
+        "image": [request.build_absolute_uri(story.image_src)] if story.image_src else None,
         "author": (
             {"@type": "Person", "name": story.author}
             if story.author

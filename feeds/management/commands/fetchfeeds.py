@@ -3,7 +3,7 @@ import logging
 from django.core.management.base import BaseCommand, CommandError
 
 from feeds import tasks
-from feeds.ingest import leases
+from feeds.ingest import images, leases
 from feeds.models import Feed
 
 
@@ -52,6 +52,7 @@ class Command(BaseCommand):
             pipeline_log.setLevel(level)
         if changed:
             boxes = tasks.enrich(changed)
+            images.store_images(changed)
             if verbosity >= 2:
                 self.stdout.write(f"related boxes updated: {boxes}")
         if verbosity >= 1:

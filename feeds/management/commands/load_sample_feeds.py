@@ -3,6 +3,7 @@ import logging
 from django.core.management.base import BaseCommand
 
 from feeds import tasks
+from feeds.ingest import images
 from feeds.ingest import pipeline as ingest
 from feeds.ingest.samples import install_default_sources, load_samples
 from feeds.models import Feed, Story
@@ -36,6 +37,7 @@ class Command(BaseCommand):
             tasks.after_fetch(result, suggest=False)
         changed = [i for _, r in results for i in r.changed_story_ids]
         boxes = tasks.enrich(changed)
+        images.store_images(changed, offline=True)  # the bundled stand-ins, no network
         created = sum(r.created for _, r in results)
         # What the admin shows for these feeds until a real fetch succeeds; a failing poll
         # keeps this status (see pipeline.record_failure) and says why in last_error.
@@ -69,5 +71,6 @@ class Command(BaseCommand):
                 self.stdout.write(result.line(feed))
             if changed:
                 tasks.enrich(changed)
+                images.store_images(changed)
             return ""
         return results[0][1].error if results else "no default feeds"

@@ -1,0 +1,223 @@
+"""Reader pages and the newsroom as a reader and an editor see them, at 1280 and 390 px.
+
+Debian's Chromium drives the live server loaded with the bundled sample feeds (the offline
+demo). Every page leaves a screenshot in test-artifacts/ (pages-*.png), and axe-core
+(axe-playwright-python) checks each one: no serious or critical violation.
+"""
+
+from __future__ import annotations
+
+import os
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from feeds.generation import bump_generation
+from feeds.models import Source, Story
+from tests.conftest import ARTIFACTS, CHROMIUM, restore_vocabularies
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Chromium not installed at {CHROMIUM}"),
+]
+
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+BLOCKING = {"serious", "critical"}
+
+
+@pytest.fixture(autouse=True)
+def samples(live_server):
+    restore_vocabularies()
+    call_command("load_sample_feeds", stdout=StringIO())
+    bump_generation()
+
+
+class Tab:
+    def __init__(self, browser, base_url: str, viewport: dict, name: str):
+        self.context = browser.new_context(viewport=viewport)
+        self.page = self.context.new_page()
+        self.base_url = base_url
+        self.name = name
+        self.errors: list[str] = []
+        self.page.on(
+            "console", lambda msg: self.errors.append(msg.text) if msg.type == "error" else None
+        )
+
+    def goto(self, path: str, status: int = 200):
+        response = self.page.goto(self.base_url + path)
+        assert response is not None and response.status == status, (path, response.status)
+        return response
+
+    def shot(self, label: str) -> None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"pages-{label}-{self.name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+
+    def js(self, script: str, *args):
+        return self.page.evaluate(script, *args)
+
+    def no_horizontal_scroll(self) -> None:
+        width, viewport = self.js(
+            "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        assert width <= viewport, (self.page.url, width, viewport)
+
+    def axe(self, label: str) -> None:
+        from axe_playwright_python.sync_playwright import Axe
+
+        results = Axe().run(self.page)
+        blocking = [
+            (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+            for v in results.response["violations"]
+            if v["impact"] in BLOCKING
+        ]
+        assert not blocking, (label, self.page.url, blocking)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def tabs(browser, live_server):
+    opened = [
+        Tab(browser, live_server.url, DESKTOP, "1280"),
+        Tab(browser, live_server.url, PHONE, "390"),
+    ]
+    yield opened
+    for tab in opened:
+        tab.close()
+
+
+def test_the_home_page_fills_both_columns_and_fits_a_phone(tabs):
+    desktop, phone = tabs
+    for tab in tabs:
+        tab.goto("/")
+        tab.shot("home")
+        tab.no_horizontal_scroll()
+        tab.axe("home")
+        # No broken image, ever: every image the page shows has loaded.
+        broken = tab.js(
+            "[...document.images].filter(i => i.complete && i.naturalWidth === 0).map(i => i.src)"
+        )
+        assert broken == []
+        # Every listing item names its outlet with a link to the outlet's page.
+        cards = tab.js(
+            "[...document.querySelectorAll('main article.card')].map(a =>"
+            " !!a.querySelector('a[href^=\"/source/\"]'))"
+        )
+        assert cards and all(cards)
+        assert tab.errors == []
+
+    # 1280: the side column (map, newsletters) ends near the main column: no empty strip.
+    main, side = desktop.js(
+        "['.home-latest', '.home-side'].map(s => document.querySelector(s)"
+        ".getBoundingClientRect().bottom)"
+    )
+    assert abs(main - side) < 450, (main, side)
+    # The newsletter is in its own box, never the lead.
+    lead = desktop.page.locator(".card--lead .card__title").inner_text()
+    assert "Newsletter" not in lead
+    assert (
+        "Newsletter: The week in the High North" in desktop.page.locator(".roundups").inner_text()
+    )
+
+    # 390: the first country section ends within three screens.
+    first_country_end = phone.js(
+        "document.querySelector('.country-box').getBoundingClientRect().bottom + scrollY"
+    )
+    assert first_country_end <= 3 * PHONE["height"], first_country_end
+    # The country bar overflows, and says so with a visible chevron.
+    overflow, chevron = phone.js(
+        "(() => { const l = document.querySelector('.site-nav__list');"
+        " return [l.scrollWidth > l.clientWidth,"
+        " getComputedStyle(document.querySelector('.site-nav'), '::after').content]; })()"
+    )
+    assert overflow and chevron == '"›"'
+    # Map names are drawn at least 14 px high on a phone.
+    heights = phone.js(
+        "[...document.querySelectorAll('.map__name')].map(t => t.getBoundingClientRect().height)"
+    )
+    assert len(heights) == 9 and min(heights) >= 14, heights
+
+
+def test_listings_story_pages_and_outlets_link_to_sources_and_pass_axe(tabs):
+    story = Story.objects.visible().articles().filter(related_slots__isnull=False).first()
+    source = Source.objects.get(slug="high-north-news")
+    pages = {
+        "country": "/country/norway/",
+        "topic": "/topic/shipping/",
+        "source": f"/source/{source.slug}/",
+        "story": f"/story/{story.pk}/",
+        "search": "/search/?q=Murmansk",
+        "outlets": "/outlets/",
+        "roundups": "/roundups/",
+    }
+    for tab in tabs:
+        for label, path in pages.items():
+            tab.goto(path)
+            tab.shot(label)
+            tab.no_horizontal_scroll()
+            tab.axe(label)
+        tab.goto("/no-such-page/", status=404)
+        tab.shot("404")
+        tab.axe("404")
+
+        tab.goto(f"/story/{story.pk}/")
+        byline = tab.page.locator(".story__byline a")
+        assert byline.get_attribute("href") == f"/source/{story.source.slug}/"
+        outlets = tab.page.locator(".related__item a.related__outlet")
+        assert outlets.count() >= 1
+        assert all(
+            href.startswith("/source/")
+            for href in outlets.evaluate_all("els => els.map(e => e.getAttribute('href'))")
+        )
+        # Alt text and caption are never the same sentence twice.
+        for figure in tab.page.locator("figure.story__figure").all():
+            alt = figure.locator("img").get_attribute("alt") or ""
+            assert not alt or alt not in figure.locator("figcaption").inner_text()
+
+        tab.goto("/outlets/")
+        assert tab.page.locator(".outlet").count() == Source.objects.count()
+        assert tab.page.locator("footer a[href='/outlets/']").count() == 1
+        tab.goto("/country/norway/")
+        first = tab.page.locator("main article .card__title").first.inner_text()
+        assert "Newsletter" not in first
+        assert tab.errors == []
+
+
+def test_the_newsroom_fits_1280_with_words_and_health_and_passes_axe(browser, live_server, editor):
+    tab = Tab(browser, live_server.url, DESKTOP, "1280")
+    try:
+        tab.goto("/admin/login/")
+        tab.shot("admin-login")
+        tab.axe("admin login")
+        tab.page.fill("#id_username", "edna")
+        tab.page.fill("#id_password", "x-editor-pass-1")
+        tab.page.click("input[type=submit]")
+        story = Story.objects.filter(related_slots__isnull=False).exclude(categories=[]).first()
+        tab.goto(reverse("admin:feeds_story_change", args=[story.pk]))
+        tab.shot("admin-story")
+        tab.no_horizontal_scroll()
+        tab.axe("admin story page")
+        categories = tab.page.locator(".field-categories_display .readonly").inner_text()
+        assert "[" not in categories and story.categories[0] in categories
+        tab.goto(reverse("admin:feeds_story_changelist"))
+        tab.shot("admin-stories")
+        tab.no_horizontal_scroll()
+        tab.goto(reverse("admin:feeds_feed_changelist"))
+        tab.shot("admin-feeds")
+        tab.no_horizontal_scroll()
+        health = tab.page.locator(".an-health").all_inner_texts()
+        assert health and set(health) == {"Sample loaded"}
+        tab.goto(reverse("feeds:curation:box", args=[story.pk]))
+        tab.shot("editor")
+        tab.axe("related-box editor")
+    finally:
+        tab.close()
