@@ -73,7 +73,9 @@ class LabelledInlineFormSet(forms.BaseInlineFormSet):
         super().add_fields(form, index)
         row = f", row {index + 1}" if index is not None else ""
         for field in form.fields.values():
-            field.widget.attrs["aria-label"] = f"{field.label}{row}"
+            # A RelatedFieldWidgetWrapper renders the widget it wraps, with that one's attrs.
+            widget = getattr(field.widget, "widget", field.widget)
+            widget.attrs["aria-label"] = f"{field.label}{row}"
 
 
 class NewsroomInline(admin.TabularInline):

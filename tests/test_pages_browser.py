@@ -168,6 +168,9 @@ def test_listings_story_pages_and_outlets_link_to_sources_and_pass_axe(tabs):
         tab.goto("/no-such-page/", status=404)
         tab.shot("404")
         tab.axe("404")
+        tab.errors.remove(
+            "Failed to load resource: the server responded with a status of 404 (Not Found)"
+        )
 
         tab.goto(f"/story/{story.pk}/")
         byline = tab.page.locator(".story__byline a")
