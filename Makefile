@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test lint serve worker beat honcho bench clean
+.PHONY: run test lint serve worker beat honcho bench clean screenshots
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
@@ -54,6 +54,10 @@ beat: $(VENV)/.installed
 	$(VENV)/bin/celery -A arcticnews beat -l info
 honcho: $(VENV)/.installed
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/honcho start
+
+## make screenshots: the README's pictures, from the sample feeds (docs/screenshots/)
+screenshots: $(VENV)/.installed-dev
+	$(PY) scripts/screenshots.py
 
 bench: $(VENV)/.installed-dev
 	$(PY) bench/ingest_bench.py
