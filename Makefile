@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test lint serve worker beat honcho bench clean screenshots
+.PHONY: run test lint serve worker beat honcho bench clean screenshots collectstatic
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
@@ -23,6 +23,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 ## Celery worker and beat together (PORT=..., HOST=..., WORKERS=...); Ctrl-C stops them all.
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --no-input
+	$(MAKE) --no-print-directory collectstatic
 	$(PY) manage.py load_default_sources
 	$(PY) manage.py load_sample_feeds --unless-online
 	$(PY) manage.py create_demo_editor
@@ -46,7 +47,10 @@ lint: $(VENV)/.installed-dev
 # (`make honcho` runs all three) and compose.yaml run the same commands.
 WEB_CONCURRENCY ?= 2
 WORKER_CONCURRENCY ?= 2
-serve: $(VENV)/.installed
+# Hashed, compressed static files for WhiteNoise (feeds/web/staticfiles.py).
+collectstatic: $(VENV)/.installed
+	$(PY) manage.py collectstatic --no-input -v0
+serve: $(VENV)/.installed collectstatic
 	$(VENV)/bin/gunicorn arcticnews.wsgi --bind $(HOST):$(PORT) --workers $(WEB_CONCURRENCY) --access-logfile -
 worker: $(VENV)/.installed
 	$(VENV)/bin/celery -A arcticnews worker -l info --concurrency $(WORKER_CONCURRENCY) --without-gossip --without-mingle --without-heartbeat
