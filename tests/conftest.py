@@ -36,6 +36,18 @@ def services_available() -> tuple[bool, str]:
     return True, ""
 
 
+def pytest_configure(config):
+    """Static files as a fresh clone sees them (plain names, served from static/), whatever
+    `make run`'s collectstatic left in var/static (hashed names in a manifest)."""
+    import tempfile
+
+    from django.test.utils import override_settings
+
+    root = tempfile.mkdtemp(prefix="arcticnews-static-")
+    override_settings(STATIC_ROOT=root).enable()
+    config.add_cleanup(lambda: shutil.rmtree(root, ignore_errors=True))
+
+
 def pytest_report_header(config):
     ok, why = services_available()
     if ok:

@@ -403,6 +403,11 @@ def story_page():
         original_outlet="NRK",
         author="Kari Nordmann",
         image_url="https://img.example/ice.jpg",
+        # Our copy, as feeds.ingest.images stores it (pages never show the outlet's URL).
+        image_source="https://img.example/ice.jpg",
+        image_file="stories/ab/ab12",
+        image_width=960,
+        image_height=540,
         image_caption="The icebreaker in Longyearbyen",
         image_credit="Kari Nordmann / NRK",
         summary="<p>The <strong>icebreaker</strong> arrived on Tuesday.</p>",
@@ -465,7 +470,12 @@ def test_story_page_shows_everything_a_reader_needs(client, story_page):
     )
     assert "Updated" in text_of(tree.find(".//p[@class='story__dates']"))
     figure = tree.find(".//figure")
-    assert figure.find("img").get("src") == "https://img.example/ice.jpg"
+    img = figure.find("img")
+    assert img.get("src") == "/media/stories/ab/ab12-960.jpg"
+    assert img.get("srcset") == (
+        "/media/stories/ab/ab12-480.jpg 480w, /media/stories/ab/ab12-960.jpg 960w"
+    )
+    assert (img.get("width"), img.get("height"), img.get("alt")) == ("960", "540", "")
     assert "Kari Nordmann / NRK" in text_of(figure.find("figcaption"))
 
     # Tags: rel=tag links, primary country first, then the others by name, then topics.
@@ -498,7 +508,7 @@ def test_story_page_shows_everything_a_reader_needs(client, story_page):
     meta = {m.get("property") or m.get("name"): m.get("content") for m in tree.iter("meta")}
     assert meta["og:type"] == "article"
     assert meta["og:title"] == story.title
-    assert meta["og:image"] == story.image_url
+    assert meta["og:image"] == "http://testserver/media/stories/ab/ab12-960.jpg"
     assert meta["twitter:card"] == "summary_large_image"
     assert tree.find(".//head/link[@rel='canonical']").get("href") == (
         f"http://testserver/story/{story.pk}/"
