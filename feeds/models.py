@@ -222,6 +222,9 @@ class StoryQuerySet(models.QuerySet):
 class Story(models.Model):
     """One item from one feed. Copies of the same story point at their canonical story."""
 
+    # Set on search results by the related-box editor (not a column).
+    country_names: list[str]
+
     # No single-column indexes: (feed, guid) and (source, published_at) lead with them.
     feed = models.ForeignKey(Feed, on_delete=models.CASCADE, related_name="stories", db_index=False)
     source = models.ForeignKey(
@@ -533,15 +536,19 @@ class RelatedSlot(models.Model):
 
     @property
     def headline(self) -> str:
-        return self.target.title if self.target_id else self.external_headline
+        # A null foreign key reads as None without a query, so this costs what target_id did.
+        target = self.target
+        return target.title if target is not None else self.external_headline
 
     @property
     def outlet(self) -> str:
-        return self.target.outlet if self.target_id else self.external_outlet
+        target = self.target
+        return target.outlet if target is not None else self.external_outlet
 
     @property
     def url(self) -> str:
-        return self.target.get_absolute_url() if self.target_id else self.external_url
+        target = self.target
+        return target.get_absolute_url() if target is not None else self.external_url
 
 
 class FetchLog(models.Model):

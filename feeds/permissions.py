@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, Permission
+from django.contrib.auth.models import (
+    AbstractBaseUser,
+    AnonymousUser,
+    Group,
+    Permission,
+    PermissionsMixin,
+)
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -37,7 +43,8 @@ def ensure_editors_group(**kwargs) -> Group:
 
 
 def is_editor(user: AbstractBaseUser | AnonymousUser) -> bool:
-    if not user.is_authenticated or not user.is_active:
+    # A user model without PermissionsMixin has no groups, so it has no editors either.
+    if not user.is_authenticated or not user.is_active or not isinstance(user, PermissionsMixin):
         return False
     return user.is_superuser or user.groups.filter(name=EDITORS).exists()
 

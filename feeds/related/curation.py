@@ -151,7 +151,7 @@ class SlotView:
         return bool(self.slot and self.slot.pinned)
 
 
-ORIGIN_LABELS = {
+ORIGIN_LABELS: dict[str, str] = {
     Origin.SYSTEM: "System",
     Origin.EDITOR: "Editor",
     Origin.SOURCE: "Outlet",
@@ -282,9 +282,11 @@ def _with_countries(stories: list[Story]) -> list[Story]:
 # --- Changing the box ------------------------------------------------------------------------
 
 
-def resolve_country(country: Country | int | str) -> Country:
+def resolve_country(country: Country | int | str | None) -> Country:
     if isinstance(country, Country):
         return country
+    if country is None:
+        raise CurationError("There is no such country.")
     try:
         return Country.objects.get(pk=int(country))
     except (Country.DoesNotExist, TypeError, ValueError):
@@ -547,7 +549,7 @@ def move(story: Story, country, to: str | int, user) -> RelatedChange | None:
         if new_index == index:
             return None
         moved = slots.pop(index)
-        before = {**snapshot(moved), "place": index + 1}
+        before = {**(snapshot(moved) or {}), "place": index + 1}
         slots.insert(new_index, moved)
         for position, slot in enumerate(slots):
             if slot is moved:
@@ -558,7 +560,7 @@ def move(story: Story, country, to: str | int, user) -> RelatedChange | None:
                 # Renumbering the other lines keeps their order: they stay whoever's they were.
                 RelatedSlot.objects.filter(pk=slot.pk).update(position=position)
                 slot.position = position
-        after = {**snapshot(moved), "place": new_index + 1}
+        after = {**(snapshot(moved) or {}), "place": new_index + 1}
         return _record(
             story,
             user,

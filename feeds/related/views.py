@@ -183,9 +183,16 @@ def search(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _apply(story: Story, action: str, post, user) -> tuple[object, str, str]:
     """Run one operation. Returns (change or None, message, what to focus next)."""
-    country_id = post.get("country")
-    country = curation.resolve_country(country_id) if action not in ("lock", "unlock") else None
-    key = country.pk if country else None
+    if action in ("lock", "unlock"):
+        change = curation.lock(story, action == "lock", user)
+        message = (
+            "Box locked: the system will not change it."
+            if action == "lock"
+            else "Box unlocked: the system may update its own lines again."
+        )
+        return change, message, "lock"
+    country = curation.resolve_country(post.get("country"))
+    key = country.pk
     if action == "pick":
         change = curation.pick(story, country, post.get("target"), user)
         after = change.after if change else None
@@ -204,9 +211,10 @@ def _apply(story: Story, action: str, post, user) -> tuple[object, str, str]:
             post.get("outlet", ""),
             user,
         )
+        after = change.after if change else None
         message = (
-            f"{country.name} now links to “{change.after['headline']}” ({change.after['outlet']})."
-            if change
+            f"{country.name} now links to “{after['headline']}” ({after['outlet']})."
+            if after
             else f"{country.name} already shows that link."
         )
         return change, message, f"slot:{key}"
@@ -229,20 +237,12 @@ def _apply(story: Story, action: str, post, user) -> tuple[object, str, str]:
             end = "top" if to == "up" else "bottom" if to == "down" else "place asked for"
             message = f"{country.name} is already at the {end}."
         else:
-            message = f"{country.name} moved to place {change.after['place']}."
+            message = f"{country.name} moved to place {(change.after or {}).get('place')}."
         return change, message, f"move-{to}:{key}" if to in ("up", "down") else f"slot:{key}"
     if action in ("pin", "unpin"):
         change = curation.pin(story, country, action == "pin", user)
         message = f"{country.name} {'pinned' if action == 'pin' else 'unpinned'}."
         return change, message, f"pin:{key}"
-    if action in ("lock", "unlock"):
-        change = curation.lock(story, action == "lock", user)
-        message = (
-            "Box locked: the system will not change it."
-            if action == "lock"
-            else "Box unlocked: the system may update its own lines again."
-        )
-        return change, message, "lock"
     raise CurationError("Unknown change.")
 
 

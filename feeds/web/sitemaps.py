@@ -90,8 +90,9 @@ class NewsSitemap(Sitemap):
     def lastmod(self, story: Story):
         return story.published_at
 
+    # Sitemap._urls is where Django builds each entry; django-stubs does not declare it.
     def _urls(self, page, protocol, domain):
-        urls = super()._urls(page, protocol, domain)
+        urls = super()._urls(page, protocol, domain)  # type: ignore[misc]
         for url in urls:
             story = url["item"]
             url["news"] = {
