@@ -63,8 +63,14 @@ honcho: $(VENV)/.installed
 screenshots: $(VENV)/.installed-dev
 	$(PY) scripts/screenshots.py
 
+## make bench: the benchmark suite (pages.py needs wrk: apt-get install wrk). Each benchmark
+## has a PostgreSQL database of its own under BENCH_PG: they empty or seed their tables.
+BENCH_PG ?= postgres://postgres@127.0.0.1:5432
 bench: $(VENV)/.installed-dev
-	$(PY) bench/ingest_bench.py
+	DATABASE_URL=$(BENCH_PG)/arcticnews_pages_bench $(PY) bench/pages.py $(BENCH_ARGS)
+	DATABASE_URL=$(BENCH_PG)/arcticnews_related_bench $(PY) bench/related_bench.py
+	$(PY) bench/database.py $(BENCH_PG)/arcticnews_ingest_bench
+	DATABASE_URL=$(BENCH_PG)/arcticnews_ingest_bench $(PY) bench/ingest_bench.py
 
 clean:
 	rm -rf $(VENV) var staticfiles test-artifacts .pytest_cache .ruff_cache

@@ -534,6 +534,9 @@ class RelatedSlot(models.Model):
             kwargs["update_fields"] = {*fields, "external_key"}
         super().save(*args, **kwargs)
 
+    def _target(self) -> Story | None:
+        return self.target if self.target_id else None  # no query for an external line
+
     @property
     def headline(self) -> str:
         # A null foreign key reads as None without a query, so this costs what target_id did.

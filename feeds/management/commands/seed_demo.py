@@ -1,0 +1,333 @@
+"""Build a large synthetic archive for demos and benchmarks: ``manage.py seed_demo --stories N``.
+
+PostgreSQL only, into an empty archive (``--replace`` empties it first). The rows come from
+``feeds.ingest.demo`` and go in with COPY, in one transaction: the tables' secondary indexes
+and their unique and foreign-key constraints are dropped first and rebuilt at the end (one
+sort per index and one join per constraint instead of a lookup per row), then the tables are
+analysed. Search vectors are written with the rows: each shared body's vector is computed
+once and concatenated to the story's own, so the vectors equal what ``search.update_search_vectors``
+builds (the same lexemes and weights) without ``to_tsvector`` over every body.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection, transaction
+from django.utils import timezone
+
+from feeds import generation
+from feeds.ingest.demo import Batch, Body, Generator, Outlet
+from feeds.ingest.samples import default_sources, install_default_sources
+from feeds.models import (
+    Country,
+    Feed,
+    RelatedChange,
+    RelatedSlot,
+    Story,
+    StoryCountry,
+    StoryTopic,
+    Topic,
+)
+from feeds.search import config_for
+
+TABLES = [m._meta.db_table for m in (Story, StoryCountry, StoryTopic, RelatedSlot)]
+STORY_COLUMNS = (
+    "id, feed_id, source_id, guid, link, title, summary, original_outlet, language, "
+    "categories, published_at, first_seen_at, content_hash, title_key, url_key, lead_key, "
+    "is_hidden, canonical_id, primary_country_id, tagged_at, related_suggested_at, "
+    "body, config"
+)
+TAG_COLUMNS = "story_id, {kind}_id, origin, rejected, score, changed_at"
+SLOT_COLUMNS = (
+    "story_id, country_id, position, target_id, external_url, external_headline, "
+    "external_outlet, external_key, origin, pinned, score, changed_at"
+)
+# The content is the lead and a pool body; its vector the lead's and the body's, joined (the
+# body's vector is weighted C already).
+INSERT_STORIES = """
+INSERT INTO feeds_story (
+    id, feed_id, source_id, guid, link, title, summary, content, raw_content, byline, author,
+    original_outlet, image_url, image_caption, image_credit, language, categories,
+    published_at, source_published_at, first_seen_at, last_seen_at, content_hash, title_key,
+    url_key, lead_key, is_hidden, canonical_id, primary_country_id, primary_set_by_editor,
+    tagged_at, related_locked, related_suggested_at, search_vector)
+SELECT s.id, s.feed_id, s.source_id, s.guid, s.link, s.title, s.summary, v.content, v.content, '',
+    '', s.original_outlet, '', '', '', s.language, s.categories::jsonb, s.published_at,
+    s.published_at, s.first_seen_at, s.first_seen_at, s.content_hash, s.title_key, s.url_key,
+    s.lead_key, s.is_hidden, s.canonical_id, s.primary_country_id, false, s.tagged_at, false,
+    s.related_suggested_at,
+    setweight(to_tsvector(s.config::regconfig, s.title), 'A')
+    || setweight(v.lead, 'B')
+    || setweight(v.lead, 'C')
+    || b.vector
+FROM demo_story s
+JOIN demo_body b ON b.config = s.config AND b.id = s.body
+CROSS JOIN LATERAL (
+    SELECT to_tsvector(s.config::regconfig, s.summary) AS lead, s.summary || b.html AS content
+) v
+"""
+
+
+def _text(value: object) -> str:
+    """One value in COPY's text format."""
+    if value is None:
+        return "\\N"
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return (
+        str(value)
+        .replace("\\", "\\\\")
+        .replace("\t", "\\t")
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+    )
+
+
+def _copy(cursor, table: str, columns: str, rows: Iterable[Sequence[object]]) -> None:
+    buffer = io.StringIO()
+    for row in rows:
+        buffer.write("\t".join(_text(value) for value in row))
+        buffer.write("\n")
+    buffer.seek(0)
+    cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN", buffer)
+
+
+class Command(BaseCommand):
+    help = (
+        "Fill an empty PostgreSQL archive with N synthetic stories of the default outlets "
+        "(ten years, tags, related boxes, copies, search vectors)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--stories", type=int, required=True, help="how many stories")
+        parser.add_argument(
+            "--seed", type=int, default=2026, help="random seed (same seed, same archive)"
+        )
+        parser.add_argument(
+            "--replace",
+            action="store_true",
+            help="DELETE every story, tag, related box and box history first",
+        )
+
+    def handle(self, *args, **options) -> None:
+        count: int = options["stories"]
+        if count < 1:
+            raise CommandError("--stories must be at least 1")
+        if connection.vendor != "postgresql":
+            raise CommandError("seed_demo needs PostgreSQL (set DATABASE_URL)")
+        have = Story.objects.count()
+        if have and not options["replace"]:
+            raise CommandError(
+                f"the archive is not empty ({have} stories): seed_demo only fills an empty one. "
+                "Use a fresh database, or --replace to delete every story first."
+            )
+        started = time.perf_counter()
+        with transaction.atomic():
+            if have:
+                tables = [
+                    m._meta.db_table
+                    for m in (RelatedChange, RelatedSlot, StoryCountry, StoryTopic, Story)
+                ]
+                with connection.cursor() as cursor:
+                    cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
+            install_default_sources()
+            generator = Generator(
+                outlets=self._outlets(),
+                countries=dict(Country.objects.values_list("slug", "pk")),
+                topics=dict(Topic.objects.values_list("slug", "pk")),
+                stories=count,
+                now=timezone.now(),
+                seed=options["seed"],
+                first_id=1,
+            )
+            self._load(generator, count, started)
+        with connection.cursor() as cursor:
+            for table in TABLES:
+                cursor.execute(f"VACUUM ANALYZE {table}")
+        generation.bump_generation()
+        self.stdout.write(f"{count} stories in {time.perf_counter() - started:.0f} s")
+
+    def _outlets(self) -> list[Outlet]:
+        order = [spec.feed_url for spec in default_sources()]
+        feeds = Feed.objects.filter(url__in=order).select_related("source__country")
+        by_url = {feed.url: feed for feed in feeds}
+        return [
+            Outlet(
+                source_id=feed.source_id,
+                feed_id=feed.pk,
+                name=feed.source.name,
+                homepage=feed.source.homepage,
+                country=feed.source.country.slug if feed.source.country else "",
+                language=feed.source.language,
+            )
+            for url in order
+            if (feed := by_url.get(url)) is not None
+        ]
+
+    def _load(self, generator: Generator, count: int, started: float) -> None:
+        progress: Callable[[str], None] = lambda what: self.stdout.write(  # noqa: E731
+            f"  {time.perf_counter() - started:6.1f} s  {what}"
+        )
+        configs = sorted({config_for(o.language) for o in generator.outlets})
+        with connection.cursor() as django_cursor:
+            cursor = django_cursor.cursor  # psycopg2's, for COPY
+            cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            cursor.execute("SET LOCAL synchronous_commit = off")
+            # The outlets just created have deferred foreign-key checks pending, and a table
+            # with pending checks cannot be altered.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            rebuild = _drop_indexes_and_constraints(cursor, TABLES)
+            cursor.execute(
+                "CREATE TEMPORARY TABLE demo_body (config text, id int, html text, "
+                "vector tsvector, PRIMARY KEY (config, id)) ON COMMIT DROP"
+            )
+            pool: list[Body] = generator.pool
+            _copy(
+                cursor,
+                "demo_body",
+                "config, id, html",
+                ((config, b.id, b.html) for config in configs for b in pool),
+            )
+            cursor.execute(
+                "UPDATE demo_body SET vector = setweight(to_tsvector(config::regconfig, html), 'C')"
+            )
+            cursor.execute("ANALYZE demo_body")
+            cursor.execute(
+                "CREATE TEMPORARY TABLE demo_story (id bigint, feed_id bigint, source_id bigint, "
+                "guid text, link text, title text, summary text, original_outlet text, "
+                "language text, categories text, published_at timestamptz, "
+                "first_seen_at timestamptz, content_hash text, title_key text, url_key text, "
+                "lead_key text, is_hidden boolean, canonical_id bigint, "
+                "primary_country_id bigint, tagged_at timestamptz, "
+                "related_suggested_at timestamptz, body int, config text) "
+                "ON COMMIT DROP"
+            )
+            progress(f"{len(pool)} shared bodies")
+            done, writing = 0, 0.0
+            for batch in generator.batches():
+                start = time.perf_counter()
+                self._write(cursor, batch)
+                writing += time.perf_counter() - start
+                done += len(batch.stories)
+                if done % 100_000 < len(batch.stories) or done == count:
+                    progress(f"{done} stories ({writing:.0f} s of it writing)")
+            for table in TABLES:
+                cursor.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)"
+                )
+            for statement in rebuild:
+                cursor.execute(statement)
+            progress("indexes and constraints rebuilt")
+
+    def _write(self, cursor, batch: Batch) -> None:
+        _copy(
+            cursor,
+            "demo_story",
+            STORY_COLUMNS,
+            (
+                (
+                    s.id,
+                    s.feed_id,
+                    s.source_id,
+                    s.guid,
+                    s.link,
+                    s.title,
+                    s.summary,
+                    s.original_outlet,
+                    s.language,
+                    s.categories,
+                    s.published_at,
+                    s.first_seen_at,
+                    s.content_hash,
+                    s.title_key,
+                    s.url_key,
+                    s.lead_key,
+                    s.is_hidden,
+                    s.canonical_id,
+                    s.primary_country_id,
+                    s.tagged_at,
+                    s.related_suggested_at,
+                    s.body,
+                    config_for(s.language),
+                )
+                for s in batch.stories
+            ),
+        )
+        cursor.execute(INSERT_STORIES)
+        cursor.execute("TRUNCATE demo_story")
+        for table, kind, rows in (
+            (StoryCountry._meta.db_table, "country", batch.countries),
+            (StoryTopic._meta.db_table, "topic", batch.topics),
+        ):
+            _copy(
+                cursor,
+                table,
+                TAG_COLUMNS.format(kind=kind),
+                ((t.story_id, t.tag_id, t.origin, t.rejected, t.score, t.changed_at) for t in rows),
+            )
+        _copy(
+            cursor,
+            RelatedSlot._meta.db_table,
+            SLOT_COLUMNS,
+            (
+                (
+                    r.story_id,
+                    r.country_id,
+                    r.position,
+                    r.target_id,
+                    r.external_url,
+                    r.external_headline,
+                    r.external_outlet,
+                    r.external_key,
+                    r.origin,
+                    r.pinned,
+                    r.score,
+                    r.changed_at,
+                )
+                for r in batch.slots
+            ),
+        )
+
+
+def _drop_indexes_and_constraints(cursor, tables: list[str]) -> list[str]:
+    """Drop the tables' unique and foreign-key constraints and other non-primary indexes;
+    return the statements that put them back (indexes first, then constraints)."""
+    cursor.execute(
+        """
+        SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid)
+        FROM pg_constraint c
+        WHERE c.conrelid = ANY(%s::regclass[]) AND c.contype IN ('u', 'f')
+        ORDER BY c.contype DESC, c.conname
+        """,
+        [tables],
+    )
+    constraints = cursor.fetchall()
+    cursor.execute(
+        """
+        SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+        FROM pg_index i
+        WHERE i.indrelid = ANY(%s::regclass[]) AND NOT i.indisprimary
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+        ORDER BY 1
+        """,
+        [tables],
+    )
+    indexes = cursor.fetchall()
+    for table, name, _ in constraints:
+        cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+    for name, _ in indexes:
+        cursor.execute(f"DROP INDEX {name}")
+    return [definition for _, definition in indexes] + [
+        f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'
+        for table, name, definition in constraints
+    ]
