@@ -280,6 +280,8 @@ def main() -> None:
     for name, path in pages.items():
         runs += [Run(name, "cached", path), Run(name, "uncached", path)]
     load_before = os.getloadavg()
+    # Stopped from outside: still stop the gunicorns (they run in sessions of their own).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     servers = {}
     try:
         servers["cached"] = Gunicorn("ceiling_settings", args.workers)

@@ -22,8 +22,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.sitemaps import views as sitemap_views
 from django.db import OperationalError
-from django.db.models import Count, F, Prefetch, Q, QuerySet, Window, prefetch_related_objects
-from django.db.models.functions import RowNumber
+from django.db.models import Count, Prefetch, Q, QuerySet, prefetch_related_objects
 from django.http import (
     Http404,
     HttpRequest,
@@ -45,7 +44,6 @@ from feeds.models import (
     Source,
     Story,
     StoryCountry,
-    StoryKind,
     StoryTopic,
     Topic,
     visible_q,
@@ -148,7 +146,11 @@ def keyset_page(params: ListingParams, queryset: QuerySet, first_size: int = PAG
     """
     before, after = params.before, params.after
     if after is not None:
-        rows = list(queryset.filter(after.newer()).order_by("published_at", "id")[: PAGE_SIZE + 1])
+        rows = list(
+            queryset.newer_than(after.published_at, after.pk).order_by("published_at", "id")[
+                : PAGE_SIZE + 1
+            ]
+        )
         if len(rows) > PAGE_SIZE:
             stories = rows[:PAGE_SIZE][::-1]
             return Page(
@@ -161,7 +163,7 @@ def keyset_page(params: ListingParams, queryset: QuerySet, first_size: int = PAG
     is_first = before is None
     size = first_size if is_first else PAGE_SIZE
     if before is not None:
-        queryset = queryset.filter(before.older())
+        queryset = queryset.older_than(before.published_at, before.pk)
     rows = list(queryset.order_by("-published_at", "-id")[: size + 1])
     stories = rows[:size]
     if is_first:
@@ -193,34 +195,17 @@ def _page_context(request: HttpRequest, page: Page) -> dict:
 
 def _visible_stories() -> QuerySet:
     # Digests, newsletters and podcasts have their own page (feeds.web.pages.roundups).
-    return Story.objects.visible().articles().for_listing()
+    return Story.objects.visible().articles().for_cards()
 
 
 # --- Home ----------------------------------------------------------------------------------
 
 
 def _country_sections(countries: list[Country], newest: datetime | None) -> list[dict]:
-    """Each country's newest SECTION_SIZE stories, in ONE query (ROW_NUMBER per country)."""
+    """Each country's newest SECTION_SIZE stories, in ONE query."""
     by_country: dict[int, list[Story]] = defaultdict(list)
     if newest is not None:
-        rows = (
-            StoryCountry.objects.filter(
-                visible_q("story__"),
-                rejected=False,
-                story__kind=StoryKind.STORY,
-                story__published_at__gte=newest - SECTION_HORIZON,
-            )
-            .annotate(
-                row=Window(
-                    RowNumber(),
-                    partition_by=[F("country_id")],
-                    order_by=[F("story__published_at").desc(), F("story__id").desc()],
-                )
-            )
-            .filter(row__lte=SECTION_SIZE)
-            .select_related("story__source")
-            .order_by("country_id", "row")
-        )
+        rows = StoryCountry.objects.newest_per_country(newest - SECTION_HORIZON, SECTION_SIZE)
         for row in rows:
             by_country[row.country_id].append(row.story)
     return [{"country": c, "stories": by_country.get(c.pk, [])} for c in countries]

@@ -1,0 +1,105 @@
+"""The pages' queries read what they show and no more, on an index, whatever the archive's size.
+
+Behaviour on every database; plans on PostgreSQL (SQLite's planner is not production's).
+Speed itself is measured in bench/pages.py, not here.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from feeds.models import Story, StoryCountry
+from tests.test_views import country, make_story
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def no_seq_scans():
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's plans")
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            # A table scan then costs so much that the planner takes any usable index.
+            cursor.execute("SET LOCAL enable_seqscan TO off")
+        yield
+
+
+def _sections(since, size):
+    out: dict[str, list[str]] = {}
+    for row in StoryCountry.objects.newest_per_country(since, size):
+        out.setdefault(row.country.slug, []).append(row.story.title)
+    return out
+
+
+def test_newest_per_country_takes_each_countrys_newest_shown_stories():
+    now = timezone.now()
+    for i in range(5):
+        make_story(f"Norway {i}", countries=("norway",), published=now - timedelta(hours=i))
+    make_story("Both", countries=("russia", "norway"), published=now - timedelta(minutes=30))
+    make_story("Hidden", countries=("russia",), published=now, is_hidden=True)
+    original = make_story("Original", countries=("russia",), published=now - timedelta(hours=9))
+    make_story("Copy", countries=("russia",), published=now, canonical=original)
+    rejected = make_story("Rejected", countries=("sweden",), published=now)
+    StoryCountry.objects.filter(story=rejected).update(rejected=True)
+    make_story("Too old", countries=("sweden",), published=now - timedelta(days=30))
+
+    sections = _sections(now - timedelta(days=7), 3)
+
+    assert sections == {
+        "norway": ["Norway 0", "Both", "Norway 1"],
+        "russia": ["Both", "Original"],
+    }
+
+
+def test_newest_per_country_leaves_out_the_body(django_assert_num_queries):
+    make_story("Norway", countries=("norway",), content="<p>Long body</p>")
+    with django_assert_num_queries(1):
+        rows = list(StoryCountry.objects.newest_per_country(timezone.now() - timedelta(1), 4))
+        assert rows[0].story.source.name  # the outlet comes in the same query
+    sql = str(StoryCountry.objects.newest_per_country(timezone.now(), 4).query)
+    for column in ("content", "raw_content", "search_vector"):
+        assert f'"feeds_story"."{column}"' not in sql
+
+
+def test_newest_per_country_walks_the_recent_index_not_a_window(no_seq_scans):
+    plan = StoryCountry.objects.newest_per_country(timezone.now(), 4).explain()
+    assert "WindowAgg" not in plan, plan
+    assert "story_visible_recent_idx" in plan, plan
+
+
+def test_keyset_bounds_include_ties_on_the_time():
+    same = timezone.now() - timedelta(hours=1)
+    stories = [make_story(f"Tie {i}", countries=("norway",), published=same) for i in range(3)]
+    stories.sort(key=lambda s: s.pk)
+    middle = stories[1]
+    visible = Story.objects.visible()
+    older = visible.older_than(middle.published_at, middle.pk).newest_first()
+    newer = visible.newer_than(middle.published_at, middle.pk).newest_first()
+    assert list(older) == [stories[0]]
+    assert list(newer) == [stories[2]]
+
+
+def test_keyset_bound_is_an_index_condition(no_seq_scans):
+    plan = (
+        Story.objects.visible()
+        .for_country(country("norway"))
+        .older_than(timezone.now(), 10)
+        .newest_first()[:21]
+        .explain()
+    )
+    assert "Index Cond: (ROW(published_at, id) < ROW(" in plan, plan
+
+
+def test_cards_and_feeds_never_read_the_unsanitised_copy_or_the_vector():
+    cards = str(Story.objects.visible().for_cards().query)
+    feeds = str(Story.objects.visible().for_listing().query)
+    for column in ("raw_content", "search_vector"):
+        assert f'"feeds_story"."{column}"' not in cards
+        assert f'"feeds_story"."{column}"' not in feeds
+    assert '"feeds_story"."content"' not in cards
+    assert '"feeds_story"."content"' in feeds  # full-text feeds show it
