@@ -211,3 +211,19 @@ def test_seed_demo_refuses_a_non_empty_archive_and_loses_nothing(postgresql, voc
     call_command("seed_demo", stories=60, seed=9, replace=True, verbosity=0)
     assert Story.objects.count() == 60
     assert set(Story.objects.values_list("title", flat=True)) != titles
+
+
+def test_rows_made_ahead_arrive_in_order_and_a_failure_reaches_the_caller():
+    from feeds.management.commands.seed_demo import _ahead
+
+    assert list(_ahead(iter(range(50)), depth=2)) == list(range(50))
+
+    def failing():
+        yield 1
+        raise ValueError("generator broke")
+
+    got = []
+    with pytest.raises(ValueError, match="generator broke"):
+        for item in _ahead(failing()):
+            got.append(item)
+    assert got == [1]

@@ -12,9 +12,12 @@ builds (the same lexemes and weights) without ``to_tsvector`` over every body.
 from __future__ import annotations
 
 import io
+import queue
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
@@ -35,6 +38,7 @@ from feeds.models import (
 )
 from feeds.search import config_for
 
+T = TypeVar("T")
 TABLES = [m._meta.db_table for m in (Story, StoryCountry, StoryTopic, RelatedSlot)]
 STORY_COLUMNS = (
     "id, feed_id, source_id, guid, link, title, summary, original_outlet, language, "
@@ -92,13 +96,54 @@ def _text(value: object) -> str:
     )
 
 
-def _copy(cursor, table: str, columns: str, rows: Iterable[Sequence[object]]) -> None:
+def _buffer(rows: Iterable[Sequence[object]]) -> io.StringIO:
     buffer = io.StringIO()
     for row in rows:
         buffer.write("\t".join(_text(value) for value in row))
         buffer.write("\n")
     buffer.seek(0)
-    cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN", buffer)
+    return buffer
+
+
+def _copy(cursor, table: str, columns: str, rows: Iterable[Sequence[object]]) -> None:
+    cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN", _buffer(rows))
+
+
+def _ahead(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """``items``, produced by a thread of their own while the caller works on earlier ones.
+
+    The rows are made in Python and stored by the database: psycopg2 releases the GIL while
+    it waits for the server, so the next batch is built during the current one's INSERT.
+    """
+    done = object()
+    handoff: queue.Queue = queue.Queue(maxsize=depth)
+    failure: list[BaseException] = []
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        handoff.put(item, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        except Exception as error:  # noqa: BLE001 - raised again in the consuming thread
+            failure.append(error)
+        handoff.put(done)
+
+    worker = threading.Thread(target=produce, name="seed_demo rows", daemon=True)
+    worker.start()
+    try:
+        while (item := handoff.get()) is not done:
+            yield item
+        if failure:
+            raise failure[0]
+    finally:
+        stop.set()
 
 
 class Command(BaseCommand):
@@ -213,12 +258,13 @@ class Command(BaseCommand):
             )
             progress(f"{len(pool)} shared bodies")
             done, writing = 0, 0.0
-            for batch in generator.batches():
+            prepared = ((len(b.stories), self._prepare(b)) for b in generator.batches())
+            for size, copies in _ahead(prepared):
                 start = time.perf_counter()
-                self._write(cursor, batch)
+                self._write(cursor, copies)
                 writing += time.perf_counter() - start
-                done += len(batch.stories)
-                if done % 100_000 < len(batch.stories) or done == count:
+                done += size
+                if done % 100_000 < size or done == count:
                     progress(f"{done} stories ({writing:.0f} s of it writing)")
             for table in TABLES:
                 cursor.execute(
@@ -229,11 +275,17 @@ class Command(BaseCommand):
                 cursor.execute(statement)
             progress("indexes and constraints rebuilt")
 
-    def _write(self, cursor, batch: Batch) -> None:
-        _copy(
-            cursor,
-            "demo_story",
-            STORY_COLUMNS,
+    def _write(self, cursor, copies: list[tuple[str, str, io.StringIO]]) -> None:
+        """Store one batch: its stories through the staging table, then their rows."""
+        for table, columns, buffer in copies:
+            cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN", buffer)
+            if table == "demo_story":
+                cursor.execute(INSERT_STORIES)
+                cursor.execute("TRUNCATE demo_story")
+
+    def _prepare(self, batch: Batch) -> list[tuple[str, str, io.StringIO]]:
+        """One batch's rows as COPY text, table by table."""
+        stories = _buffer(
             (
                 (
                     s.id,
@@ -263,22 +315,16 @@ class Command(BaseCommand):
                 for s in batch.stories
             ),
         )
-        cursor.execute(INSERT_STORIES)
-        cursor.execute("TRUNCATE demo_story")
+        copies = [("demo_story", STORY_COLUMNS, stories)]
         for table, kind, rows in (
             (StoryCountry._meta.db_table, "country", batch.countries),
             (StoryTopic._meta.db_table, "topic", batch.topics),
         ):
-            _copy(
-                cursor,
-                table,
-                TAG_COLUMNS.format(kind=kind),
-                ((t.story_id, t.tag_id, t.origin, t.rejected, t.score, t.changed_at) for t in rows),
+            tags = _buffer(
+                (t.story_id, t.tag_id, t.origin, t.rejected, t.score, t.changed_at) for t in rows
             )
-        _copy(
-            cursor,
-            RelatedSlot._meta.db_table,
-            SLOT_COLUMNS,
+            copies.append((table, TAG_COLUMNS.format(kind=kind), tags))
+        slots = _buffer(
             (
                 (
                     r.story_id,
@@ -297,6 +343,8 @@ class Command(BaseCommand):
                 for r in batch.slots
             ),
         )
+        copies.append((RelatedSlot._meta.db_table, SLOT_COLUMNS, slots))
+        return copies
 
 
 def _drop_indexes_and_constraints(cursor, tables: list[str]) -> list[str]:
