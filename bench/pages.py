@@ -206,6 +206,8 @@ def wrk(url: str, duration: int, threads: int, connections: int) -> Result:
     for pattern in (r"Non-2xx or 3xx responses:\s+(\d+)", r"Socket errors:.*?timeout (\d+)"):
         match = re.search(pattern, out)
         errors += int(match.group(1)) if match else 0
+    if errors:
+        print(f"{url}: {errors} errors or timeouts\n{out}", file=sys.stderr)
     return Result(rps, p50, p99, errors)
 
 
