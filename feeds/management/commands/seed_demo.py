@@ -46,7 +46,7 @@ STORY_COLUMNS = (
     "is_hidden, canonical_id, primary_country_id, tagged_at, related_suggested_at, "
     "body, config"
 )
-TAG_COLUMNS = "story_id, {kind}_id, origin, rejected, score, changed_at"
+TAG_COLUMNS = "story_id, {kind}_id, origin, rejected, score, changed_at, reason"
 SLOT_COLUMNS = (
     "story_id, country_id, position, target_id, external_url, external_headline, "
     "external_outlet, external_key, origin, pinned, score, changed_at"
@@ -59,11 +59,11 @@ INSERT INTO feeds_story (
     original_outlet, image_url, image_caption, image_credit, language, categories,
     published_at, source_published_at, first_seen_at, last_seen_at, content_hash, title_key,
     url_key, lead_key, is_hidden, canonical_id, primary_country_id, primary_set_by_editor,
-    tagged_at, related_locked, related_suggested_at, search_vector)
+    tagged_at, tag_basis, related_locked, related_suggested_at, search_vector)
 SELECT s.id, s.feed_id, s.source_id, s.guid, s.link, s.title, s.summary, v.content, v.content, '',
     '', s.original_outlet, '', '', '', s.language, s.categories::jsonb, s.published_at,
     s.published_at, s.first_seen_at, s.first_seen_at, s.content_hash, s.title_key, s.url_key,
-    s.lead_key, s.is_hidden, s.canonical_id, s.primary_country_id, false, s.tagged_at, false,
+    s.lead_key, s.is_hidden, s.canonical_id, s.primary_country_id, false, s.tagged_at, '', false,
     s.related_suggested_at,
     setweight(to_tsvector(s.config::regconfig, s.title), 'A')
     || setweight(v.lead, 'B')
@@ -160,7 +160,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--replace",
             action="store_true",
-            help="DELETE every story, tag, related box and box history first",
+            help="DELETE every story first, with all that refers to one (tags, boxes, histories)",
         )
 
     def handle(self, *args, **options) -> None:
@@ -183,7 +183,7 @@ class Command(BaseCommand):
                     for m in (RelatedChange, RelatedSlot, StoryCountry, StoryTopic, Story)
                 ]
                 with connection.cursor() as cursor:
-                    cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
+                    cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
             install_default_sources()
             generator = Generator(
                 outlets=self._outlets(),
@@ -321,7 +321,8 @@ class Command(BaseCommand):
             (StoryTopic._meta.db_table, "topic", batch.topics),
         ):
             tags = _buffer(
-                (t.story_id, t.tag_id, t.origin, t.rejected, t.score, t.changed_at) for t in rows
+                (t.story_id, t.tag_id, t.origin, t.rejected, t.score, t.changed_at, "")
+                for t in rows
             )
             copies.append((table, TAG_COLUMNS.format(kind=kind), tags))
         slots = _buffer(
