@@ -59,12 +59,13 @@ INSERT INTO feeds_story (
     original_outlet, image_url, image_caption, image_credit, language, categories,
     published_at, source_published_at, first_seen_at, last_seen_at, content_hash, title_key,
     url_key, lead_key, is_hidden, canonical_id, primary_country_id, primary_set_by_editor,
-    tagged_at, tag_basis, related_locked, related_suggested_at, search_vector)
+    tagged_at, tag_basis, related_locked, related_suggested_at, image_file, image_source, kind,
+    search_vector)
 SELECT s.id, s.feed_id, s.source_id, s.guid, s.link, s.title, s.summary, v.content, v.content, '',
     '', s.original_outlet, '', '', '', s.language, s.categories::jsonb, s.published_at,
     s.published_at, s.first_seen_at, s.first_seen_at, s.content_hash, s.title_key, s.url_key,
     s.lead_key, s.is_hidden, s.canonical_id, s.primary_country_id, false, s.tagged_at, '', false,
-    s.related_suggested_at,
+    s.related_suggested_at, '', '', 'story',
     setweight(to_tsvector(s.config::regconfig, s.title), 'A')
     || setweight(v.lead, 'B')
     || setweight(v.lead, 'C')
