@@ -151,9 +151,14 @@ IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.post
 # Search's typo fallback matches headlines through the trigram index with the %> operator,
 # whose cut-off is this session setting (pg_trgm's default 0.6 misses "icebrekaer").
 SEARCH_TRIGRAM_THRESHOLD = 0.3
+# PostgreSQL's JIT compiles a query whose estimated cost passes jit_above_cost; a page's
+# queries read a few index pages, and a stale estimate (a small table never auto-analysed)
+# made the home page's per-country query spend ~250 ms compiling for 1 ms of work.
+POSTGRES_JIT = envbool("POSTGRES_JIT", False)
 if IS_POSTGRES:
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
         f"-c pg_trgm.word_similarity_threshold={SEARCH_TRIGRAM_THRESHOLD}"
+        f" -c jit={'on' if POSTGRES_JIT else 'off'}"
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -103,3 +103,18 @@ def test_cards_and_feeds_never_read_the_unsanitised_copy_or_the_vector():
         assert f'"feeds_story"."{column}"' not in feeds
     assert '"feeds_story"."content"' not in cards
     assert '"feeds_story"."content"' in feeds  # full-text feeds show it
+
+
+def test_page_queries_are_never_jit_compiled():
+    """A stale row estimate once pushed the home page's 1 ms per-country query past
+    jit_above_cost, and it spent ~250 ms compiling: pages' connections run without the JIT."""
+    from django.conf import settings
+    from django.db import connection
+
+    if not settings.IS_POSTGRES:
+        pytest.skip("PostgreSQL's JIT")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"
+        cursor.execute("SHOW pg_trgm.word_similarity_threshold")
+        assert float(cursor.fetchone()[0]) == settings.SEARCH_TRIGRAM_THRESHOLD
