@@ -185,7 +185,7 @@ class StoryKind(models.TextChoices):
     PODCAST = boilerplate.PODCAST, "Podcast"
 
 
-class StoryQuerySet(models.QuerySet):
+class StoryQuerySet(models.QuerySet["Story"]):
     def visible(self) -> StoryQuerySet:
         """What readers and subscribers see: canonical copies that editors have not hidden."""
         return self.filter(visible_q())
@@ -258,8 +258,12 @@ UNSHOWN = ("raw_content", "search_vector")
 class Story(models.Model):
     """One item from one feed. Copies of the same story point at their canonical story."""
 
-    # Set on search results by the related-box editor (not a column).
+    # Not columns: set on the stories of one page by the view that shows them (search marks,
+    # the related-box editor's country names, a story's prefetched copies).
     country_names: list[str]
+    headline_html: str
+    snippet_html: str
+    copy_list: list[Story]
 
     # No single-column indexes: (feed, guid) and (source, published_at) lead with them.
     feed = models.ForeignKey(Feed, on_delete=models.CASCADE, related_name="stories", db_index=False)

@@ -33,6 +33,7 @@ import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, time
+from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.search import (
@@ -43,14 +44,14 @@ from django.contrib.postgres.search import (
     TrigramWordSimilarity,
 )
 from django.db import connection, transaction
-from django.db.models import Case, F, Func, Q, QuerySet, TextField, Value, When
+from django.db.models import Case, F, Field, Func, Q, TextField, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Concat, Left
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from feeds.models import Country, Story, Topic
+from feeds.models import Country, Story, StoryQuerySet, Topic
 from feeds.text.sanitizing import normalize_space, strip_controls
 
 # Story.language (lower-cased, region stripped) -> PostgreSQL text search configuration.
@@ -160,15 +161,24 @@ def row_vector_sql(alias: str, config: str) -> str:
     (``v`` for ``SELECT … FROM UNNEST(…) AS v(…)``), in the configuration named by the SQL
     expression ``config``: for writers that INSERT stories in bulk (ingest)."""
     quote = connection.ops.quote_name
-    texts = (f"{alias}.{quote(Story._meta.get_field(name).column)}" for name, _ in _WEIGHTED_TEXTS)
+    texts = (f"{alias}.{quote(name)}" for name in _text_columns())
     return _vector_sql(texts, config=config)
 
 
+def _text_columns() -> list[str]:
+    columns = []
+    for name, _ in _WEIGHTED_TEXTS:
+        field = Story._meta.get_field(name)
+        assert isinstance(field, Field) and field.column, name  # concrete text columns
+        columns.append(field.column)
+    return columns
+
+
 def _tsquery(query: str) -> SearchQuery:
-    combined = None
-    for config in SEARCH_CONFIGS:
-        part = SearchQuery(query, search_type="websearch", config=config)
-        combined = part if combined is None else combined | part
+    first, *others = SEARCH_CONFIGS
+    combined = SearchQuery(query, search_type="websearch", config=first)
+    for config in others:
+        combined = combined | SearchQuery(query, search_type="websearch", config=config)
     return combined
 
 
@@ -195,13 +205,13 @@ def _as_datetime(value: date | datetime | None, *, end: bool = False) -> datetim
 
 
 def _filtered(
-    queryset: QuerySet,
+    queryset: StoryQuerySet,
     *,
     country: Country | str | None,
     topic: Topic | str | None,
     since: date | datetime | None,
     until: date | datetime | None,
-) -> QuerySet:
+) -> StoryQuerySet:
     if isinstance(country, Country):
         queryset = queryset.for_country(country)
     elif country:
@@ -270,7 +280,7 @@ def search_budget() -> Iterator[None]:
         yield
 
 
-def page_of(results: QuerySet, offset: int, size: int) -> list[Story]:
+def page_of(results: StoryQuerySet, offset: int, size: int) -> list[Story]:
     """Rows ``offset`` to ``offset + size`` of ranked ``results``, in rank order.
 
     The ranking picks the page's ids first; only those rows are then read with their
@@ -282,13 +292,13 @@ def page_of(results: QuerySet, offset: int, size: int) -> list[Story]:
     return [rows[pk] for pk in ids if pk in rows]
 
 
-def count_capped(results: QuerySet) -> int:
+def count_capped(results: StoryQuerySet) -> int:
     """How many stories ``results`` holds, counted up to COUNT_CAP + 1 at most."""
     # Only the ids: the rank and the highlighted snippets are for the page's rows alone.
     return results.order_by().values("pk")[: COUNT_CAP + 1].count()
 
 
-def _plain_search(base: QuerySet, query: str) -> QuerySet:
+def _plain_search(base: StoryQuerySet, query: str) -> StoryQuerySet:
     """Every word somewhere in the headline, standfirst or text: the embedded default's search."""
     words = [w for w in _WORDS.findall(query) if len(w) > 1][:MAX_TERMS] or [query]
     for word in words:
@@ -305,7 +315,7 @@ def search_stories(
     topic: Topic | str | None = None,
     since: date | datetime | None = None,
     until: date | datetime | None = None,
-) -> QuerySet:
+) -> StoryQuerySet:
     """Visible stories matching ``query``, best first among the newest RANK_WINDOW matches,
     ready for listing templates.
 
@@ -383,7 +393,7 @@ _TAGS = re.compile(r"<[^>]*>")
 _SPACES = re.compile(r"\s+")
 
 
-def mark_matches(stories: Iterable[Story], query: str) -> None:
+def mark_matches(stories: Iterable[Any], query: str) -> None:
     """Give stories found without PostgreSQL's ts_headline (the embedded default's search) the
     same ``headline`` and ``snippet``: the query's words marked with the sentinels, in the
     headline and in about SNIPPET_WORDS words of text around the first match in the teaser or

@@ -248,12 +248,10 @@ def search_candidates(query: str, exclude_story: Story | None = None) -> list[St
     found: list[Story] = []
     match = _STORY_REF.fullmatch(query)
     if match:
-        found = list(
-            Story.objects.visible()
-            .exclude(pk=exclude_pk)
-            .select_related("source")
-            .filter(pk=int(match.group(1)))
-        )
+        by_number = Story.objects.visible().select_related("source")
+        if exclude_pk is not None:
+            by_number = by_number.exclude(pk=exclude_pk)
+        found = list(by_number.filter(pk=int(match.group(1))))
         if "/" in query:  # an address, not words
             return _with_countries(found)
     results = (

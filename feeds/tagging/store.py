@@ -61,6 +61,9 @@ def tag_input(story: Story, lead: str | None = None) -> TagInput:
 
 # --- Editors' terms -----------------------------------------------------------------------
 TERMS_KEY = "tagging:terms-version"
+# Every cache entry needs a lifetime (production Redis evicts only those: volatile-lru). When
+# this one lapses, the next batch reads a new version and each process reloads the terms once.
+TERMS_VERSION_SECONDS = 24 * 3600
 _loaded: list[str] = [""]  # the version of the editors' terms this process's tagger holds
 
 
@@ -78,7 +81,7 @@ def sync_terms() -> None:
         version = f"{stats['n']}:{stats['last']}:{timezone.now().timestamp()}"
         if not stats["n"] and not _loaded[0]:
             version = "none"
-        cache.set(TERMS_KEY, version, None)
+        cache.set(TERMS_KEY, version, TERMS_VERSION_SECONDS)
     if version == _loaded[0] or (version == "none" and not _loaded[0]):
         return
     rows = GazetteerTerm.objects.select_related("country").order_by("pk")

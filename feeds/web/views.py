@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.sitemaps import views as sitemap_views
 from django.db import OperationalError
-from django.db.models import Count, Prefetch, Q, QuerySet, prefetch_related_objects
+from django.db.models import Count, Prefetch, Q, prefetch_related_objects
 from django.http import (
     Http404,
     HttpRequest,
@@ -44,6 +44,7 @@ from feeds.models import (
     Source,
     Story,
     StoryCountry,
+    StoryQuerySet,
     StoryTopic,
     Topic,
     visible_q,
@@ -137,7 +138,9 @@ class Page:
         return None if query is None else path + query
 
 
-def keyset_page(params: ListingParams, queryset: QuerySet, first_size: int = PAGE_SIZE) -> Page:
+def keyset_page(
+    params: ListingParams, queryset: StoryQuerySet, first_size: int = PAGE_SIZE
+) -> Page:
     """PAGE_SIZE stories around the cursor in ?before= or ?after=; the newest without one
     (``first_size`` of them).
 
@@ -193,7 +196,7 @@ def _page_context(request: HttpRequest, page: Page) -> dict:
     }
 
 
-def _visible_stories() -> QuerySet:
+def _visible_stories() -> StoryQuerySet:
     # Digests, newsletters and podcasts have their own page (feeds.web.pages.roundups).
     return Story.objects.visible().articles().for_cards()
 
@@ -274,7 +277,7 @@ def home(request: HttpRequest, params: ListingParams) -> HttpResponse:
 
 
 def _listing(
-    request: HttpRequest, params: ListingParams, nav: Navigation, queryset: QuerySet, **extra
+    request: HttpRequest, params: ListingParams, nav: Navigation, queryset: StoryQuerySet, **extra
 ) -> HttpResponse:
     page = keyset_page(params, queryset)
     context = _context(request, nav, **_page_context(request, page), **extra)
