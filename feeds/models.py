@@ -816,3 +816,164 @@ class GazetteerTerm(models.Model):
 
     def __str__(self) -> str:
         return self.term
+
+
+# --- Storylines: one event or developing subject across outlets, countries, languages -------
+
+
+class StorylineQuerySet(models.QuerySet["Storyline"]):
+    def shown(self) -> StorylineQuerySet:
+        """What readers see: storylines editors have not hidden nor merged into another."""
+        return self.filter(hidden=False, merged_into__isnull=True)
+
+    def active_since(self, since: datetime) -> StorylineQuerySet:
+        """Storylines with a story published since ``since`` (``storyline_recent_idx``)."""
+        return self.shown().filter(last_published_at__gte=since)
+
+    def ranked(self) -> StorylineQuerySet:
+        """Most covered first: by countries, then outlets, then stories, then newest."""
+        return self.order_by(
+            "-country_count", "-outlet_count", "-story_count", "-last_published_at", "-id"
+        )
+
+    def this_week(self, now: datetime | None = None, days: int = 7) -> StorylineQuerySet:
+        """The week's storylines that more than one story tells, most covered first
+        (the home page's "Storylines this week", the weekly digest)."""
+        now = now or timezone.now()
+        return self.active_since(now - timedelta(days=days)).filter(story_count__gte=2).ranked()
+
+
+class Storyline(models.Model):
+    """Stories about one event or developing subject, across outlets, countries and
+    languages. Stories join through ``StorylineMembership`` (one storyline per story);
+    copies (``Story.canonical``) never join: their canonical story does.
+
+    The counts and dates are kept by ``feeds.storylines`` whenever membership changes, so
+    listings rank storylines without reading their stories.
+    """
+
+    slug = models.SlugField(max_length=120, unique=True)
+    title = models.CharField(max_length=300)
+    title_set_by_editor = models.BooleanField(
+        default=False, help_text="An editor's title is never replaced by the system's."
+    )
+    hidden = models.BooleanField(default=False, help_text="Hidden storylines are gone for readers.")
+    merged_into = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Set when an editor merged this storyline into another (its page redirects).",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    first_published_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_published_at = models.DateTimeField(null=True, blank=True, editable=False)
+    story_count = models.PositiveIntegerField(default=0, editable=False)
+    country_count = models.PositiveIntegerField(default=0, editable=False)
+    outlet_count = models.PositiveIntegerField(default=0, editable=False)
+    # What the storyline is about, for the clusterer: term → weight (its stories' profiles
+    # summed, the strongest kept). Never shown.
+    profile = models.JSONField(default=dict, blank=True, editable=False)
+
+    stories = models.ManyToManyField(
+        Story, through="StorylineMembership", related_name="storylines", blank=True
+    )
+
+    objects = StorylineQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-last_published_at", "-id"]
+        indexes = [
+            # "Storylines this week" and the clusterer's recent window.
+            models.Index(
+                fields=["-last_published_at"],
+                name="storyline_recent_idx",
+                condition=Q(hidden=False, merged_into__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("feeds:storyline", args=[self.slug])
+
+
+class StorylineMembership(models.Model):
+    """A story's place in a storyline. ``pinned`` rows were set by an editor: the clusterer
+    never moves or removes them."""
+
+    story = models.OneToOneField(
+        Story, on_delete=models.CASCADE, primary_key=True, related_name="storyline_membership"
+    )
+    storyline = models.ForeignKey(Storyline, on_delete=models.CASCADE, related_name="memberships")
+    pinned = models.BooleanField(default=False)
+    score = models.FloatField(default=0.0, editable=False)
+    joined_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["storyline", "story"], name="storylinemember_line_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.story_id} in {self.storyline_id}"
+
+
+class StorylineTerm(models.Model):
+    """The clusterer's index: a storyline's distinctive terms and anchors, with the date of
+    its newest story, so a new story's candidate storylines are an index range per term
+    (recent ones only), never a scan of the archive."""
+
+    storyline = models.ForeignKey(Storyline, on_delete=models.CASCADE, related_name="+")
+    term = models.CharField(max_length=64)
+    last_published_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["storyline", "term"], name="storylineterm_uniq"),
+        ]
+        indexes = [
+            models.Index(fields=["term", "-last_published_at"], name="storylineterm_recent_idx")
+        ]
+
+    def __str__(self) -> str:
+        return self.term
+
+
+class StorylineChange(models.Model):
+    """One editor's change to storylines: who, when, what, before and after. Written by
+    ``feeds.storylines.editing`` for every operation."""
+
+    class Action(models.TextChoices):
+        RENAME = "rename", "Renamed"
+        HIDE = "hide", "Hidden"
+        SHOW = "show", "Shown again"
+        MERGE = "merge", "Merged"
+        SPLIT = "split", "Split"
+        MOVE = "move", "Moved a story"
+        REMOVE = "remove", "Took a story out"
+
+    storyline = models.ForeignKey(
+        Storyline, null=True, blank=True, on_delete=models.SET_NULL, related_name="changes"
+    )
+    story = models.ForeignKey(
+        Story, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    username = models.CharField(
+        max_length=150, blank=True, help_text="Kept when the user account is deleted."
+    )
+    at = models.DateTimeField(default=timezone.now)
+    action = models.CharField(max_length=10, choices=Action.choices)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["storyline", "-at"], name="storylinechange_line_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} by {self.username or 'someone'}"
