@@ -542,6 +542,9 @@ class StoryAdmin(EditorOriginMixin, NewsroomAdmin):
         if before is not None:
             story = Story.objects.select_related("primary_country").get(pk=form.instance.pk)
             record_correction(story, request.user, before)
+        if "kind" in form.changed_data:
+            # Marked a newsletter or podcast: it leaves every box it was a line of.
+            boxes.withdraw_roundups([form.instance.pk])
         _changed()
 
     def save_formset(self, request, form, formset, change):

@@ -59,9 +59,15 @@ def run_feed(feed_id: int, *, force: bool = False, suggest: bool = True) -> inge
 
 
 def enrich(story_ids: Sequence[int]) -> int:
-    """Suggest related boxes for changed stories and refresh recent boxes they may improve."""
+    """Suggest related boxes for changed stories and refresh recent boxes they may improve;
+    a changed story now marked a newsletter or podcast leaves every box it was in."""
     ids = list(story_ids)
-    return boxes.refresh_boxes(ids) + boxes.refresh_boxes(boxes.boxes_affected_by(ids))
+    withdrawn = boxes.withdraw_roundups(ids)  # refreshes the boxes it changes
+    return (
+        len(withdrawn)
+        + boxes.refresh_boxes(ids)
+        + boxes.refresh_boxes(boxes.boxes_affected_by(ids))
+    )
 
 
 @shared_task(name="feeds.enqueue_due_feeds", ignore_result=True, acks_late=True)

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from feeds.bulk import relax_commit
 from feeds.columns import fit
-from feeds.models import Country, Origin, RelatedChange, RelatedSlot, Story
+from feeds.models import Country, Origin, RelatedChange, RelatedSlot, Story, StoryKind
 from feeds.related import candidates, profiles, words
 from feeds.related.candidates import NEAR, REFRESH_PER_STORY, WINDOW
 from feeds.related.ranking import THEME_SHARE, Ranking, Scored, pick, rank
@@ -47,6 +47,8 @@ SLOT_FIELDS = (
     "score",
     "target__original_outlet",
     "target__source__name",
+    "target__kind",
+    "target__title",
 )
 
 __all__ = [
@@ -58,9 +60,11 @@ __all__ = [
     "refresh_box",
     "refresh_boxes",
     "resolve_outlet_lines",
+    "line_state",
     "stale_boxes",
     "store_outlet_boxes",
     "suggest",
+    "withdraw_roundups",
 ]
 
 
@@ -121,7 +125,15 @@ def refresh_box(story: Story) -> bool:
             # Not the targets' bodies and vectors: only what a line's outlet needs.
             .only(*SLOT_FIELDS)
         )
-        existing = {slot.country_id: slot for slot in slots}
+        existing = {}
+        for slot in slots:
+            target = slot._target()
+            if target is not None and target.kind != StoryKind.STORY:
+                # A newsletter or podcast never fills a line, whoever chose it.
+                _drop([slot])
+                changed = True
+            else:
+                existing[slot.country_id] = slot
         kept = {
             cid: slot
             for cid, slot in existing.items()
@@ -211,15 +223,19 @@ def boxes_affected_by(new_story_ids: Iterable[int]) -> list[int]:
 def stale_boxes(limit: int = STALE_BATCH) -> list[int]:
     """Unlocked boxes of visible stories that need suggesting again, at most ``limit``:
 
-    * a system line points at a story since hidden or merged into another (a copy);
+    * a system line points at a story since hidden or merged into another (a copy), or a
+      line of any origin at one since marked a newsletter, digest or podcast;
     * the box was suggested before its story's ``NEAR`` window closed, and that window has
       closed (within ``WINDOW``): stories published meanwhile may make better lines.
     """
     now = timezone.now()
     shown = Story.objects.visible().filter(related_locked=False)
     broken = list(
-        RelatedSlot.objects.filter(origin=Origin.SYSTEM, pinned=False)
-        .filter(Q(target__is_hidden=True) | Q(target__canonical__isnull=False))
+        RelatedSlot.objects.filter(
+            Q(origin=Origin.SYSTEM, pinned=False)
+            & (Q(target__is_hidden=True) | Q(target__canonical__isnull=False))
+            | Q(target__isnull=False) & ~Q(target__kind=StoryKind.STORY)
+        )
         .filter(story__in=shown)
         .order_by("-story_id")
         .values_list("story_id", flat=True)
@@ -236,6 +252,66 @@ def stale_boxes(limit: int = STALE_BATCH) -> list[int]:
         .values_list("pk", flat=True)[: max(limit - len(broken), 0)]
     )
     return broken + early
+
+
+# --- Newsletters, digests and podcasts leave every box -----------------------------------------
+
+
+def withdraw_roundups(target_ids: Iterable[int] | None = None) -> list[int]:
+    """Drop every line that points at a newsletter, digest, round-up or podcast (``Story.kind``
+    other than a story), whoever made it and even in a locked box: such items never fill a
+    related box. ``target_ids`` limits it to lines pointing at these stories (those whose kind
+    just changed); None sweeps every box. The unlocked boxes that lost a line are suggested
+    again at once; a locked one stays as its editor left it, one line shorter.
+
+    Returns the ids of the boxes that lost a line.
+    """
+    lines = RelatedSlot.objects.filter(target__isnull=False).exclude(target__kind=StoryKind.STORY)
+    if target_ids is not None:
+        ids = list(dict.fromkeys(target_ids))
+        if not ids:
+            return []
+        lines = lines.filter(target_id__in=ids)
+    gone = list(lines.select_related("target__source").only(*SLOT_FIELDS))
+    if not gone:
+        return []
+    with transaction.atomic():
+        _drop(gone)
+    touched = sorted({slot.story_id for slot in gone})
+    refresh_boxes(touched)
+    return touched
+
+
+def _drop(slots: Sequence[RelatedSlot]) -> None:
+    """Delete these lines; an editor's is recorded in its box's history as handed back to
+    the system, with what it showed, so the editor can see where their choice went."""
+    RelatedChange.objects.bulk_create(
+        RelatedChange(
+            story_id=slot.story_id,
+            action=RelatedChange.Action.RELEASE,
+            country_id=slot.country_id,
+            before=line_state(slot),
+            after=None,
+        )
+        for slot in slots
+        if slot.origin == Origin.EDITOR
+    )
+    RelatedSlot.objects.filter(pk__in=[slot.pk for slot in slots]).delete()
+
+
+def line_state(slot: RelatedSlot | None) -> dict | None:
+    """What a line showed, as JSON for the change log; None for an empty line."""
+    if slot is None:
+        return None
+    return {
+        "target": slot.target_id,
+        "headline": slot.headline,
+        "outlet": slot.outlet,
+        "url": slot.url,
+        "origin": slot.origin,
+        "pinned": slot.pinned,
+        "position": slot.position,
+    }
 
 
 # --- The outlet's own box, as its feed publishes it --------------------------------------------

@@ -6,7 +6,8 @@ informative words, answered by the GIN index ``story_search_idx``, at most ``PER
 per primary country, nearest dates first; elsewhere: the newest ``SCAN_LIMIT`` stories in
 the window, compared in Python), the reverse query for boxes a new story may improve, and
 the countries' order. "Visible" is always ``Story.objects.visible()``, compiled once into
-the raw queries.
+the raw queries; a candidate is also always one of its ``articles()`` (no newsletter,
+digest or podcast fills a line).
 May import: ``feeds.models``, ``feeds.search`` (configurations), ``feeds.related.profiles``
 and ``feeds.related.ranking`` (the records it fills).
 """
@@ -168,12 +169,15 @@ def tsquery_sql(cfgs: Sequence[str]) -> str:
     )
 
 
-def visible_sql(alias: str) -> str:
-    """``Story.objects.visible()``'s condition as SQL on the story table named ``alias``."""
-    key = (*_db_key(), alias)
+def visible_sql(alias: str, *, articles: bool = False) -> str:
+    """``Story.objects.visible()``'s condition as SQL on the story table named ``alias``;
+    with ``articles``, ``visible().articles()``'s: what may fill a line of a box (never a
+    newsletter, digest or podcast)."""
+    key = (*_db_key(), alias, articles)
     sql = _VISIBLE_SQL.get(key)
     if sql is None:
-        query = Story.objects.visible().query
+        shown = Story.objects.visible()
+        query = (shown.articles() if articles else shown).query
         where = query.where.relabeled_clone({Story._meta.db_table: alias})
         compiled, params = where.as_sql(query.get_compiler(connection=connection), connection)
         with connection.cursor() as cursor:
@@ -234,7 +238,7 @@ def _pg_query(
             SELECT s.id, s.primary_country_id AS pc, ts_rank(s.search_vector, q.query) AS rank
             FROM {t["story"]} s, q
             WHERE s.search_vector @@ q.query
-              AND {visible_sql("s")}
+              AND {visible_sql("s", articles=True)}
               AND s.primary_country_id IS NOT NULL
               AND ({dates})
               AND s.id <> ALL(%(exclude)s)
@@ -337,7 +341,7 @@ def recent_by_country(
         FROM unnest(%(countries)s::integer[]) AS wanted(id)
         CROSS JOIN LATERAL (
             SELECT r.id FROM {t["story"]} r
-            WHERE r.primary_country_id = wanted.id AND {visible_sql("r")}
+            WHERE r.primary_country_id = wanted.id AND {visible_sql("r", articles=True)}
               AND r.published_at BETWEEN %(since)s AND %(until)s
               AND r.id <> ALL(%(exclude)s)
             ORDER BY r.published_at DESC
@@ -377,6 +381,7 @@ def _python_candidates(story: Story) -> list[Candidate]:
     rows = (
         text_columns(
             Story.objects.visible()
+            .articles()
             .filter(published_at__range=window(story), primary_country__isnull=False)
             .exclude(pk__in=[pk for pk in (story.pk, story.canonical_id) if pk])
         )
@@ -411,6 +416,7 @@ def _python_recent(
         rows += (
             text_columns(
                 Story.objects.visible()
+                .articles()
                 .filter(primary_country_id=country_id, published_at__range=(since, until))
                 .exclude(pk__in=skip)
             )

@@ -31,7 +31,15 @@ from django.db import transaction
 from django.db.models import Max
 
 from feeds.generation import bump_generation
-from feeds.models import Country, Origin, RelatedChange, RelatedSlot, Story, StoryCountry
+from feeds.models import (
+    Country,
+    Origin,
+    RelatedChange,
+    RelatedSlot,
+    Story,
+    StoryCountry,
+    StoryKind,
+)
 from feeds.related import boxes
 from feeds.related.ranking import ALTERNATIVES, SUBJECT, TIER_LABELS
 from feeds.search import search_stories
@@ -248,7 +256,7 @@ def search_candidates(query: str, exclude_story: Story | None = None) -> list[St
     found: list[Story] = []
     match = _STORY_REF.fullmatch(query)
     if match:
-        by_number = Story.objects.visible().select_related("source")
+        by_number = Story.objects.visible().articles().select_related("source")
         if exclude_pk is not None:
             by_number = by_number.exclude(pk=exclude_pk)
         found = list(by_number.filter(pk=int(match.group(1))))
@@ -256,6 +264,7 @@ def search_candidates(query: str, exclude_story: Story | None = None) -> list[St
             return _with_countries(found)
     results = (
         search_stories(query)
+        .filter(kind=StoryKind.STORY)
         .exclude(pk__in=[exclude_pk, *(s.pk for s in found)])
         .select_related("source")[: SEARCH_LIMIT - len(found)]
     )
@@ -304,19 +313,7 @@ def _slot(story: Story, country: Country) -> RelatedSlot | None:
     )
 
 
-def snapshot(slot: RelatedSlot | None) -> dict | None:
-    """What a line showed, as JSON for the change log; None for an empty line."""
-    if slot is None:
-        return None
-    return {
-        "target": slot.target_id,
-        "headline": slot.headline,
-        "outlet": slot.outlet,
-        "url": slot.url,
-        "origin": slot.origin,
-        "pinned": slot.pinned,
-        "position": slot.position,
-    }
+snapshot = boxes.line_state  # what a line showed, for the change log
 
 
 def _quote(state: dict | None) -> str:
@@ -376,6 +373,10 @@ def pick(story: Story, country, target_story: Story | int, user) -> RelatedChang
         target = Story.objects.select_related("source").get(pk=target.canonical_id)
     if target.is_hidden:
         raise CurationError("That story is hidden from readers, so it cannot be linked.")
+    if target.kind != StoryKind.STORY:
+        raise CurationError(
+            f"That is a {target.get_kind_display().lower()}, not a story: it cannot fill a line."
+        )
     if target.pk in (story.pk, story.canonical_id):
         raise CurationError("A story cannot be related to itself.")
     with transaction.atomic():

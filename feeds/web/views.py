@@ -44,6 +44,7 @@ from feeds.models import (
     Source,
     Story,
     StoryCountry,
+    StoryKind,
     StoryQuerySet,
     StoryTopic,
     Topic,
@@ -460,7 +461,11 @@ def story_detail(request: HttpRequest, pk: int, params: NoParams) -> HttpRespons
         ),
         Prefetch(
             "related_slots",
-            queryset=RelatedSlot.objects.filter(Q(target__isnull=True) | Q(target__is_hidden=False))
+            # Not a line to a hidden story, nor to a newsletter or podcast (one marked since
+            # the line was made, until boxes.withdraw_roundups has removed the line).
+            queryset=RelatedSlot.objects.filter(
+                Q(target__isnull=True) | Q(target__is_hidden=False, target__kind=StoryKind.STORY)
+            )
             .select_related("country", "target__source")
             .order_by("position", "country__name"),
             to_attr="related_lines",

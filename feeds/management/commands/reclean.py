@@ -3,16 +3,20 @@
 Ingest applies the rules to every story it stores; this brings older stories up to the
 current rules: boilerplate tails removed from summaries and bodies, the story's kind set
 (story, digest, podcast), search vectors and automatic tags recomputed where the text changed.
-Editors' tags are never touched (``apply_tags`` keeps them).
+Editors' tags are never touched (``apply_tags`` keeps them). Every related-box line that points
+at a newsletter, digest or podcast (marked now or before) is dropped and its box, unless
+locked, suggested again (``boxes.withdraw_roundups``).
 """
 
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.db.models import Q
 
 from feeds.generation import bump_generation
-from feeds.models import Story
+from feeds.models import RelatedSlot, Story, StoryKind
+from feeds.related import boxes
 from feeds.search import update_search_vectors
 from feeds.tagging.store import apply_tags
 from feeds.text.boilerplate import story_kind, strip_boilerplate
@@ -31,6 +35,7 @@ class Command(BaseCommand):
     def handle(self, *args, dry_run: bool = False, **options):
         stories = Story.objects.select_related("source", "source__country").order_by("pk")
         total = cleaned = rekinded = 0
+        marked: list[int] = []  # stories this run marks a newsletter, digest or podcast
         last = 0
         while True:
             batch = list(stories.filter(pk__gt=last)[:BATCH])
@@ -50,6 +55,8 @@ class Command(BaseCommand):
                 if kind != story.kind:
                     story.kind = kind
                     kind_changed.append(story)
+                    if kind != StoryKind.STORY:
+                        marked.append(story.pk)
             cleaned += len(text_changed)
             rekinded += len(kind_changed)
             if dry_run or not (text_changed or kind_changed):
@@ -61,10 +68,19 @@ class Command(BaseCommand):
                     apply_tags(text_changed)
                 if kind_changed:
                     Story.objects.bulk_update(kind_changed, ["kind"])
-        if (cleaned or rekinded) and not dry_run:
+        if dry_run:
+            # Lines to stories marked before, and to those this run would mark.
+            lines = RelatedSlot.objects.filter(target__isnull=False).filter(
+                ~Q(target__kind=StoryKind.STORY) | Q(target_id__in=marked)
+            )
+            dropped = lines.values("story_id").distinct().count()
+        else:
+            dropped = len(boxes.withdraw_roundups())
+        if (cleaned or rekinded or dropped) and not dry_run:
             bump_generation()
         verb = "would change" if dry_run else "changed"
         self.stdout.write(
             f"reclean: {total} stories read; {verb} the text of {cleaned} "
-            f"and the kind of {rekinded}"
+            f"and the kind of {rekinded}; {verb} the related boxes of {dropped} "
+            "(lines to newsletters and podcasts)"
         )
