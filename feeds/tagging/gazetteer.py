@@ -27,6 +27,7 @@ from feeds.tagging.countries import (
 )
 
 __all__ = [
+    "ACTOR_AFTER",
     "CATEGORY_COUNTRIES",
     "CATEGORY_NOISE",
     "CATEGORY_TOPICS",
@@ -45,10 +46,14 @@ __all__ = [
     "OPINION_BEFORE",
     "OUTLETS",
     "OUTLET_STRONG",
+    "REALM",
+    "REALM_PEOPLES",
     "SHARED_TERMS",
     "SPEAKER_AFTER",
     "SPREAD_TERMS",
     "TOPIC_TERMS",
+    "TYPO_MIN_LENGTH",
+    "TYPO_WEIGHT",
     "DataError",
 ]
 
@@ -111,6 +116,10 @@ COUNTERPART_BEFORE: Final = _words(
 LIST_JOINERS: Final = _words(_RULES, "words.list_joiners", _word_lists.get("list_joiners"))
 OPINION_BEFORE: Final = _words(_RULES, "words.opinion_before", _word_lists.get("opinion_before"))
 SPEAKER_AFTER: Final = _words(_RULES, "words.speaker_after", _word_lists.get("speaker_after"))
+ACTOR_AFTER: Final = _words(_RULES, "words.actor_after", _word_lists.get("actor_after"))
+_typos = _table(_RULES, _rules, "typos")
+TYPO_MIN_LENGTH: Final[int] = int(_positive(_RULES, "typos.min_length", _typos.get("min_length")))
+TYPO_WEIGHT: Final[float] = _positive(_RULES, "typos.weight", _typos.get("weight"))
 FALLBACK_TOPIC: Final[str] = _table(_RULES, _rules, "topics").get("fallback", "")
 if FALLBACK_TOPIC not in TOPIC_SLUGS:
     raise DataError(_RULES, "topics.fallback", f"{FALLBACK_TOPIC!r} is not a topic slug")
@@ -129,6 +138,15 @@ SPREAD_TERMS: Final[dict[str, dict[str, float]]] = {
     check_term(_SHARED, f"spread.{t!r}", t): _weights(_SHARED, f"spread.{t!r}", w)
     for t, w in _table(_SHARED, _shared, "spread").items()
 }
+_realm = _table(_SHARED, _shared, "realm")
+REALM: Final[dict[str, str]] = {}
+for _state, _home in _table(_SHARED, _realm, "states").items():
+    if _state not in COUNTRY_SLUGS or _home not in COUNTRY_SLUGS:
+        raise DataError(_SHARED, f"realm.states.{_state}", f"wants country slugs, not {_home!r}")
+    REALM[_state] = _home
+REALM_PEOPLES: Final[frozenset[str]] = _words(_SHARED, "realm.peoples", _realm.get("peoples"))
+if not REALM_PEOPLES <= set(SPREAD_TERMS):
+    raise DataError(_SHARED, "realm.peoples", "wants terms of the [spread] table")
 _neutral = _table(_SHARED, _shared, "neutral").get("terms")
 if not isinstance(_neutral, list):
     raise DataError(_SHARED, "neutral.terms", "wants a list of terms")

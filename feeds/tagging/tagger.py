@@ -66,6 +66,8 @@ LIST_MIN = 3  # how many countries make a participants' list
 REPEAT_DECAY = 0.15  # the k-th body mention of a country counts 1 / (1 + 0.15 k)
 COUNTERPART_DISCOUNT = 0.6  # "border with Russia": present, but as the other side
 SPEAKER_DISCOUNT = 0.5  # "Kremlin asks Helsinki…": the one who speaks is only quoted
+ACTOR_WINDOW = 3  # "Norwegian Hercules plane": the actor noun within three words
+RESOLVED_SPREAD = 2.0  # "Sámi herders in Sweden": a shared people counts for the state named
 CATEGORY_WEIGHT = 10.0  # the feed editor's own country label
 CATEGORY_TOPIC_WEIGHT = 1.5
 COMPANY_BUSINESS = 1.0  # business weight of one company mention (per zone weight)
@@ -256,6 +258,75 @@ def _longest(root: _Node, toks: list[_Tok], i: int, first: list[_Node]) -> tuple
 _ROOT_HITS: dict[tuple[int, str], list[_Node]] = {}  # (trie, word) → its first-word nodes
 
 
+def _one_edit(a: str, b: str) -> bool:
+    """Are a and b at most one letter apart (missing, extra, changed, or two swapped)?"""
+    la, lb = len(a), len(b)
+    if la == lb:
+        diff = [i for i in range(la) if a[i] != b[i]]
+        return len(diff) <= 1 or (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and a[diff[0]] == b[diff[1]]
+            and a[diff[1]] == b[diff[0]]
+        )
+    if abs(la - lb) != 1:
+        return False
+    short, long_ = (a, b) if la < lb else (b, a)
+    i = 0
+    while i < len(short) and short[i] == long_[i]:
+        i += 1
+    return short[i:] == long_[i + 1 :]
+
+
+def _deletions(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+_TypoIndex = dict[str, list[tuple[str, "_Entry"]]]
+
+
+def _build_typo_index(entries: Iterable[_Entry]) -> _TypoIndex:
+    """Country names, capitals and places of one word (long enough), by themselves and by
+    each of their one-letter deletions: a misspelt word is found from its own deletions
+    (the symmetric-delete method), so looking one up costs a few dictionary probes."""
+    index: _TypoIndex = {}
+    for entry in entries:
+        term = entry.term
+        if entry.kind not in {"name", "capital", "place"} or term[:1] in "=!" or "*" in term:
+            continue
+        keys = _term_keys(term)
+        if len(keys) != 1 or len(keys[0][0]) < gz.TYPO_MIN_LENGTH:
+            continue
+        key = keys[0][0]
+        for k in {key} | _deletions(key):
+            index.setdefault(k, []).append((key, entry))
+    return index
+
+
+def _typo_node(index: _TypoIndex, tok: _Tok) -> _Node | None:
+    """A node for a capitalised word one letter away (not the first) from exactly one
+    country's place term ("Stokholm"), its weight discounted; None when none or several."""
+    word = tok.fold
+    found: dict[str, _Entry] = {}
+    for k in {word} | _deletions(word):
+        for key, entry in index.get(k, ()):
+            # Typists rarely miss a first letter, and words that differ there are too often
+            # other words ("Listing" is no Wisting).
+            if key[0] == word[0] and _one_edit(word, key):
+                found[key] = entry
+    countries = {tuple(sorted(c for c, _ in e.weights)) for e in found.values()}
+    if len(countries) != 1:
+        return None
+    entry = max(found.values(), key=lambda e: max(w for _, w in e.weights))
+    node = _Node()
+    node.payload = _Entry(
+        tuple((c, w * gz.TYPO_WEIGHT) for c, w in entry.weights),
+        entry.kind,
+        f"{entry.term} (spelt {tok.cased[1:]})",
+    )
+    return node
+
+
 def _scan(root: _Node, toks: list[_Tok]) -> Iterator[tuple[int, int, Any]]:
     """Non-overlapping longest matches, left to right: (start, end, payload)."""
     i, n, rid = 0, len(toks), id(root)
@@ -264,6 +335,15 @@ def _scan(root: _Node, toks: list[_Tok]) -> Iterator[tuple[int, int, Any]]:
         first = _ROOT_HITS.get((rid, tok.exact))
         if first is None:
             first = _next_nodes(root, tok)
+            if (
+                not first
+                and root is _COUNTRY_TRIE
+                and len(tok.fold) >= gz.TYPO_MIN_LENGTH
+                and tok.cased[1:2].isupper()
+            ):
+                typo = _typo_node(_TYPO_INDEX, tok)
+                if typo is not None:
+                    first = [typo]
             if len(_ROOT_HITS) > 400_000:
                 _ROOT_HITS.clear()
             _ROOT_HITS[(rid, tok.exact)] = first
@@ -288,12 +368,43 @@ class _Entry:
         return self.kind in {"name", "demonym"}
 
 
-def _build_country_trie(extra: Sequence[tuple[str, str, str]] = ()) -> _Node:
+# How Nordic and German letters are written where they are missing ("Tromsoe", "Malmoe",
+# "Baatsfjord"): the folded spelling (Tromso) is matched anyway, these are the other one.
+_DIGRAPHS = str.maketrans(
+    {
+        "ø": "oe",
+        "Ø": "Oe",
+        "æ": "ae",
+        "Æ": "Ae",
+        "å": "aa",
+        "Å": "Aa",
+        "ä": "ae",
+        "Ä": "Ae",
+        "ö": "oe",
+        "Ö": "Oe",
+        "ü": "ue",
+        "Ü": "Ue",
+    }
+)
+
+
+def _spellings(term: str) -> tuple[str, ...]:
+    """A term, and its transliteration with digraphs when it has such letters (not for the
+    "!" terms, which must match as written)."""
+    if term.isascii() or term[:1] == "!":
+        return (term,)
+    other = term.translate(_DIGRAPHS)
+    return (term,) if other == term else (term, other)
+
+
+def _build_country_trie(extra: Sequence[tuple[str, str, str]] = ()) -> tuple[_Node, _TypoIndex]:
     root = _Node()
     entries: dict[tuple[tuple[str, bool], ...], _Entry] = {}
+    spelt: dict[tuple[tuple[str, bool], ...], str] = {}  # key → the spelling inserted
 
     def put(term: str, entry: _Entry, combine: bool) -> None:
         key = tuple(_term_keys(term))
+        spelt.setdefault(key, term)
         old = entries.get(key)
         if combine and old is not None and old.kind not in {"shared", "spread", "neutral"}:
             # The same word listed under two countries (rare): it counts for both.
@@ -307,9 +418,12 @@ def _build_country_trie(extra: Sequence[tuple[str, str, str]] = ()) -> _Node:
         for kind, terms in kinds.items():
             weight = gz.KIND_WEIGHTS[kind]
             for term in terms:
-                put(term, _Entry(((country, weight),), kind, term), combine=True)
+                for spelling in _spellings(term):
+                    put(spelling, _Entry(((country, weight),), kind, term), combine=True)
     for country, kind, term in extra:
-        put(term, _Entry(((country, gz.KIND_WEIGHTS[kind]),), kind, term), combine=True)
+        for spelling in _spellings(term):
+            entry = _Entry(((country, gz.KIND_WEIGHTS[kind]),), kind, term)
+            put(spelling, entry, combine=True)
     # Later tables override: a shared or spread definition is deliberate.
     for term, weights in gz.SHARED_TERMS.items():
         put(term, _Entry(tuple(weights.items()), "shared", term), combine=False)
@@ -317,10 +431,10 @@ def _build_country_trie(extra: Sequence[tuple[str, str, str]] = ()) -> _Node:
         put(term, _Entry(tuple(weights.items()), "spread", term), combine=False)
     for term in gz.NEUTRAL_TERMS:
         put(term, _Entry((), "neutral", term), combine=False)
-    for entry in entries.values():
-        _insert(root, entry.term, entry)
+    for key, entry in entries.items():
+        _insert(root, spelt[key], entry)
     _finish(root)
-    return root
+    return root, _build_typo_index(entries.values())
 
 
 def _merge_topic(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
@@ -340,7 +454,7 @@ def _build_topic_trie() -> _Node:
     return root
 
 
-_COUNTRY_TRIE = _build_country_trie()
+_COUNTRY_TRIE, _TYPO_INDEX = _build_country_trie()
 _TOPIC_TRIE = _build_topic_trie()
 _OUTLETS: dict[str, dict[str, float]] = {fold(k): v for k, v in gz.OUTLETS.items()}
 _OUTLET_KEYS_BY_LENGTH = sorted(_OUTLETS, key=len, reverse=True)
@@ -352,6 +466,9 @@ _JOINERS = frozenset(fold(w) for w in gz.LIST_JOINERS)
 _LOCATIVE = frozenset(fold(w) for w in gz.LOCATIVE_BEFORE)
 _COUNTERPART = frozenset(fold(w) for w in gz.COUNTERPART_BEFORE)
 _SPEAKER = frozenset(fold(w) for w in gz.SPEAKER_AFTER)
+_ACTOR = frozenset(fold(w) for w in gz.ACTOR_AFTER)
+_ACTOR_FACTOR = gz.KIND_WEIGHTS["people"] / gz.KIND_WEIGHTS["demonym"]
+_REALM = gz.REALM
 # Capitals and institutions speak for a government ("Moscow warns…"); a named person who
 # speaks ("Lavrov accuses…") is the story's own actor.
 _SPEAKER_KINDS = frozenset({"capital", "institution"})
@@ -373,13 +490,13 @@ def set_extra_terms(terms: Iterable[tuple[str, str, str]]) -> None:
     """Add editors' terms, (country slug, kind, term), on top of the data files: the matcher
     is rebuilt (tens of milliseconds), so call it only when the terms changed. A term the
     data files already hold keeps its own entry and gains the editor's country."""
-    global _COUNTRY_TRIE
+    global _COUNTRY_TRIE, _TYPO_INDEX
     checked = []
     for country, kind, term in terms:
         if country not in COUNTRY_SLUGS or kind not in gz.KIND_WEIGHTS:
             raise ValueError(f"{term!r}: unknown country {country!r} or kind {kind!r}")
         checked.append((country, kind, check_term(Path("<editors' terms>"), term, term)))
-    _COUNTRY_TRIE = _build_country_trie(checked)
+    _COUNTRY_TRIE, _TYPO_INDEX = _build_country_trie(checked)
     _ROOT_HITS.clear()
 
 
@@ -403,7 +520,8 @@ def outlet_countries(outlet: str) -> dict[str, float] | None:
             return _OUTLETS[key]
     key = " " + fold(raw) + " "
     for name in _OUTLET_KEYS_BY_LENGTH:
-        if len(name) > 3 and " " + name + " " in key:
+        # Three letters suffice for a whole word of a byline ("CBC Nunavut", "NRK Troms").
+        if len(name) >= 3 and " " + name + " " in key:
             return _OUTLETS[name]
     return None
 
@@ -467,6 +585,7 @@ class _Mention:
     compared: bool = False
     listed: bool = False
     quoted: bool = False  # a government speaking to another: "[Kremlin] asks Helsinki"
+    actor: bool = False  # the headline's subject: "[Russian] general warns Finland"
 
 
 def _zone_weight(i: int) -> float:
@@ -519,26 +638,55 @@ def _mentions(toks: list[_Tok], in_title: bool, offset: int, dateline_words: int
                 compared=_is_comparison(toks, start, end),
             )
         )
+    if in_title and out:
+        _mark_actor(out[0], toks)
     _mark_speakers(out, toks)
     if not in_title:
         _mark_lists(out, toks)
     return out
 
 
+def _mark_actor(first: _Mention, toks: list[_Tok]) -> None:
+    """A headline that opens with a demonym and an actor noun ("A Russian general warns…",
+    "Norwegian Hercules plane found…"): that nationality is the subject, whose people or
+    assets the story is about, so it weighs as the country's people, not as an adjective."""
+    if first.entry.kind == "demonym" and any(
+        t.fold in _ACTOR for t in toks[first.end : first.end + ACTOR_WINDOW]
+    ):
+        first.actor = True
+        first.weight *= _ACTOR_FACTOR
+
+
 def _mark_speakers(mentions: list[_Mention], toks: list[_Tok]) -> None:
     """One government speaking to another ("Kremlin asks Helsinki to…", "Moscow warns
     Oslo"): the story is about the one addressed, whose decision it is; the speaker is only
     quoted. A capital or institution speaking with no addressee is left alone."""
-    for speaker, addressed in zip(mentions, mentions[1:], strict=False):
+    for i, (speaker, addressed) in enumerate(zip(mentions, mentions[1:], strict=False)):
+        if addressed.entry.weights == speaker.entry.weights:
+            continue
         if (
             speaker.entry.kind in _SPEAKER_KINDS
             and addressed.start == speaker.end + 1
             and toks[speaker.end].fold in _SPEAKER
-            and addressed.entry.weights != speaker.entry.weights
         ):
             speaker.weight *= SPEAKER_DISCOUNT
             speaker.quoted = True
             addressed.weight *= LOCATIVE_BOOST
+        elif (
+            (speaker.actor or speaker.entry.kind == "person")
+            and speaker.end < addressed.start <= speaker.end + ACTOR_WINDOW + 1
+            and toks[addressed.start - 1].fold in _SPEAKER
+        ):
+            # A person speaking to a country ("Lavrov accuses Norway of militarising
+            # Svalbard", "A Russian general warns Finland…"): the person's country acts (it
+            # counts as the scene would); the one addressed, and what is said about it, are
+            # the other side.
+            speaker.weight *= LOCATIVE_BOOST
+            own = {c for c, _ in speaker.entry.weights}
+            for later in mentions[i + 1 :]:
+                if not own & {c for c, _ in later.entry.weights}:
+                    later.weight *= COUNTERPART_DISCOUNT
+            return
 
 
 def _mark_lists(mentions: list[_Mention], toks: list[_Tok]) -> None:
@@ -584,14 +732,17 @@ def _country_evidence(title: list[_Tok], body: list[_Tok], dateline_words: int) 
     mentions = _mentions(title, True, 0, 0) + _mentions(body, False, 10_000, dateline_words)
     seen_in_body: dict[str, int] = {}
     first_title_country: str | None = None
+    spread: list[_Mention] = []
     for m in mentions:
         if m.entry.kind == "company":
             ev.companies += m.weight
+        if m.entry.kind == "spread":
+            spread.append(m)
+            for country, kind_weight in m.entry.weights:
+                ev.spread[country] = ev.spread.get(country, 0.0) + kind_weight * m.weight
+            continue
         for country, kind_weight in m.entry.weights:
             w = kind_weight * m.weight
-            if m.entry.kind == "spread":
-                ev.spread[country] = ev.spread.get(country, 0.0) + w
-                continue
             if m.in_title and first_title_country is None and not (m.compared or m.quoted):
                 first_title_country = country
             if not m.in_title:
@@ -618,7 +769,30 @@ def _country_evidence(title: list[_Tok], body: list[_Tok], dateline_words: int) 
         ev.text[first_title_country] *= FIRST_TITLE_BONUS
         if first_title_country in ev.solid:
             ev.solid[first_title_country] *= FIRST_TITLE_BONUS
+    if spread and ev.solid:
+        _resolve_spread(ev, spread)
     return ev
+
+
+def _resolve_spread(ev: _Evidence, spread: list[_Mention]) -> None:
+    """A people or region shared by several states ("Sámi", "Inuit", "the Barents Sea")
+    counts for the states among them that the story names; a shared people in a story that
+    names only a state holding none of them is that state's realm's ("Inuit hunters travel to
+    Copenhagen" are Greenlanders)."""
+    named = set(ev.solid)
+    for m in spread:
+        # Its lean (more Sámi live in Norway) is no evidence once the story names states.
+        weights = dict(m.entry.weights)
+        chosen = [c for c in weights if c in named]
+        if not chosen and m.entry.term in gz.REALM_PEOPLES:
+            chosen = [h for s, h in _REALM.items() if s in named and h in weights]
+        w = RESOLVED_SPREAD * m.weight
+        for c in chosen:
+            ev.text[c] = ev.text.get(c, 0.0) + w
+            ev.solid[c] = ev.solid.get(c, 0.0) + w
+            if w > ev.best.get(c, _NO_MENTION)[0]:
+                ev.best[c] = (w, m.entry.term, m.in_title)
+            ev.first[c] = min(ev.first.get(c, m.pos), m.pos)
 
 
 def _priors(item: TagInput) -> dict[str, float]:
