@@ -6,9 +6,13 @@ feeds (headline, the first 800 characters of teaser/body, categories, byline), t
 ingest tags them. With ``--baseline REV`` the same corpus is also tagged by the tagger at
 git revision REV (extracted to a temporary directory), in a second process, in rounds that
 alternate between the two, so the shared machine's noise hits both alike; the report gives
-the medians and their ratio.
+the medians and their ratio. Each round is timed twice: by the wall clock, and by the
+process's own CPU time ("cpu"), which other processes on a busy shared machine barely
+disturb (stories per CPU-second of one process: what one worker can tag when it has a core).
+``--profile`` instead runs this tree's tagger under pyinstrument and prints where time goes.
 
     .venv/bin/python bench/tagging_bench.py --rounds 7 --baseline main
+    .venv/bin/python bench/tagging_bench.py --profile
 """
 
 from __future__ import annotations
@@ -92,7 +96,7 @@ def worker(root: str, corpus_path: str, seconds: float) -> None:
     for _ in sys.stdin:
         speeds = {}
         for name, inputs in corpora.items():
-            done, started = 0, time.perf_counter()
+            done, started, cpu = 0, time.perf_counter(), time.process_time()
             while True:
                 for inp in inputs:
                     tag(inp)
@@ -101,7 +105,34 @@ def worker(root: str, corpus_path: str, seconds: float) -> None:
                 if elapsed >= seconds:
                     break
             speeds[name] = done / elapsed
+            speeds[name + " cpu"] = done / max(time.process_time() - cpu, 1e-9)
         print(json.dumps(speeds), flush=True)
+
+
+def profile(corpus_path: str, seconds: float) -> None:
+    """Where this tree's tagger spends its time on both corpora (pyinstrument)."""
+    from pyinstrument import Profiler
+
+    sys.path.insert(0, str(ROOT))
+    from feeds.tagging.tagger import tag
+    from feeds.types import TagInput
+
+    raw = json.loads(Path(corpus_path).read_text(encoding="utf-8"))
+    inputs = [
+        TagInput(**{**r, "categories": tuple(r["categories"])})
+        for rows in raw.values()
+        for r in rows
+    ]
+    for inp in inputs:
+        tag(inp)
+    profiler = Profiler(interval=0.0002)
+    profiler.start()
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        for inp in inputs:
+            tag(inp)
+    profiler.stop()
+    print(profiler.output_text(color=False, show_all=False))
 
 
 def start(root: Path, corpus_path: Path, seconds: float) -> subprocess.Popen[str]:
@@ -135,12 +166,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=2.0, help="per round and variant")
     parser.add_argument("--baseline", help="a git revision to compare with, e.g. main")
+    parser.add_argument("--profile", action="store_true", help="profile this tree instead")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         items = corpus()
         corpus_path = Path(tmp) / "corpus.json"
         corpus_path.write_text(json.dumps(items), encoding="utf-8")
+        if args.profile:
+            profile(str(corpus_path), args.seconds)
+            return
         variants = {"this tree": start(ROOT, corpus_path, args.seconds)}
         if args.baseline:
             base = Path(tmp) / "baseline"
@@ -161,11 +196,11 @@ def main() -> None:
             proc.terminate()
     sizes = ", ".join(f"{name} {len(rows)}" for name, rows in items.items())
     print(f"stories: {sizes}; {args.rounds} rounds of {args.seconds:.1f} s per corpus")
-    for corpus_name in items:
+    for corpus_name in [f"{c}{clock}" for c in items for clock in ("", " cpu")]:
         for name, runs in results.items():
             speeds = [run[corpus_name] for run in runs]
             print(
-                f"{corpus_name:<6} {name:<12} median {statistics.median(speeds):>8.0f} stories/s"
+                f"{corpus_name:<10} {name:<12} median {statistics.median(speeds):>8.0f} stories/s"
                 f" (min {min(speeds):.0f}, max {max(speeds):.0f})"
             )
         if args.baseline:
@@ -174,7 +209,7 @@ def main() -> None:
                 for a, b in zip(results["this tree"], results[args.baseline], strict=True)
             ]
             print(
-                f"{corpus_name:<6} this tree / {args.baseline}: median ratio"
+                f"{corpus_name:<10} this tree / {args.baseline}: median ratio"
                 f" {statistics.median(ratios):.3f}"
             )
 

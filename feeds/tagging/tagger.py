@@ -134,7 +134,8 @@ def _word(word: str) -> _Tok:
 
 
 def _tokenize(text: str) -> list[_Tok]:
-    return [_word(w) for w in _WORD.findall(_nfkc(text))]
+    get = _WORDS.get  # the common case, a word seen before, without a call (speed)
+    return [get(w) or _word(w) for w in _WORD.findall(_nfkc(text))]
 
 
 def fold(text: str) -> str:
@@ -241,6 +242,10 @@ def _next_nodes(node: _Node, tok: _Tok) -> list[_Node]:
 def _longest(root: _Node, toks: list[_Tok], i: int, first: list[_Node]) -> tuple[int, Any]:
     """The longest term starting at word i, whose first word matched ``first``:
     (number of words, payload)."""
+    if len(first) == 1:
+        node = first[0]
+        if not (node.children or node.stems):  # a one-word term, the common case (speed)
+            return (0, None) if node.payload is None else (1, node.payload)
     best_len, best = 0, None
     # Depth-first; children are pushed in reverse so the preferred one (exact, then longer
     # stems) is explored first, and a later match of equal length never replaces it.
@@ -255,7 +260,8 @@ def _longest(root: _Node, toks: list[_Tok], i: int, first: list[_Node]) -> tuple
     return best_len, best
 
 
-_ROOT_HITS: dict[tuple[int, str], list[_Node]] = {}  # (trie, word) → its first-word nodes
+# Per trie (by id), each word seen → the nodes a term starting with it continues from.
+_ROOT_HITS: dict[int, dict[str, list[_Node]]] = {}
 
 
 def _one_edit(a: str, b: str) -> bool:
@@ -327,33 +333,42 @@ def _typo_node(index: _TypoIndex, tok: _Tok) -> _Node | None:
     return node
 
 
+def _first_nodes(root: _Node, hits: dict[str, list[_Node]], tok: _Tok) -> list[_Node]:
+    first = _next_nodes(root, tok)
+    if (
+        not first
+        and root is _COUNTRY_TRIE
+        and len(tok.fold) >= gz.TYPO_MIN_LENGTH
+        and tok.cased[1:2].isupper()
+    ):
+        typo = _typo_node(_TYPO_INDEX, tok)
+        if typo is not None:
+            first = [typo]
+    if len(hits) > 200_000:  # bound memory in a long-running worker
+        hits.clear()
+    hits[tok.exact] = first
+    return first
+
+
 def _scan(root: _Node, toks: list[_Tok]) -> Iterator[tuple[int, int, Any]]:
     """Non-overlapping longest matches, left to right: (start, end, payload)."""
-    i, n, rid = 0, len(toks), id(root)
-    while i < n:
-        tok = toks[i]
-        first = _ROOT_HITS.get((rid, tok.exact))
-        if first is None:
-            first = _next_nodes(root, tok)
-            if (
-                not first
-                and root is _COUNTRY_TRIE
-                and len(tok.fold) >= gz.TYPO_MIN_LENGTH
-                and tok.cased[1:2].isupper()
-            ):
-                typo = _typo_node(_TYPO_INDEX, tok)
-                if typo is not None:
-                    first = [typo]
-            if len(_ROOT_HITS) > 400_000:
-                _ROOT_HITS.clear()
-            _ROOT_HITS[(rid, tok.exact)] = first
-        if first:
+    hits = _ROOT_HITS.get(id(root))
+    if hits is None:
+        hits = _ROOT_HITS[id(root)] = {}
+    get = hits.get
+    # Most words start no term: find the few that do in one pass (speed), then match there.
+    firsts = [get(t.exact) for t in toks]
+    if None in firsts:
+        firsts = [
+            f if f is not None else _first_nodes(root, hits, toks[j]) for j, f in enumerate(firsts)
+        ]
+    end = 0
+    for i, first in enumerate(firsts):
+        if first and i >= end:
             length, payload = _longest(root, toks, i, first)
             if length:
-                yield i, i + length, payload
-                i += length
-                continue
-        i += 1
+                end = i + length
+                yield i, end, payload
 
 
 # --- Building the matchers from the gazetteer ----------------------------------------------
@@ -694,6 +709,8 @@ def _mark_lists(mentions: list[_Mention], toks: list[_Tok]) -> None:
     run: list[_Mention] = []
 
     def close() -> None:
+        if len(run) < 2:  # one name is no list (and most runs are that)
+            return
         countries = {c for m in run for c, _ in m.entry.weights}
         if len(countries) >= LIST_MIN:
             for m in run:
