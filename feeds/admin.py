@@ -21,8 +21,8 @@ from feeds import tasks
 from feeds.columns import width
 from feeds.generation import bump_generation
 from feeds.ingest.fetching import FetchError, validate_feed_url
-from feeds.ingest.pipeline import SAMPLE_LOADED
 from feeds.models import (
+    SAMPLE_LOADED,
     Country,
     Feed,
     FetchLog,
@@ -182,11 +182,10 @@ class FetchHealthFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request, queryset):
-        sample = Q(last_status__startswith=SAMPLE_LOADED)
         if self.value() == "failing":
-            return queryset.filter(is_active=True, consecutive_failures__gt=0).exclude(sample)
+            return queryset.failing()
         if self.value() == "sample":
-            return queryset.filter(sample, is_active=True)
+            return queryset.sample_loaded()
         if self.value() == "ok":
             return queryset.filter(is_active=True, consecutive_failures=0)
         if self.value() == "inactive":

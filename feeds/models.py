@@ -26,6 +26,9 @@ from feeds.text.keys import KEY_LENGTH, LEAD_KEY_LENGTH, url_key
 HTTP_URL = Q(link="") | Q(link__startswith="http://") | Q(link__startswith="https://")
 # Our copies of story images are stored at these widths (never wider than the original).
 IMAGE_WIDTHS = (480, 960, 1440)
+# A feed's status while it shows the bundled sample feed because the real one is unreachable
+# (the offline demo): its failures are expected, so it is never counted as failing.
+SAMPLE_LOADED = "sample loaded"
 
 
 def image_name(name: str, width: int) -> str:
@@ -115,6 +118,18 @@ class FeedQuerySet(models.QuerySet):
             self.active()
             .filter(next_fetch_at__lte=now)
             .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        )
+
+    def sample_loaded(self) -> FeedQuerySet:
+        """Active feeds showing the bundled samples because the real feed is unreachable."""
+        return self.active().filter(last_status__startswith=SAMPLE_LOADED)
+
+    def failing(self) -> FeedQuerySet:
+        """Active feeds whose last fetch failed, except the offline demo's sample-loaded ones."""
+        return (
+            self.active()
+            .filter(consecutive_failures__gt=0)
+            .exclude(last_status__startswith=SAMPLE_LOADED)
         )
 
 

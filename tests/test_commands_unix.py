@@ -26,7 +26,8 @@ PAGE = b"""<!doctype html><html><head><title>North Example</title>
 
 def run_manage(*args: str) -> subprocess.CompletedProcess:
     """The command as a shell user runs it: its exit status and both streams."""
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    unset = {"DATABASE_URL", "REDIS_URL", "FEEDS_ALLOW_PRIVATE_ADDRESSES"}
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
@@ -96,6 +97,29 @@ def test_addfeed_with_an_over_long_url_is_a_clear_error():
     assert done.returncode == 2, done.stderr
     assert "at most 2000" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/feed.xml", "http://localhost:9/rss"])
+def test_addfeed_refuses_a_loopback_url_and_names_the_setting_that_allows_it(url):
+    done = run_manage("addfeed", url, "--source", "Local")
+    assert done.returncode == 2, done.stderr
+    assert "is loopback" in done.stderr
+    assert "FEEDS_ALLOW_PRIVATE_ADDRESSES=true" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_addfeed_names_the_setting_when_a_feed_redirects_to_a_private_address(
+    fixture_server, settings
+):
+    # The fixture server itself is allowed as one endpoint; where it redirects to is not.
+    host, port = fixture_server.url("/").split("/")[2].split(":")
+    settings.FEEDS_ALLOWED_PRIVATE_ENDPOINTS = [f"{host}:{port}"]
+    fixture_server.add("/moved.xml", b"", status=301, headers={"Location": "http://10.1.2.3/"})
+    with pytest.raises(CommandError, match="FEEDS_ALLOW_PRIVATE_ADDRESSES") as failure:
+        call_command("addfeed", fixture_server.url("/moved.xml"), source="X", stdout=io.StringIO())
+    assert "10.1.2.3 is private" in str(failure.value)
+    assert failure.value.returncode == 2
+    assert not Feed.objects.exists()
 
 
 def test_addfeed_checks_the_country_before_any_network(fixture_server, allow_private):

@@ -149,6 +149,15 @@ class URLNotAllowed(FetchError):
     """
 
 
+class AddressNotAllowed(URLNotAllowed):
+    """The host is (or resolves to) a loopback, private or otherwise non-global address.
+
+    Refused by default, allowed by settings: ``FEEDS_ALLOW_PRIVATE_ADDRESSES`` (every such
+    address, for tests and offline demos) or ``FEEDS_ALLOWED_PRIVATE_ENDPOINTS`` (one
+    ``host:port``), so a command can tell the operator which setting would change the answer.
+    """
+
+
 def _rebuild_error(cls: type[FetchError], reason: str, state: dict[str, Any]) -> FetchError:
     error = cls(reason)
     error.__dict__.update(state)
@@ -376,7 +385,7 @@ def _prepare(url: str, policy: _Policy) -> _Target:
         # RFC 6761: "localhost" names are loopback whatever DNS says. Refuse them by name so
         # the reason does not depend on how the local resolver treats "localhost.".
         if bare == "localhost" or bare.endswith(".localhost"):
-            raise URLNotAllowed(f"address not allowed: {host} is loopback")
+            raise AddressNotAllowed(f"address not allowed: {host} is loopback")
 
     if literal is not None:
         addresses = [str(literal)]
@@ -393,7 +402,7 @@ def _prepare(url: str, policy: _Policy) -> _Target:
         problem = policy.problem(address, port)
         if problem is not None:
             origin = "" if literal is not None else f" (resolved from {host})"
-            raise URLNotAllowed(f"address not allowed: {problem}{origin}")
+            raise AddressNotAllowed(f"address not allowed: {problem}{origin}")
     return _Target(normalised, scheme, host, port, tuple(addresses))
 
 
@@ -422,8 +431,8 @@ def _redirect_target(current: _Target, location: str, policy: _Policy) -> _Targe
         raise URLNotAllowed("redirect target not allowed: https to http downgrade")
     try:
         return _prepare(absolute, policy)
-    except URLNotAllowed as exc:
-        raise URLNotAllowed(f"redirect target not allowed: {exc.reason}") from exc
+    except URLNotAllowed as exc:  # the same kind of refusal (AddressNotAllowed stays one)
+        raise type(exc)(f"redirect target not allowed: {exc.reason}") from exc
 
 
 # --------------------------------------------------------------------------------------------
@@ -830,7 +839,7 @@ def _transport_error(
     exc: BaseException, scope: _Scope, total_timeout: float, read_timeout: float
 ) -> FetchError:
     if scope.refused:
-        return URLNotAllowed(scope.refused)
+        return AddressNotAllowed(scope.refused)
     if scope.expired or time.monotonic() >= scope.deadline:
         return _exceeded(total_timeout)
     inner = _innermost(exc)

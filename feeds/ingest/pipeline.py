@@ -32,7 +32,7 @@ from feeds.ingest.fetching import FetchError, fetch
 from feeds.ingest.leases import claim, release, update_feed
 from feeds.ingest.parsing import parse_feed
 from feeds.ingest.stories import insert_stories
-from feeds.models import Feed, FetchLog, Story
+from feeds.models import SAMPLE_LOADED, Feed, FetchLog, Story
 from feeds.related import boxes
 from feeds.search import set_search_vector
 from feeds.tagging.store import TEXT_LIMIT, Vocabulary, apply_tags, pretag, vocabulary
@@ -47,8 +47,6 @@ logger = logging.getLogger(__name__)
 
 # A date later than this past "now" is a publisher's clock or typo, not news from the future.
 FUTURE_SKEW = timedelta(minutes=10)
-# A feed's status while it shows the bundled sample feed because the real one is unreachable.
-SAMPLE_LOADED = "sample loaded"
 # How far back an item under a new guid is looked for by its headline and opening words.
 RECENT = timedelta(days=14)
 # An entry is refused rather than stored without these; the others may be dropped or cut.

@@ -3,7 +3,13 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.text import slugify
 
 from feeds.ingest.discovery import advertised_feeds, looks_like_html
-from feeds.ingest.fetching import FetchError, URLNotAllowed, fetch, validate_feed_url
+from feeds.ingest.fetching import (
+    AddressNotAllowed,
+    FetchError,
+    URLNotAllowed,
+    fetch,
+    validate_feed_url,
+)
 from feeds.ingest.parsing import parse_feed
 from feeds.models import Country, Feed, Source
 
@@ -11,6 +17,12 @@ from feeds.models import Country, Feed, Source
 # give a feed right now.
 BAD_INPUT = 2
 NOT_A_FEED = 1
+# What an operator who means it (a feed server on their own network, a test) can change.
+PRIVATE_HINT = (
+    "; feeds on loopback or private addresses are refused unless the setting "
+    "FEEDS_ALLOW_PRIVATE_ADDRESSES=true allows them all (tests, offline demos) or "
+    "FEEDS_ALLOWED_PRIVATE_ENDPOINTS=ip:port allows one"
+)
 
 
 class Command(BaseCommand):
@@ -89,7 +101,8 @@ class Command(BaseCommand):
         try:
             url = validate_feed_url(url)
         except URLNotAllowed as exc:
-            raise CommandError(f"{url}: {exc.reason}", returncode=BAD_INPUT) from None
+            hint = PRIVATE_HINT if isinstance(exc, AddressNotAllowed) else ""
+            raise CommandError(f"{url}: {exc.reason}{hint}", returncode=BAD_INPUT) from None
         except FetchError as exc:
             raise CommandError(
                 f"{url}: {exc.reason} (--no-check adds it anyway)", returncode=NOT_A_FEED
@@ -109,6 +122,10 @@ class Command(BaseCommand):
                 total_timeout=settings.FEEDS_FETCH_TIMEOUT,
                 max_bytes=settings.FEEDS_MAX_BYTES,
             )
+        except AddressNotAllowed as exc:  # redirected to a private address
+            raise CommandError(
+                f"{url}: cannot fetch it: {exc.reason}{PRIVATE_HINT}", returncode=BAD_INPUT
+            ) from None
         except FetchError as exc:
             raise CommandError(
                 f"{url}: cannot fetch it: {exc.reason} (--no-check adds it anyway)",
