@@ -15,10 +15,10 @@ RUN pip install -r requirements.txt
 
 COPY . .
 # collectstatic needs settings, not secrets or services: a throwaway key, no database touched.
-RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --no-input -v 0 \
+RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --no-input -v0 \
     && useradd --system --home-dir /app --shell /usr/sbin/nologin arcticnews \
     && mkdir -p /app/var && chown arcticnews /app/var
 USER arcticnews
 
 EXPOSE 8000
-CMD ["gunicorn", "arcticnews.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2", "--access-logfile", "-"]
+CMD ["gunicorn", "arcticnews.wsgi", "--config", "arcticnews/gunicorn_config.py", "--bind", "0.0.0.0:8000", "--workers", "2"]

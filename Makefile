@@ -44,14 +44,16 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/mypy
 
 # Production processes, one per target (set DATABASE_URL, REDIS_URL, ... first). The Procfile
-# (`make honcho` runs all three) and compose.yaml run the same commands.
+# (`make honcho` runs all three) and compose.yaml run the same commands. gunicorn's settings
+# (access log, JSON logs with LOG_FORMAT=json, metrics from every worker) are in
+# arcticnews/gunicorn_config.py.
 WEB_CONCURRENCY ?= 2
 WORKER_CONCURRENCY ?= 2
 # Hashed, compressed static files for WhiteNoise (feeds/web/staticfiles.py).
 collectstatic: $(VENV)/.installed
 	$(PY) manage.py collectstatic --no-input -v0
 serve: $(VENV)/.installed collectstatic
-	$(VENV)/bin/gunicorn arcticnews.wsgi --bind $(HOST):$(PORT) --workers $(WEB_CONCURRENCY) --access-logfile -
+	$(VENV)/bin/gunicorn arcticnews.wsgi --config arcticnews/gunicorn_config.py --bind $(HOST):$(PORT) --workers $(WEB_CONCURRENCY)
 worker: $(VENV)/.installed
 	$(VENV)/bin/celery -A arcticnews worker -l info --concurrency $(WORKER_CONCURRENCY) --without-gossip --without-mingle --without-heartbeat
 beat: $(VENV)/.installed

@@ -2,13 +2,17 @@
 
 The aggregator's numbers are read from the database and the broker when Prometheus scrapes,
 so every web process answers the same whatever process did the work, in a fixed number of
-queries. The endpoint needs ``Authorization: Bearer $METRICS_TOKEN``; without a token set it
+queries. Request and database counters live in each process; under gunicorn
+(arcticnews/gunicorn_config.py sets ``PROMETHEUS_MULTIPROC_DIR``) every worker writes them to
+files there and a scrape adds up all the workers' (prometheus_client's multiprocess mode).
+The endpoint needs ``Authorization: Bearer $METRICS_TOKEN``; without a token set it
 does not exist (404).
 """
 
 from __future__ import annotations
 
 import hmac
+import os
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -18,8 +22,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from kombu.exceptions import ChannelError
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from feeds.models import Feed, FetchLog, Story
@@ -55,17 +60,20 @@ class AggregatorCollector(Collector):
             active=Count("id"),
             due=Count("id", filter=Q(next_fetch_at__lte=now)),
             overdue=Count("id", filter=Q(next_fetch_at__lte=overdue_before)),
-            failing=Count("id", filter=Q(consecutive_failures__gt=0)),
             fetched=Count("id", filter=Q(last_fetched_at__gte=since)),
             not_modified=Count(
                 "id", filter=Q(last_fetched_at__gte=since, last_status__startswith="304")
             ),
         )
+        # The offline demo's sample-loaded feeds fail by design: they are not "failing".
+        feeds["failing"] = Feed.objects.failing().count()
+        feeds["sample_loaded"] = Feed.objects.sample_loaded().count()
         for name, help_text in [
             ("active", "Active feeds"),
             ("due", "Active feeds whose next poll time has passed"),
             ("overdue", "Active feeds due for longer than two beat intervals"),
-            ("failing", "Active feeds whose last fetch failed"),
+            ("failing", "Active feeds whose last fetch failed (sample-loaded ones excluded)"),
+            ("sample_loaded", "Active feeds showing the bundled samples (offline demo)"),
         ]:
             yield GaugeMetricFamily(f"arcticnews_feeds_{name}", help_text, value=feeds[name])
         share = feeds["not_modified"] / feeds["fetched"] if feeds["fetched"] else 0.0
@@ -127,6 +135,17 @@ _COLLECTOR = AggregatorCollector()
 REGISTRY.register(_COLLECTOR)
 
 
+def registry() -> CollectorRegistry:
+    """What a scrape reports: this process's metrics, or every gunicorn worker's."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    combined = CollectorRegistry()
+    MultiProcessCollector(combined)
+    # Read from the database at scrape time: once, not once per worker.
+    combined.register(_COLLECTOR)
+    return combined
+
+
 @never_cache
 def metrics(request: HttpRequest) -> HttpResponse:
     token = settings.METRICS_TOKEN
@@ -137,6 +156,6 @@ def metrics(request: HttpRequest) -> HttpResponse:
         response = HttpResponse("a valid bearer token is required\n", status=401)
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
-    response = HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
+    response = HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
     response["X-Robots-Tag"] = "noindex"
     return response

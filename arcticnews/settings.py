@@ -140,6 +140,9 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# Code asks `connection.vendor` ("postgresql", "sqlite"), which django-prometheus's wrappers
+# keep; settings know the engine only here, before it is swapped for the wrapper below.
+IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # WAL lets the threaded dev server read while an in-process fetch writes.
@@ -147,7 +150,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
     DATABASES["default"]["OPTIONS"]["timeout"] = 20
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
 # Search's typo fallback matches headlines through the trigram index with the %> operator,
 # whose cut-off is this session setting (pg_trgm's default 0.6 misses "icebrekaer").
 SEARCH_TRIGRAM_THRESHOLD = 0.3
@@ -160,6 +162,15 @@ if IS_POSTGRES:
         f"-c pg_trgm.word_similarity_threshold={SEARCH_TRIGRAM_THRESHOLD}"
         f" -c jit={'on' if POSTGRES_JIT else 'off'}"
     )
+# django-prometheus's wrappers of the same backends count connections, statements, errors and
+# query time for /metrics (django_db_*).
+_METERED_ENGINES = {
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+}
+DATABASES["default"]["ENGINE"] = _METERED_ENGINES.get(
+    DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"]
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: broker and cache ---------------------------------------------------------------

@@ -46,7 +46,9 @@ def make_run(env: dict[str, str], port: int, log: Path) -> tuple[subprocess.Pope
         )
     while "<html" not in get(f"http://127.0.0.1:{port}/"):
         if proc.poll() is not None:
-            raise SystemExit(f"make run exited; see {log}")
+            # The log is in a temporary directory that is about to go: show its end.
+            tail = log.read_text(errors="replace").splitlines()[-40:]
+            raise SystemExit("make run exited:\n" + "\n".join(tail))
         time.sleep(0.1)
     return proc, time.monotonic() - started
 

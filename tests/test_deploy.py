@@ -39,23 +39,32 @@ def normalise(argv: list[str]) -> list[str]:
     return out
 
 
-def procfile() -> dict[str, list[str]]:
+def procfile_steps() -> dict[str, list[list[str]]]:
+    """Each service's shell command as its steps (``a && exec b``): [a, b]."""
     entries = {}
     for line in (ROOT / "Procfile").read_text().splitlines():
         if line.strip() and not line.startswith("#"):
             name, command = line.split(":", 1)
-            entries[name.strip()] = shlex.split(command)
+            steps = [shlex.split(step) for step in command.split("&&")]
+            entries[name.strip()] = [step[1:] if step[0] == "exec" else step for step in steps]
     return entries
 
 
-def makefile() -> dict[str, list[str]]:
+def procfile() -> dict[str, list[str]]:
+    """Each service's long-running program (the last step)."""
+    return {name: steps[-1] for name, steps in procfile_steps().items()}
+
+
+def make_recipe(target: str) -> tuple[list[str], list[str]]:
+    """A Makefile target's prerequisites and its (one-line) recipe."""
     text = (ROOT / "Makefile").read_text()
-    found = {}
-    for service, target in MAKE_TARGETS.items():
-        match = re.search(rf"^{target}:.*\n\t(.+)$", text, re.MULTILINE)
-        assert match, f"Makefile has no {target} target"
-        found[service] = shlex.split(match.group(1))
-    return found
+    match = re.search(rf"^{target}:(.*)\n\t(.+)$", text, re.MULTILINE)
+    assert match, f"Makefile has no {target} target"
+    return match.group(1).split(), shlex.split(match.group(2))
+
+
+def makefile() -> dict[str, list[str]]:
+    return {service: make_recipe(target)[1] for service, target in MAKE_TARGETS.items()}
 
 
 def compose() -> dict:
@@ -77,6 +86,31 @@ def test_procfile_compose_dockerfile_and_makefile_run_the_same_commands():
             normalise(proc[name]) == normalise(make[name]) == normalise(services[name]["command"])
         ), name
     assert normalise(dockerfile_cmd()) == normalise(proc["web"])
+
+
+def python_step(argv: list[str]) -> list[str]:
+    """``manage.py ...`` whichever Python runs it ($(PY), python, .venv/bin/python)."""
+    assert argv[0] in {"$(PY)", "python"}, argv
+    return argv[1:]
+
+
+def test_the_web_service_collects_static_files_before_gunicorn_everywhere():
+    """WhiteNoise serves the hashed, compressed copies collectstatic writes: every way of
+    starting the web service collects them first, with the Makefile's command."""
+    _, collect = make_recipe("collectstatic")
+    command = python_step(collect)
+    assert command[:2] == ["manage.py", "collectstatic"] and "--no-input" in command
+    serve_needs, _ = make_recipe("serve")
+    assert "collectstatic" in serve_needs  # make runs prerequisites before the recipe
+    web = procfile_steps()["web"]
+    assert len(web) == 2 and python_step(web[0]) == command
+    assert web[1][0] == "gunicorn"
+    # The image runs it when it is built; compose's web runs that image.
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    run = re.search(r"python (manage\.py collectstatic[^&\\\n]*)", dockerfile)
+    assert run and shlex.split(run.group(1)) == command
+    assert dockerfile.index("collectstatic") < dockerfile.index("CMD ")
+    assert compose()["services"]["web"]["build"] == "."
 
 
 def test_every_service_command_exists():

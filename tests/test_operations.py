@@ -6,6 +6,7 @@ import io
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.urls import reverse
 
 from arcticnews.health import BEAT_SEEN_KEY, record_beat
@@ -117,6 +118,57 @@ def test_metrics_show_requests_and_the_aggregator_state(client, settings):
     assert 'arcticnews_fetch_duration_seconds{stat="avg"}' in values
     # django-prometheus's request metrics.
     assert "django_http_requests_total_by_view_transport_method_total" in text
+
+
+def metric_values(client) -> dict[str, float]:
+    response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-metrics-token")
+    assert response.status_code == 200
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in response.content.decode().splitlines()
+        if line and not line.startswith("#")
+    }
+
+
+def test_sample_loaded_feeds_are_not_counted_as_failing(
+    client, settings, fixture_server, allow_private
+):
+    """The offline demo: every default feed shows its bundled sample and keeps failing to
+    reach the real outlet. That is expected, not an alarm; a real failure still counts."""
+    import time
+
+    from feeds.ingest.fetching import FetchError
+    from feeds.ingest.pipeline import record_failure
+
+    settings.METRICS_TOKEN = "s3cret-metrics-token"
+    call_command("load_sample_feeds", stdout=io.StringIO())
+    samples = list(Feed.objects.active())
+    assert samples
+    for feed in samples:  # what the worker's poll of an unreachable real feed records
+        record_failure(feed, FetchError("DNS lookup failed", transient=True), time.monotonic())
+    fixture_server.add("/down.xml", b"", status=503)
+    Feed.objects.create(source=samples[0].source, url=fixture_server.url("/down.xml"))
+    with pytest.raises(CommandError, match="all 1 feeds failed"):  # the due one: ours
+        call_command("fetchfeeds", "--quiet", stdout=io.StringIO(), stderr=io.StringIO())
+    assert fixture_server.count("/down.xml") == 1
+
+    values = metric_values(client)
+    assert values["arcticnews_feeds_sample_loaded"] == len(samples)
+    assert values["arcticnews_feeds_failing"] == 1
+    assert values["arcticnews_feeds_active"] == len(samples) + 1
+
+
+def test_metrics_count_database_queries_by_vendor(client, settings):
+    """django-prometheus's database wrapper (DATABASES' ENGINE) counts every statement."""
+    from django.db import connection
+
+    settings.METRICS_TOKEN = "s3cret-metrics-token"
+    key = f'django_db_execute_total{{alias="default",vendor="{connection.vendor}"}}'
+    before = metric_values(client).get(key, 0.0)
+    client.get("/")
+    after = metric_values(client)[key]
+    assert after > before
+    assert connection.vendor in {"postgresql", "sqlite"}  # the wrapper keeps Django's vendor
 
 
 # --- request ids ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import re
 from tests.conftest import ROOT
 
 SETTINGS = (ROOT / "arcticnews" / "settings.py").read_text()
+GUNICORN = (ROOT / "arcticnews" / "gunicorn_config.py").read_text()
 README = (ROOT / "README.md").read_text()
 
 _READ = re.compile(
@@ -21,7 +22,8 @@ _READ = re.compile(
     r"""|_django_setting\(\s*["']([A-Z][A-Z0-9_]*)["']"""
 )
 _ENV = re.compile(
-    r"""(?:environ\.get|envbool|envint|envlist|environ\[)\(?\s*["']([A-Z][A-Z0-9_]*)["']"""
+    r"""(?:environ\.get|environ\.setdefault|envbool|envint|envlist|environ\[)\(?\s*"""
+    r"""["']([A-Z][A-Z0-9_]*)["']"""
 )
 # Django's and third-party settings with defaults of their own: declared by their library.
 LIBRARY_DEFAULTS = {"AUTH_USER_MODEL", "DEBUG", "STATIC_URL", "MEDIA_ROOT", "MEDIA_URL"}
@@ -56,7 +58,7 @@ def test_every_setting_the_code_reads_is_declared_in_settings_py():
 
 
 def test_every_environment_variable_is_in_the_readme():
-    variables = set(_ENV.findall(SETTINGS))
-    assert {"REDIS_URL", "SECRET_KEY", "FEEDS_MAX_BYTES"} <= variables
+    variables = set(_ENV.findall(SETTINGS + GUNICORN))
+    assert {"REDIS_URL", "SECRET_KEY", "FEEDS_MAX_BYTES", "PROMETHEUS_MULTIPROC_DIR"} <= variables
     missing = sorted(name for name in variables if f"`{name}`" not in README)
     assert not missing, f"environment variables missing from the README's table: {missing}"
