@@ -9,6 +9,7 @@ from urllib.parse import urljoin
 import html5lib
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from feeds.ingest import pipeline as ingest
 from feeds.models import Country, Feed, Origin, Source, Story, StoryCountry, Topic
@@ -230,6 +231,7 @@ def test_an_editors_change_of_countries_is_recorded_and_evaluated(client, editor
 
     (correction,) = TagCorrection.objects.all()
     assert correction.editor == editor and correction.story == story
+    assert abs((timezone.now() - correction.at).total_seconds()) < 60
     assert (correction.primary_before, correction.primary_after) == ("russia", "norway")
     assert correction.countries_before == ["russia"]
     assert correction.countries_after == ["norway", "russia"]
@@ -243,6 +245,58 @@ def test_an_editors_change_of_countries_is_recorded_and_evaluated(client, editor
     assert "stories corrected or confirmed" in report
     assert re.search(r"primary agrees with the editor\s+0\.000", report)
     assert "Murmansk port handles record coal exports" in report
+
+
+def test_fit_tagger_learns_from_the_editors_corrections(client, editor, story, tmp_path):
+    """fit_tagger --corrections adds each corrected story, with the editor's primary, to what
+    the model is fitted on, and the saved file says so; without it, corrections are left out."""
+    import json
+
+    from feeds.tagging.tagger import MODEL_PATH
+
+    pytest.importorskip("sklearn")
+    client.force_login(editor)
+    url = f"/admin/feeds/story/{story.pk}/change/"
+    data = form_data(client.get(url).content.decode())
+    norway = Country.objects.get(slug="norway")
+    total = int(data["countries-TOTAL_FORMS"][0])
+    data[f"countries-{total}-country"] = [str(norway.pk)]
+    data[f"countries-{total}-story"] = [str(story.pk)]
+    data["countries-TOTAL_FORMS"] = [str(total + 1)]
+    data["primary_country"] = [str(norway.pk)]
+    assert client.post(url, data).status_code == 302
+
+    saved = json.loads(MODEL_PATH.read_text())
+    with_corrections = tmp_path / "with.json"
+    out = io.StringIO()
+    call_command("fit_tagger", "--corrections", "--output", str(with_corrections), stdout=out)
+    fitted = json.loads(with_corrections.read_text())
+    assert fitted["fitted_on"]["corrections"] == 1
+    assert fitted["fitted_on"]["stories"] == saved["fitted_on"]["stories"] + 1
+    assert fitted["version"] != saved["version"]  # the version names what it was fitted on
+    assert "1 corrections" in out.getvalue()
+    without = tmp_path / "without.json"
+    call_command("fit_tagger", "--output", str(without), stdout=io.StringIO())
+    assert json.loads(without.read_text()) == saved
+
+
+def test_the_review_queue_is_newest_first(client, editor, weak_story):
+    from datetime import timedelta
+
+    from feeds.tagging.store import apply_tags
+
+    newer = Story.objects.create(
+        feed=weak_story.feed,
+        source=weak_story.source,
+        guid="w-2",
+        title="Ferry timetable changes for the winter",
+        summary="<p>Fewer sailings until March.</p>",
+        published_at=weak_story.published_at + timedelta(hours=1),
+    )
+    apply_tags(Story.objects.filter(pk=newer.pk).select_related("source__country"))
+    client.force_login(editor)
+    page = client.get("/admin/feeds/reviewstory/").content.decode()
+    assert page.index(newer.title) < page.index(weak_story.title)
 
 
 @pytest.fixture

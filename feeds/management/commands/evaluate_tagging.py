@@ -93,6 +93,7 @@ class Command(BaseCommand):
             report = evaluate(items)
             self.stdout.write(f"== {path} ({kind}) ==")
             self.stdout.write(format_report(report))
+            self.write_by_kind(items)
             if seconds > 0:
                 speed = measure_speed(items, min_seconds=seconds)
                 self.stdout.write(f"{'speed (headline + teaser)':<35}{speed:>8.0f} stories/s")
@@ -101,6 +102,18 @@ class Command(BaseCommand):
             self.stdout.write("")
         if corrections:
             self.report_corrections(misses)
+
+    def write_by_kind(self, items: list[dict[str, Any]]) -> None:
+        """Primary accuracy per kind of item, when a set has several (the real labels:
+        listings with headline, teaser and outlet; round-up summaries with neither)."""
+        kinds = sorted({str(i.get("kind") or "") for i in items} - {""})
+        if len(kinds) < 2:
+            return
+        parts = []
+        for k in kinds:
+            sub = evaluate([i for i in items if i.get("kind") == k])
+            parts.append(f"{k} {sub['primary_accuracy']:.3f} ({sub['n']})")
+        self.stdout.write(f"{'  primary accuracy by kind':<35}  " + ", ".join(parts))
 
     def write_misses(self, missed: list[dict[str, Any]]) -> None:
         for miss in missed:
