@@ -9,6 +9,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+import dj_email_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -249,9 +251,21 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # How often beat looks for due feeds (each feed's own schedule decides when it is due).
 FEEDS_POLL_SECONDS = float(envint("FEEDS_POLL_SECONDS", 60))
+# The weekly digest: the newest complete ISO week's draft, looked for daily (made once per
+# week, so a missed Monday is made on Tuesday); approved digests' mailings, every few minutes.
+DIGEST_DRAFT_HOUR = envint("DIGEST_DRAFT_HOUR", 5)
+DIGEST_SEND_POLL_SECONDS = float(envint("DIGEST_SEND_POLL_SECONDS", 300))
 CELERY_BEAT_SCHEDULE = {
     # The database, not the broker, knows which feeds are due: a lost message only delays.
     "enqueue-due-feeds": {"task": "feeds.enqueue_due_feeds", "schedule": FEEDS_POLL_SECONDS},
+    "draft-weekly-digest": {
+        "task": "feeds.draft_weekly_digest",
+        "schedule": crontab(minute=0, hour=DIGEST_DRAFT_HOUR),
+    },
+    "send-approved-digests": {
+        "task": "feeds.send_approved_digests",
+        "schedule": DIGEST_SEND_POLL_SECONDS,
+    },
 }
 CELERY_TIMEZONE = "UTC"
 
@@ -315,6 +329,37 @@ TAGGING_REAL_LABELS = Path(
         BASE_DIR.parent / "shared" / "data" / "real-labels" / "rci_dev_labels.tsv",
     )
 )
+
+# --- Email: the digest's mailing and its confirmations -------------------------------------
+# EMAIL_URL (dj-email-url: smtp://user:password@host:587/?tls=True, smtps://..., console:,
+# dummy:) sets the backend and the server at once; otherwise the EMAIL_* variables do.
+# Unset, messages are written to the console (nothing leaves a development machine).
+_EMAIL_URL = os.environ.get("EMAIL_URL", "")
+_email = dj_email_url.parse(_EMAIL_URL) if _EMAIL_URL else {}
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND") or _email.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if os.environ.get("EMAIL_HOST")
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST") or _email.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT = envint("EMAIL_PORT", int(_email.get("EMAIL_PORT") or 25))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER") or _email.get("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = (
+    os.environ.get("EMAIL_HOST_PASSWORD") or _email.get("EMAIL_HOST_PASSWORD") or ""
+)
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", bool(_email.get("EMAIL_USE_TLS")))
+EMAIL_USE_SSL = envbool("EMAIL_USE_SSL", bool(_email.get("EMAIL_USE_SSL")))
+# Seconds a mail server may take to answer; a hung server must not hold a worker forever.
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", int(_email.get("EMAIL_TIMEOUT") or 30))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "digest@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Subscribers per mailing task; a confirmation link's lifetime (seconds); sign-ups per client
+# and per address (django-ratelimit "N/s|m|h|d"; more answer 429).
+DIGEST_BATCH_SIZE = max(1, envint("DIGEST_BATCH_SIZE", 50))
+DIGEST_CONFIRM_MAX_AGE = envint("DIGEST_CONFIRM_MAX_AGE", 2 * 24 * 3600)
+DIGEST_SIGNUP_RATE_LIMIT = os.environ.get("DIGEST_SIGNUP_RATE_LIMIT", "5/h")
+DIGEST_SIGNUP_ADDRESS_RATE_LIMIT = os.environ.get("DIGEST_SIGNUP_ADDRESS_RATE_LIMIT", "3/d")
 
 # --- Security ------------------------------------------------------------------------------
 # Each HTTPS-only protection has its own switch so DEBUG=false also runs over plain HTTP.

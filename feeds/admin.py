@@ -19,6 +19,7 @@ from django.utils.html import format_html, format_html_join
 
 from feeds import tasks
 from feeds.columns import width
+from feeds.digest import admin as digest_admin
 from feeds.generation import bump_generation
 from feeds.ingest.fetching import FetchError, validate_feed_url
 from feeds.models import (
@@ -632,3 +633,4 @@ for _name, _options in StoryAdmin.fieldsets:
 
 
 tagging_admin.register(admin.site)
+digest_admin.register(admin.site)

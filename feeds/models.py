@@ -992,3 +992,206 @@ class StorylineChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} by {self.username or 'someone'}"
+
+
+# --- The weekly digest ("Around the North") -------------------------------------------------
+
+
+class DigestQuerySet(models.QuerySet["Digest"]):
+    def published(self) -> DigestQuerySet:
+        """What readers and subscribers see: digests an editor approved."""
+        return self.filter(status=Digest.Status.APPROVED)
+
+    def newest_first(self) -> DigestQuerySet:
+        return self.order_by("-year", "-week")
+
+
+class Digest(models.Model):
+    """One ISO week's "Around the North": a draft until an editor approves it.
+
+    Made by ``feeds.digest.drafting`` (one per week: the unique constraint makes the beat task
+    idempotent); published and mailed only once approved (``feeds.digest.publishing``).
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        APPROVED = "approved", "Approved and published"
+
+    year = models.PositiveSmallIntegerField(help_text="ISO year.")
+    week = models.PositiveSmallIntegerField(help_text="ISO week (1-53).")
+    title = models.CharField(max_length=200, default="Around the North")
+    introduction = models.TextField(
+        blank=True, help_text="Plain text shown above the lines (optional)."
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    approved_at = models.DateTimeField(null=True, blank=True, editable=False)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # Set once, by the first sweep that queues the mailing (a conditional UPDATE), so the
+    # mailing is queued once however many sweeps run.
+    mailing_queued_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = DigestQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-year", "-week"]
+        constraints = [
+            models.UniqueConstraint(fields=["year", "week"], name="digest_week_uniq"),
+            models.CheckConstraint(
+                condition=Q(week__gte=1, week__lte=53), name="digest_week_range"
+            ),
+        ]
+        permissions = [("approve_digest", "Can approve and publish a weekly digest")]
+
+    def __str__(self) -> str:
+        return f"{self.title}, week {self.week} of {self.year}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("feeds:digest_week", args=[self.year, self.week])
+
+    @property
+    def is_published(self) -> bool:
+        return self.status == self.Status.APPROVED
+
+
+class DigestLine(models.Model):
+    """One country's line of a digest, ``Country: Headline, Source`` like a related-box line
+    (rendered by the same template: ``target``, ``headline`` and ``outlet`` as RelatedSlot's)."""
+
+    digest = models.ForeignKey(Digest, on_delete=models.CASCADE, related_name="lines")
+    country = models.ForeignKey(Country, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveSmallIntegerField(default=0)
+    target = models.ForeignKey(Story, on_delete=models.CASCADE, related_name="+")
+    # Why the system chose it ("3 outlets in 2 countries"): shown to editors.
+    reason = models.CharField(max_length=200, blank=True, editable=False)
+    external_url = ""  # the related-box template's external line: digests have none
+
+    class Meta:
+        ordering = ["position", "country__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["digest", "country"], name="digestline_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.country}: {self.headline}"
+
+    @property
+    def headline(self) -> str:
+        return self.target.title
+
+    @property
+    def outlet(self) -> str:
+        return self.target.outlet
+
+
+class DigestStoryline(models.Model):
+    """One of the (up to five) storylines of the week a digest leads with."""
+
+    digest = models.ForeignKey(Digest, on_delete=models.CASCADE, related_name="storylines")
+    storyline = models.ForeignKey(Storyline, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveSmallIntegerField(default=0)
+    # Why the system chose it ("6 stories, 4 outlets in 3 countries"): shown to editors.
+    reason = models.CharField(max_length=200, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["digest", "storyline"], name="digeststoryline_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.storyline)
+
+
+class DigestChange(models.Model):
+    """An editor's change to a digest: who, when, what, before and after (the audit trail)."""
+
+    class Action(models.TextChoices):
+        APPROVE = "approve", "Approved and published"
+        WITHDRAW = "withdraw", "Withdrawn"
+        EDIT = "edit", "Edited"
+
+    digest = models.ForeignKey(Digest, on_delete=models.CASCADE, related_name="changes")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    username = models.CharField(
+        max_length=150, blank=True, help_text="Kept when the user account is deleted."
+    )
+    at = models.DateTimeField(default=timezone.now)
+    action = models.CharField(max_length=10, choices=Action.choices)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} by {self.username or 'someone'}"
+
+
+class Subscriber(models.Model):
+    """A confirmed address of the weekly digest's email. Only confirmed addresses are stored
+    (the sign-up's address travels in its signed link until then); unsubscribing deletes the
+    row. Shown only to users with ``view_subscriber`` (not in the Editors group by default)."""
+
+    email = models.EmailField(max_length=254, unique=True)
+    confirmed_at = models.DateTimeField(default=timezone.now, editable=False)
+    # The secret in this subscriber's unsubscribe links: a signed id alone would outlive a
+    # re-subscription of the same address by someone else.
+    key = models.CharField(max_length=32, editable=False)
+
+    class Meta:
+        ordering = ["-confirmed_at"]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class UsedConfirmation(models.Model):
+    """A confirmation link that has been used, by the hash of its token (not the address):
+    the same link cannot subscribe again, after an unsubscribe, say. Rows older than the
+    links' lifetime are deleted (a link that old is refused anyway)."""
+
+    token_hash = models.CharField(max_length=64, unique=True)
+    used_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"confirmation used at {self.used_at:%Y-%m-%d %H:%M}"
+
+
+class DigestSend(models.Model):
+    """The mailing of one digest to one subscriber.
+
+    Written and committed BEFORE the message is handed to the mail server (state "sending"),
+    and marked "sent" after: a worker killed in between leaves "sending", and no run ever
+    sends to that subscriber again (a second copy is worse than a lost one; editors see the
+    count). The unique constraint makes the claim atomic between workers.
+    """
+
+    class State(models.TextChoices):
+        SENDING = "sending", "Handed to the mail server, outcome unknown"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Refused by the mail server"
+
+    digest = models.ForeignKey(Digest, on_delete=models.CASCADE, related_name="sends")
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="+")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.SENDING)
+    claimed_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["digest", "subscriber"], name="digestsend_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.digest_id} to {self.subscriber_id}: {self.state}"

@@ -29,6 +29,12 @@ EDITOR_PERMISSIONS = {
     "reviewstory": ["view", "change"],
     "gazetteerterm": ["view", "add", "change", "delete"],
     "tagcorrection": ["view"],
+    # The weekly digest: edit and approve ("approve_digest"). Subscribers' addresses are not
+    # here: only users given "view_subscriber" one by one see them.
+    "digest": ["view", "change", "approve"],
+    "digestline": ["view", "add", "change", "delete"],
+    "digeststoryline": ["view", "add", "change", "delete"],
+    "digestchange": ["view"],
 }
 
 

@@ -8,6 +8,7 @@ with a conditional UPDATE, and storing is an upsert on (feed, guid).
 from __future__ import annotations
 
 import logging
+import smtplib
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -16,10 +17,11 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
+from feeds.digest import drafting, mailing
 from feeds.generation import bump_generation
 from feeds.ingest import images, leases
 from feeds.ingest import pipeline as ingest
-from feeds.models import Feed, Story
+from feeds.models import Digest, Feed, Story
 from feeds.related import boxes
 
 logger = logging.getLogger(__name__)
@@ -157,3 +159,62 @@ def publish_websub(story_ids: list[int]) -> int:
     from feeds.syndication.websub import publish_changes
 
     return len(publish_changes(story_ids))
+
+
+# --- The weekly digest ------------------------------------------------------------------------
+
+
+@shared_task(
+    name="feeds.draft_weekly_digest",
+    ignore_result=True,
+    acks_late=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    max_retries=5,
+)
+def draft_weekly_digest() -> int:
+    """Beat, daily: the draft of the newest complete ISO week, made once (idempotent)."""
+    return drafting.draft_last_week().digest.pk
+
+
+@shared_task(name="feeds.send_approved_digests", ignore_result=True, acks_late=True)
+def send_approved_digests() -> int:
+    """Beat: queue the mailing of every newly approved digest. Queued before it is marked,
+    so a crash in between queues it twice at worst, and the send records dedupe that."""
+    ids = mailing.digests_to_mail()
+    for digest_id in ids:
+        send_digest.delay(digest_id)
+        mailing.mark_queued(digest_id)
+    return len(ids)
+
+
+@shared_task(
+    name="feeds.send_digest",
+    ignore_result=True,
+    acks_late=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    max_retries=5,
+)
+def send_digest(digest_id: int) -> int:
+    """Fan a published digest's mailing out in batches of subscribers not yet mailed."""
+    planned = mailing.batches(Digest.objects.get(pk=digest_id))
+    for batch in planned:
+        send_digest_batch.delay(digest_id, batch)
+    return len(planned)
+
+
+@shared_task(
+    name="feeds.send_digest_batch",
+    ignore_result=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(*TRANSIENT, OSError, smtplib.SMTPException),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=8,
+)
+def send_digest_batch(digest_id: int, subscriber_ids: list[int]) -> int:
+    """Record, send, mark, per subscriber (``mailing.send_batch``): a redelivered or retried
+    batch skips every subscriber already recorded."""
+    return mailing.send_batch(digest_id, subscriber_ids).sent

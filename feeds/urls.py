@@ -3,6 +3,8 @@
 
 from django.urls import include, path
 
+from feeds.digest import views as digest
+from feeds.digest.feeds import DigestFeed
 from feeds.syndication import feeds as syndication
 from feeds.syndication.formats import LISTING_FORMATS, PRIMARY, SITE_FORMATS
 from feeds.web import pages, views
@@ -36,6 +38,12 @@ urlpatterns = [
     *listing("search/", views.search, "search", syndication.SearchFeed),
     *(path(f.route, f.view, {"feed_format": PRIMARY.name}, name=f.name) for f in SITE_FORMATS),
     path("story/<int:pk>/", views.story_detail, name="story"),
+    # The weekly digest: the archive (with its feeds), each week, and the email subscription.
+    *listing("digest/", digest.archive, "digest", DigestFeed),
+    path("digest/<int:year>/<int:week>/", digest.week, name="digest_week"),
+    path("digest/subscribe/", digest.subscribe, name="digest_subscribe"),
+    path("digest/confirm/<str:token>/", digest.confirm, name="digest_confirm"),
+    path("digest/unsubscribe/<str:token>/", digest.unsubscribe, name="digest_unsubscribe"),
     path("outlets/", pages.outlets, name="outlets"),
     path("roundups/", pages.roundups, name="roundups"),
     path("robots.txt", views.robots_txt, name="robots"),

@@ -24,3 +24,27 @@ def too_many_searches(request: HttpRequest) -> bool:
     return is_ratelimited(
         request, group="search", key="ip", rate=settings.SEARCH_RATE_LIMIT, increment=True
     )
+
+
+def too_many_signups(request: HttpRequest) -> bool:
+    """Count one digest sign-up (valid or not) against the client's
+    ``DIGEST_SIGNUP_RATE_LIMIT``; True once it is spent."""
+    return is_ratelimited(
+        request,
+        group="digest-signup",
+        key="ip",
+        rate=settings.DIGEST_SIGNUP_RATE_LIMIT,
+        increment=True,
+    )
+
+
+def too_many_signups_for(request: HttpRequest, address_key: str) -> bool:
+    """Count one confirmation email to an address (by its hash) against
+    ``DIGEST_SIGNUP_ADDRESS_RATE_LIMIT``: many clients cannot bury one inbox in them."""
+    return is_ratelimited(
+        request,
+        group="digest-signup-address",
+        key=lambda _group, _request: address_key,
+        rate=settings.DIGEST_SIGNUP_ADDRESS_RATE_LIMIT,
+        increment=True,
+    )
