@@ -23,6 +23,7 @@ from feeds.ingest import images, leases
 from feeds.ingest import pipeline as ingest
 from feeds.models import Digest, Feed, Story
 from feeds.related import boxes
+from feeds.storylines import assign as storylines
 
 logger = logging.getLogger(__name__)
 
@@ -61,9 +62,12 @@ def run_feed(feed_id: int, *, force: bool = False, suggest: bool = True) -> inge
 
 
 def enrich(story_ids: Sequence[int]) -> int:
-    """Suggest related boxes for changed stories and refresh recent boxes they may improve;
-    a changed story now marked a newsletter or podcast leaves every box it was in."""
+    """Place changed stories in storylines, then suggest their related boxes and refresh
+    recent boxes they may improve; a changed story now marked a newsletter or podcast leaves
+    every box it was in. Storylines first: a box never shows two stories of one storyline,
+    so it must know the new story's."""
     ids = list(story_ids)
+    storylines.assign(ids)
     withdrawn = boxes.withdraw_roundups(ids)  # refreshes the boxes it changes
     return (
         len(withdrawn)

@@ -80,6 +80,9 @@ def _fresh_process_caches():
     related = sys.modules.get("feeds.related.boxes")  # never imported: nothing cached
     if related is not None:
         related.clear()
+    storylines = sys.modules.get("feeds.storylines.assign")
+    if storylines is not None:
+        storylines.clear()
     if "django.core.cache" in sys.modules:
         from django.core.cache import caches
         from django.core.cache.backends.filebased import FileBasedCache
