@@ -17,7 +17,15 @@ from django.utils import timezone
 from feeds import generation
 from feeds.ingest.parsing import parse_feed
 from feeds.models import Origin, RelatedSlot, Story, StoryKind
-from feeds.text.boilerplate import DIGEST, PODCAST, STORY, story_kind, strip_boilerplate
+from feeds.text.boilerplate import (
+    DIGEST,
+    PODCAST,
+    RULES_PATH,
+    STORY,
+    rules,
+    story_kind,
+    strip_boilerplate,
+)
 from feeds.text.sanitizing import clean_html
 from tests.test_views import country, make_source, make_story, parse, text_of
 
@@ -83,6 +91,33 @@ def test_it_removes_feed_tails(feed_html, expected):
 )
 def test_it_keeps_the_story_own_sentences(story_html):
     assert cleaned(story_html) == clean_html(story_html, "https://outlet.example/")
+
+
+@pytest.mark.parametrize(
+    ("feed_html", "expected"),
+    [
+        # The spaces, no-break spaces and &nbsp; before a tail go with it.
+        ("The ice came early.&nbsp; &nbsp;\xa0[…]", "The ice came early."),
+        ("The ice came early. &nbsp;Continue reading »", "The ice came early."),
+        ("<p>The ice came early.\xa0\xa0Read more</p>", "<p>The ice came early.</p>"),
+        # A word of a tail that is not at the end is the story's: no tail, nothing removed.
+        ("Read more about the survey. The ice came early.", None),
+        ("<p>Continue reading the council's report, out in May.</p>", None),
+    ],
+)
+def test_a_tail_takes_the_spaces_before_it(feed_html, expected):
+    assert strip_boilerplate(feed_html) == (feed_html if expected is None else expected)
+
+
+def test_a_tail_needing_a_word_it_lacks_fails_loudly(tmp_path):
+    source = RULES_PATH.read_text(encoding="utf-8").replace(
+        'needs = ["continue reading"', 'needs = ["carry on reading"'
+    )
+    assert "carry on reading" in source  # the shipped file still names a needs word
+    path = tmp_path / "boilerplate.toml"
+    path.write_text(source, encoding="utf-8")
+    with pytest.raises(ValueError, match="carry on reading"):
+        rules(path)
 
 
 def test_a_body_of_the_largest_size_loses_its_tail_too():
