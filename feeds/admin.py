@@ -7,6 +7,8 @@ cannot bring it back, and deleting a story hides it so the next fetch cannot eit
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -60,7 +62,7 @@ class LabelledSplitDateTime(widgets.AdminSplitDateTime):
 
 
 # Editors paste addresses without a scheme; feeds and outlets are https nowadays.
-URL_OVERRIDES = {
+URL_OVERRIDES: dict[type[models.Field[Any, Any]], dict[str, Any]] = {
     models.URLField: {"assume_scheme": "https"},
     models.DateTimeField: {"widget": LabelledSplitDateTime},
 }
@@ -159,8 +161,8 @@ class SourceAdmin(NewsroomAdmin):
 
 class FetchLogInline(NewsroomInline):
     model = FetchLog
-    fields = ["started_at", "status", "created", "updated", "duration_ms", "error"]
-    readonly_fields = fields
+    readonly_fields = ("started_at", "status", "created", "updated", "duration_ms", "error")
+    fields = readonly_fields  # read-only, all of it: the record of the fetches
     extra = 0
     max_num = 0
     can_delete = False
@@ -225,7 +227,7 @@ class FeedAdmin(NewsroomAdmin):
     ]
     fieldsets = [
         (None, {"fields": ["source", "url", "title", "is_active", "deactivated_reason"]}),
-        ("Fetch state", {"fields": readonly_fields}),
+        ("Fetch state", {"fields": [*readonly_fields]}),
     ]
     inlines = [FetchLogInline]
 
@@ -371,8 +373,9 @@ class StoryForm(forms.ModelForm):
 
     # No Meta: the admin builds the form's fields from StoryAdmin.fieldsets.
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         base = data.get("link") or self.instance.link
         for name in ("summary", "content"):
             if name in data:
@@ -407,6 +410,7 @@ class StoryAdmin(EditorOriginMixin, NewsroomAdmin):
         "related_suggested_at",
         "categories_display",
         "tag_why",
+        "related_editor_link",
     ]
     fieldsets = [
         (
@@ -440,7 +444,10 @@ class StoryAdmin(EditorOriginMixin, NewsroomAdmin):
                 ]
             },
         ),
-        ("Related box", {"fields": ["related_locked", "related_suggested_at"]}),
+        (
+            "Related box",
+            {"fields": ["related_editor_link", "related_locked", "related_suggested_at"]},
+        ),
         ("Copies", {"fields": ["canonical"]}),
         (
             "Text",
@@ -490,6 +497,13 @@ class StoryAdmin(EditorOriginMixin, NewsroomAdmin):
         if not obj.link:
             return "—"
         return format_html('<a href="{}" rel="noopener nofollow">{}</a>', obj.link, obj.link)
+
+    @admin.display(description="Editor")
+    def related_editor_link(self, obj: Story) -> str:
+        if not obj.pk:
+            return ""
+        url = reverse("feeds:curation:box", args=[obj.pk])
+        return format_html('<a class="button" href="{}">Edit the related box</a>', url)
 
     @admin.display(description="Why these tags")
     def tag_why(self, obj: Story) -> str:
@@ -601,8 +615,8 @@ class RelatedChangeAdmin(admin.ModelAdmin):
     search_fields = ["story__title", "username"]
     date_hierarchy = "at"
     raw_id_fields = ["story"]
-    fields = ["at", "story", "country", "action", "user", "username", "before", "after"]
-    readonly_fields = fields
+    readonly_fields = ("at", "story", "country", "action", "user", "username", "before", "after")
+    fields = readonly_fields
 
     def has_view_permission(self, request, obj=None):
         return is_editor(request.user) or super().has_view_permission(request, obj)
@@ -615,21 +629,6 @@ class RelatedChangeAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-
-@admin.display(description="Editor")
-def related_editor_link(self, obj: Story) -> str:
-    if not obj or not obj.pk:
-        return ""
-    url = reverse("feeds:curation:box", args=[obj.pk])
-    return format_html('<a class="button" href="{}">Edit the related box</a>', url)
-
-
-StoryAdmin.related_editor_link = related_editor_link
-StoryAdmin.readonly_fields = [*StoryAdmin.readonly_fields, "related_editor_link"]
-for _name, _options in StoryAdmin.fieldsets:
-    if _name == "Related box":
-        _options["fields"] = ["related_editor_link", *_options["fields"]]
 
 
 tagging_admin.register(admin.site)

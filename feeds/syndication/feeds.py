@@ -31,8 +31,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cached_property
 from io import StringIO
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 from urllib.parse import urlencode, urlsplit
+from xml.sax.xmlreader import AttributesImpl
 
 from django.conf import settings
 from django.contrib.syndication.views import Feed
@@ -47,7 +48,7 @@ from django.utils.html import escape
 from django.utils.xmlutils import SimplerXMLGenerator
 from django.views.decorators.http import require_safe
 
-from feeds.models import Country, Source, Story, Topic
+from feeds.models import Country, Source, Story, StoryQuerySet, Topic
 from feeds.search import check_query, normalise_query, search_budget, search_stories
 from feeds.text.sanitizing import clean_html, clean_text
 from feeds.web import caching
@@ -107,8 +108,8 @@ def _clean(value: Any) -> Any:
     """Strip XML-invalid characters from every string in a (nested) feed or item value."""
     if isinstance(value, str):
         return xml_text(value)
-    if isinstance(value, tuple) and hasattr(value, "_fields"):
-        return type(value)._make(_clean(v) for v in value)
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a NamedTuple, field by field
+        return type(value)(*(_clean(v) for v in value))
     if isinstance(value, list | tuple):
         return type(value)(_clean(v) for v in value)
     return value
@@ -143,22 +144,25 @@ class Term(NamedTuple):
     url: str
 
 
-class _SafeFeedMixin:
-    """Cleans every string on the way in, and dates an empty feed with a constant."""
+class SafeFeed(feedgenerator.SyndicationFeed):
+    """The base of our formats: cleans every string on the way in, and dates an empty feed
+    with a constant. (Placed before Django's format class, it runs before that class.)"""
 
-    def __init__(self, *args, **kwargs):
+    content_type: ClassVar[str]  # every format has one (Django's RSS and Atom classes do)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*_clean(list(args)), **{k: _clean(v) for k, v in kwargs.items()})
 
-    def add_item(self, *args, **kwargs):
+    def add_item(self, *args: Any, **kwargs: Any) -> None:
         super().add_item(*_clean(list(args)), **{k: _clean(v) for k, v in kwargs.items()})
 
-    def latest_post_date(self):
+    def latest_post_date(self) -> datetime:
         if not self.items:
             return EMPTY_FEED_DATE
         return super().latest_post_date()
 
 
-class RssFeed(_SafeFeedMixin, feedgenerator.Rss201rev2Feed):
+class RssFeed(SafeFeed, feedgenerator.Rss201rev2Feed):
     """RSS 2.0 with ``<category domain="term page">`` and a WebSub hub link."""
 
     def add_root_elements(self, handler):
@@ -172,7 +176,7 @@ class RssFeed(_SafeFeedMixin, feedgenerator.Rss201rev2Feed):
             handler.addQuickElement("category", term.name, {"domain": term.url})
 
 
-class AtomFeed(_SafeFeedMixin, feedgenerator.Atom1Feed):
+class AtomFeed(SafeFeed, feedgenerator.Atom1Feed):
     """Atom 1.0 (RFC 4287) with the original article as ``rel="related"``."""
 
     def add_root_elements(self, handler):
@@ -211,7 +215,7 @@ class AtomFeed(_SafeFeedMixin, feedgenerator.Atom1Feed):
             )
 
 
-class JsonFeed(_SafeFeedMixin, feedgenerator.SyndicationFeed):
+class JsonFeed(SafeFeed):
     """JSON Feed 1.1 (https://www.jsonfeed.org/version/1.1/), as ``application/feed+json``."""
 
     content_type = "application/feed+json; charset=utf-8"
@@ -347,11 +351,11 @@ class StoryFeed(Feed):
     """Base feed: the newest visible stories of a listing, in the format it is built with
     (``feeds.syndication.formats`` builds one instance per listing and format)."""
 
-    feed_type: type[feedgenerator.SyndicationFeed] = RssFeed
+    feed_type: type[SafeFeed] = RssFeed
     language = "en"
     policy = caching.FEEDS
 
-    def __init__(self, feed_type: type[feedgenerator.SyndicationFeed] | None = None):
+    def __init__(self, feed_type: type[SafeFeed] | None = None) -> None:
         if feed_type is not None:
             self.feed_type = feed_type
 
@@ -372,7 +376,7 @@ class StoryFeed(Feed):
         except ObjectDoesNotExist:
             raise Http404("No such feed.") from None
         feedgen = self.get_feed(obj, request)
-        return HttpResponse(feedgen.writeString("utf-8"), content_type=feedgen.content_type)
+        return HttpResponse(feedgen.writeString("utf-8"), content_type=self.feed_type.content_type)
 
     def cache_params(self, request: HttpRequest) -> str:
         """The part of the query string the feed depends on (none, except for search)."""
@@ -388,8 +392,16 @@ class StoryFeed(Feed):
             description="The latest news from across the circumpolar North.",
         )
 
-    def get_queryset(self, listing: Listing):
-        return Story.objects.visible()
+    def get_queryset(self, listing: Listing) -> StoryQuerySet:
+        """The visible stories of the listing's country, topic and outlet, where it names one."""
+        stories = Story.objects.visible()
+        if listing.country is not None:
+            stories = stories.for_country(listing.country)
+        if listing.topic is not None:
+            stories = stories.for_topic(listing.topic)
+        if listing.source is not None:
+            stories = stories.filter(source=listing.source)
+        return stories
 
     def items(self, listing: Listing) -> list[Item]:
         stories = self.get_queryset(listing).for_listing().newest_first()[:ITEMS_PER_FEED]
@@ -443,10 +455,10 @@ class StoryFeed(Feed):
         story = item.story
         return clean_text(story.author or story.outlet, 300) or site_name()
 
-    def item_pubdate(self, item: Item) -> datetime:
+    def item_pubdate(self, item: Item) -> datetime | None:
         return _utc(item.story.published_at)
 
-    def item_updateddate(self, item: Item) -> datetime:
+    def item_updateddate(self, item: Item) -> datetime | None:
         story = item.story
         return _utc(max(filter(None, (story.published_at, story.source_updated_at))))
 
@@ -474,36 +486,31 @@ class LatestStoriesFeed(StoryFeed):
     """Everything: the home page's feed."""
 
 
+def _term_listing(
+    request: HttpRequest, term: Country | Topic, fallback: str, **scope: Any
+) -> Listing:
+    """The feed of a country's or a topic's page; ``scope`` names the term to the Listing."""
+    return Listing(
+        origin=_origin(request),
+        path=term.get_absolute_url(),
+        title=f"{site_name()}: {term.name}",
+        description=clean_text(term.description, 500) or fallback,
+        **scope,
+    )
+
+
 class CountryFeed(StoryFeed):
     def get_object(self, request: HttpRequest, slug: str) -> Listing:
         country = get_object_or_404(Country, slug=slug)
-        return Listing(
-            origin=_origin(request),
-            path=country.get_absolute_url(),
-            title=f"{site_name()}: {country.name}",
-            description=clean_text(country.description, 500)
-            or f"News from {country.name} and its Arctic.",
-            country=country,
-        )
-
-    def get_queryset(self, listing: Listing):
-        return Story.objects.visible().for_country(listing.country)
+        fallback = f"News from {country.name} and its Arctic."
+        return _term_listing(request, country, fallback, country=country)
 
 
 class TopicFeed(StoryFeed):
     def get_object(self, request: HttpRequest, slug: str) -> Listing:
         topic = get_object_or_404(Topic, slug=slug)
-        return Listing(
-            origin=_origin(request),
-            path=topic.get_absolute_url(),
-            title=f"{site_name()}: {topic.name}",
-            description=clean_text(topic.description, 500)
-            or f"{topic.name} news from across the circumpolar North.",
-            topic=topic,
-        )
-
-    def get_queryset(self, listing: Listing):
-        return Story.objects.visible().for_topic(listing.topic)
+        fallback = f"{topic.name} news from across the circumpolar North."
+        return _term_listing(request, topic, fallback, topic=topic)
 
 
 class SourceFeed(StoryFeed):
@@ -518,9 +525,6 @@ class SourceFeed(StoryFeed):
             source=source,
         )
 
-    def get_queryset(self, listing: Listing):
-        return Story.objects.visible().filter(source=listing.source)
-
 
 class CountryTopicFeed(StoryFeed):
     def get_object(self, request: HttpRequest, slug: str, topic: str) -> Listing:
@@ -534,9 +538,6 @@ class CountryTopicFeed(StoryFeed):
             country=country,
             topic=topic_obj,
         )
-
-    def get_queryset(self, listing: Listing):
-        return Story.objects.visible().for_country(listing.country).for_topic(listing.topic)
 
 
 class SearchFeed(StoryFeed):
@@ -615,7 +616,7 @@ class SearchFeed(StoryFeed):
         # The self link (and WebSub topic) of a search feed is the search, not just the path.
         return listing.feed_path + (f"?{listing.params}" if listing.params else "")
 
-    def get_queryset(self, listing: Listing):
+    def get_queryset(self, listing: Listing) -> StoryQuerySet:
         if not listing.query:
             return Story.objects.none()
         found = search_stories(
@@ -655,12 +656,12 @@ def _opml_document(origin: str, fmt: str) -> str:
     out = StringIO()
     xml = SimplerXMLGenerator(out, "utf-8", short_empty_elements=True)
     xml.startDocument()
-    xml.startElement("opml", {"version": "2.0"})
-    xml.startElement("head", {})
+    xml.startElement("opml", AttributesImpl({"version": "2.0"}))
+    xml.startElement("head", AttributesImpl({}))
     xml.addQuickElement("title", f"{site_name()} feeds")
     xml.addQuickElement("docs", "http://opml.org/spec2.opml")
     xml.endElement("head")
-    xml.startElement("body", {})
+    xml.startElement("body", AttributesImpl({}))
 
     def outline(title: str, page: str, feed: str) -> None:
         xml.addQuickElement(
@@ -680,7 +681,7 @@ def _opml_document(origin: str, fmt: str) -> str:
         ("Countries", "country", Country.objects.all()),
         ("Topics", "topic", Topic.objects.all()),
     ):
-        xml.startElement("outline", {"text": label, "title": label})
+        xml.startElement("outline", AttributesImpl({"text": label, "title": label}))
         for row in rows:
             outline(
                 f"{site_name()}: {row.name}",

@@ -13,9 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.http import HttpResponse
-from django.utils import feedgenerator
 
-from feeds.syndication.feeds import AtomFeed, JsonFeed, RssFeed, opml
+from feeds.syndication.feeds import AtomFeed, JsonFeed, RssFeed, SafeFeed, opml
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,7 @@ class ListingFormat:
     label: str  # what readers see: "RSS", "Atom", "JSON Feed"
     media_type: str  # the type attribute of <link rel="alternate"> and <a type=...>
     route: str  # after the listing page's path: "feed/atom/"
-    generator: type[feedgenerator.SyndicationFeed]
+    generator: type[SafeFeed]
 
 
 @dataclass(frozen=True)
