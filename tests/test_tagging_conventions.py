@@ -109,3 +109,28 @@ def test_a_regional_newsroom_files_a_story_that_names_no_place(outlet: str, coun
     result = tag(story("Young people wait months for a counsellor", outlet=outlet))
     assert result.countries == (country,)
     assert outlet.rsplit(", ", 1)[-1] in result.why[country]
+
+
+@pytest.mark.parametrize(
+    ("title", "outlet", "country"),
+    [
+        # A summary from an unknown wire that names no place but Canada's own institutions.
+        ("The federal government considers drones to patrol the North", "", "canada"),
+        ("Aboriginal women's groups welcome a new inquiry", "", "canada"),
+        # The same words from an Alaskan newsroom are Washington's.
+        ("The federal government considers drones to patrol the North", "KTOO", "united-states"),
+    ],
+)
+def test_national_vocabulary_places_a_story_that_names_no_place(
+    title: str, outlet: str, country: str
+) -> None:
+    wire = TagInput(
+        title=title,
+        text="",
+        categories=(),
+        outlet=outlet,
+        source_name="Northern wire",
+        source_country="",
+        language="en",
+    )
+    assert tag(wire).primary == country
