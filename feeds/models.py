@@ -579,8 +579,24 @@ class StoryTopic(Tag):
         return str(self.topic)
 
 
+class RelatedSlotQuerySet(models.QuerySet["RelatedSlot"]):
+    def shown_in(self, story: Story) -> RelatedSlotQuerySet:
+        """The lines readers see in ``story``'s box: one for each country other than the
+        story's primary country (a line kept for that country, e.g. an outlet's or one set
+        before an editor changed the primary country, stays stored but unseen), never a
+        line to a hidden story, nor to a newsletter or podcast (one marked since the line was
+        made, until ``boxes.withdraw_roundups`` has removed the line)."""
+        shown = self.filter(
+            Q(target__isnull=True) | Q(target__is_hidden=False, target__kind=StoryKind.STORY)
+        )
+        if story.primary_country_id is not None:
+            shown = shown.exclude(country_id=story.primary_country_id)
+        return shown
+
+
 class RelatedSlot(models.Model):
-    """One line of a story's "Related stories from around the North" box."""
+    """One line of a story's "Related stories from around the North" box: one for each
+    country other than the story's primary country."""
 
     story = models.ForeignKey(Story, on_delete=models.CASCADE, related_name="related_slots")
     country = models.ForeignKey(Country, on_delete=models.CASCADE, related_name="+")
@@ -601,6 +617,8 @@ class RelatedSlot(models.Model):
     )
     score = models.FloatField(default=0.0, editable=False)
     changed_at = models.DateTimeField(auto_now=True)
+
+    objects = RelatedSlotQuerySet.as_manager()
 
     class Meta:
         ordering = ["position", "country__name"]

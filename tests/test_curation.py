@@ -235,11 +235,13 @@ def test_gets_do_not_change_anything(client, box, editor):
 # --- The page -----------------------------------------------------------------------------------
 
 
-def test_the_page_shows_nine_lines_with_their_picks_and_alternatives(client, box, editor):
+def test_the_page_shows_eight_lines_with_their_picks_and_alternatives(client, box, editor):
     main = box["main"]
     client.force_login(editor)
     html = client.get(box_url(main)).content.decode()
-    assert len(re.findall(r"<li class=\"cur-slot[ \"]", html)) == 9
+    # One line for every country but the story's own (Norway).
+    assert len(re.findall(r"<li class=\"cur-slot[ \"]", html)) == 8
+    assert "other than the story's own, Norway," in html
     assert "Canada tests Arctic surveillance drones over Inuvik" in html
     assert "Lock box" in html
     assert 'src="/static/js/related-editor.js"' in html
@@ -261,11 +263,11 @@ def test_box_state_lists_countries_in_box_order_with_alternatives(box, monkeypat
     assert [v.country.slug for v in views[:2]] == ["canada", "finland"]
     assert [v.place for v in views[:2]] == [1, 2]
     assert views[0].is_first and views[1].is_last
+    # Norway is the story's own country: it has no line.
     assert [v.country.slug for v in views[2:]] == [
         "denmark",
         "greenland",
         "iceland",
-        "norway",
         "russia",
         "sweden",
         "united-states",
@@ -280,7 +282,7 @@ def test_box_state_lists_countries_in_box_order_with_alternatives(box, monkeypat
     ]
     assert first.alternatives[2].in_box == country("finland")
     assert first.alternatives[0].relevance_percent == 40
-    assert [a.story.pk for a in views[6].alternatives] == [box["ru1"].pk]
+    assert [a.story.pk for a in views[5].alternatives] == [box["ru1"].pk]
 
 
 def test_box_state_uses_the_systems_suggestions(box):
@@ -575,6 +577,32 @@ def test_editor_lines_survive_refresh(box, editor):
     related.refresh_box(Story.objects.get(pk=main.pk))
     assert slot(main, "canada").target_id == box["ca3"].pk
     assert slot(main, "iceland").external_url == "https://ruv.is/a"
+
+
+def test_the_box_has_no_line_for_the_storys_own_country(client, box, editor):
+    """One line for every country but the story's primary one (Norway here): the system
+    removes its own line there and never suggests one; an outlet's line for that country
+    stays stored but readers and the editor page do not see it; an editor cannot set one."""
+    main = box["main"]
+    norway = country("norway")
+    cod = Story.objects.get(title="Cod quotas cut again in the Barents Sea")
+    RelatedSlot.objects.create(story=main, country=norway, target=cod, origin=Origin.SYSTEM)
+    related.refresh_box(Story.objects.get(pk=main.pk))
+    assert slot(main, "norway") is None
+    assert "norway" not in lines(main) and len(lines(main)) >= 3
+    assert norway.pk not in related.suggest(main)
+
+    RelatedSlot.objects.create(story=main, country=norway, target=cod, origin=Origin.SOURCE)
+    related.refresh_box(Story.objects.get(pk=main.pk))
+    assert slot(main, "norway").origin == Origin.SOURCE  # the outlet's, kept as it came
+    page = client.get(main.get_absolute_url()).content.decode()
+    assert "Related stories from around the North:" in page
+    assert cod.title not in page
+    assert [v.country.slug for v in curation.box_state(main)].count("norway") == 0
+    with pytest.raises(CurationError, match="own country"):
+        curation.pick(main, norway, box["ca1"], editor)
+    with pytest.raises(CurationError, match="own country"):
+        curation.set_external(main, norway, "https://nrk.no/a", "A line", "NRK", editor)
 
 
 def test_changes_bump_the_page_cache_generation_once_committed(

@@ -2,12 +2,13 @@
 the outlets' lines (editors' lines are written by ``feeds.related.curation``).
 
 Owns: ``suggest`` (a story's candidates ranked per country: its profile, the candidate query,
-the ranking), ``refresh_box``/``refresh_boxes`` (the system's lines of a box: one story per
-country, strongest countries choose first, lines in the countries' alphabetical order;
-locked boxes, pinned lines, editors' and outlets' lines and lines an editor cleared are never
-touched), ``boxes_affected_by`` (the bounded set of recent boxes new stories may improve),
-and an outlet's own box as published in its feed (``store_outlet_boxes``,
-``resolve_outlet_lines``). ``clear()`` empties every per-process cache of the related box.
+the ranking), ``refresh_box``/``refresh_boxes`` (the system's lines of a box: one story for
+each country other than the story's primary country, strongest countries choose first, lines
+in the countries' alphabetical order; locked boxes, pinned lines, editors' and outlets'
+lines and lines an editor cleared are never touched), ``boxes_affected_by`` (the bounded set
+of recent boxes new stories may improve), and an outlet's own box as published in its feed
+(``store_outlet_boxes``, ``resolve_outlet_lines``). ``clear()`` empties every per-process
+cache of the related box.
 May import: ``feeds.models``, ``feeds.types``, ``feeds.text`` and the related modules below it
 (words, profiles, ranking, candidates). Ingest calls it; it never calls ingest.
 """
@@ -78,7 +79,8 @@ def clear() -> None:
 def ranking(story: Story) -> Ranking:
     """Every country's candidates for the story's box, best first: the index's matches, and
     for countries with none on the same subject, the country's newest stories (by theme,
-    then importance). Bounded: two index queries and one per-country query."""
+    then importance). Never the story's primary country: the box has one line for each of
+    the others. Bounded: two index queries and one per-country query."""
     prof, vec, query, corpus = candidates.profile_of(story)
     subject = candidates.subject(story)
     themes = prof.main_themes(THEME_SHARE)
@@ -86,10 +88,17 @@ def ranking(story: Story) -> Ranking:
     now = timezone.now()
     found = candidates.candidates(story, query)
     result = rank(subject, vec, themes, found, corpus, topics, now)
-    lacking = [cid for cid in candidates.country_order(()) if not result.has_subject(cid)]
+    result.ranked.pop(story.primary_country_id or 0, None)  # the box is about the others
+    lacking = [
+        cid
+        for cid in candidates.country_order(())
+        if cid != story.primary_country_id and not result.has_subject(cid)
+    ]
     if lacking:
         recent = candidates.recent_by_country(story, lacking, [c.id for c in found])
-        result.merge(rank(subject, vec, themes, recent, corpus, topics, now))
+        more = rank(subject, vec, themes, recent, corpus, topics, now)
+        more.ranked.pop(story.primary_country_id or 0, None)
+        result.merge(more)
     return result
 
 
@@ -134,23 +143,25 @@ def refresh_box(story: Story) -> bool:
                 changed = True
             else:
                 existing[slot.country_id] = slot
+        # The story's own country has no line: the system's is removed below; an editor's or
+        # outlet's stays stored, unseen (RelatedSlotQuerySet.shown_in), and counts for nothing.
         kept = {
             cid: slot
             for cid, slot in existing.items()
-            if slot.pinned or slot.origin != Origin.SYSTEM
+            if (slot.pinned or slot.origin != Origin.SYSTEM) and cid != story.primary_country_id
         }
         cleared = RelatedChange.objects.cleared_countries(story.pk)
         picks = pick(
             ranked.ranked,
             ranked.outlets,
-            skip_countries=set(kept) | cleared,
+            skip_countries=set(kept) | cleared | {story.primary_country_id or 0},
             used_stories={slot.target_id for slot in kept.values() if slot.target_id},
             used_outlets=[slot.outlet.casefold() for slot in kept.values()],
             vectors=ranked.vectors,
             published=ranked.published,
         )
         for cid, slot in existing.items():
-            if cid in kept:
+            if cid in kept or (cid == story.primary_country_id and slot.origin != Origin.SYSTEM):
                 continue
             chosen = picks.get(cid)
             if chosen is None:

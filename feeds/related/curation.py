@@ -1,8 +1,8 @@
 """Editors curate a story's "Related stories from around the North" box, line by line.
 
-Domain functions only (no HTTP): ``box_state`` shows the nine countries' lines with the
-system's alternatives; ``pick``, ``set_external``, ``clear``, ``release``, ``move``, ``pin``
-and ``lock`` change the box. Every change:
+Domain functions only (no HTTP): ``box_state`` shows the lines of the eight countries other
+than the story's primary one, with the system's alternatives; ``pick``, ``set_external``,
+``clear``, ``release``, ``move``, ``pin`` and ``lock`` change the box. Every change:
 
 * runs in one transaction, with the story row locked so two editors take turns;
 * makes the line it changes the editor's (``Origin.EDITOR``), which the system never touches;
@@ -176,12 +176,13 @@ def _ordered_slots(story: Story) -> list[RelatedSlot]:
 
 
 def box_state(story: Story) -> list[SlotView]:
-    """The nine countries' lines: filled lines in the box's order, then the empty ones by name.
+    """The lines of every country but the story's primary one (the box is about the
+    others): filled lines in the box's order, then the empty ones by name.
 
     Each line carries up to ``ALTERNATIVES`` candidates from ``boxes.suggest`` (best first),
     never its current pick.
     """
-    slots = _ordered_slots(story)
+    slots = [slot for slot in _ordered_slots(story) if slot.country_id != story.primary_country_id]
     by_country = {slot.country_id: slot for slot in slots}
     ranked = boxes.suggest(story)
     cleared = cleared_countries(story)
@@ -219,7 +220,8 @@ def box_state(story: Story) -> list[SlotView]:
         )
         for i, slot in enumerate(slots)
     ]
-    for country in Country.objects.exclude(pk__in=by_country).order_by("name"):
+    others = Country.objects.exclude(pk__in=[*by_country, story.primary_country_id or 0])
+    for country in others.order_by("name"):
         views.append(
             SlotView(
                 country=country,
@@ -300,6 +302,17 @@ def resolve_country(country: Country | int | str | None) -> Country:
         raise CurationError("There is no such country.") from None
 
 
+def _line_country(story: Story, country) -> Country:
+    """The country of a line an editor fills: any but the story's own primary country."""
+    country = resolve_country(country)
+    if country.pk == story.primary_country_id:
+        raise CurationError(
+            f"{country.name} is this story's own country: the box has a line for each of the"
+            " other countries."
+        )
+    return country
+
+
 def _locked_story(story: Story) -> Story:
     """Lock the story's row for the rest of the transaction: editors of one box take turns."""
     return Story.objects.select_for_update().get(pk=story.pk)
@@ -363,7 +376,7 @@ def _next_position(story: Story) -> int:
 
 def pick(story: Story, country, target_story: Story | int, user) -> RelatedChange | None:
     """Show ``target_story`` on ``country``'s line. Returns the change, or None if no change."""
-    country = resolve_country(country)
+    country = _line_country(story, country)
     target_pk = target_story.pk if isinstance(target_story, Story) else target_story
     try:
         target = Story.objects.select_related("source").get(pk=int(target_pk))
@@ -419,7 +432,7 @@ def set_external(
     story: Story, country, url: str, headline: str, outlet: str, user
 ) -> RelatedChange | None:
     """Link a story we do not carry: its address (http or https only), headline and outlet."""
-    country = resolve_country(country)
+    country = _line_country(story, country)
     clean_url = clean_external_url(url)
     if not clean_url:
         raise CurationError(

@@ -145,7 +145,7 @@ def _int_or_none(raw: str | None) -> int | None:
 @require_GET
 @editor_required
 def box(request: HttpRequest, pk: int) -> HttpResponse:
-    story = get_object_or_404(Story.objects.select_related("source"), pk=pk)
+    story = get_object_or_404(Story.objects.select_related("source", "primary_country"), pk=pk)
     return _page(
         request,
         story,

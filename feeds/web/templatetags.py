@@ -169,15 +169,17 @@ def ordered_topics(story: Story) -> list:
 
 
 def related_slots(story: Story) -> list[RelatedSlot]:
-    """The box's lines, ordered by position then country name, hidden targets left out.
+    """The box's lines readers see (``RelatedSlotQuerySet.shown_in``), ordered by position
+    then country name.
 
     Views prefetch them into ``story.related_lines`` (one query); otherwise one query here.
     """
     lines = getattr(story, "related_lines", None)
     if lines is None:
         lines = list(
-            story.related_slots.select_related("country", "target__source")
-            .exclude(target__is_hidden=True)
+            RelatedSlot.objects.shown_in(story)
+            .filter(story=story)
+            .select_related("country", "target__source")
             .order_by("position", "country__name")
         )
     return lines

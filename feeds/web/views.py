@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.sitemaps import views as sitemap_views
 from django.db import OperationalError
-from django.db.models import Count, Prefetch, Q, prefetch_related_objects
+from django.db.models import Count, Prefetch, prefetch_related_objects
 from django.http import (
     Http404,
     HttpRequest,
@@ -44,7 +44,6 @@ from feeds.models import (
     Source,
     Story,
     StoryCountry,
-    StoryKind,
     StoryQuerySet,
     StoryTopic,
     Topic,
@@ -461,11 +460,7 @@ def story_detail(request: HttpRequest, pk: int, params: NoParams) -> HttpRespons
         ),
         Prefetch(
             "related_slots",
-            # Not a line to a hidden story, nor to a newsletter or podcast (one marked since
-            # the line was made, until boxes.withdraw_roundups has removed the line).
-            queryset=RelatedSlot.objects.filter(
-                Q(target__isnull=True) | Q(target__is_hidden=False, target__kind=StoryKind.STORY)
-            )
+            queryset=RelatedSlot.objects.shown_in(story)
             .select_related("country", "target__source")
             .order_by("position", "country__name"),
             to_attr="related_lines",

@@ -15,7 +15,9 @@ it instead). Stories already in the database are hidden inside that transaction 
 not compete with the set (``--with-existing`` keeps them as extra distractors); this locks
 their rows until the end, so run it on a development database, not on production.
 
-A box is full (issue 20): a country with no story on the anchor's subject (a null answer)
+A box has a line for every country but the anchor's primary one (issue 20), so the anchor's
+own country's answer is not scored. A box is full: a country with no story on the anchor's
+subject (a null answer)
 still gets a line, on the same broad theme or the country's most important recent story. So
 a slot is right when the box shows the right story for that country, or, where the answer
 is null, shows a line. Wrong slots are split into: wrong story (where a story on the subject
@@ -137,7 +139,12 @@ def score_boxes(
     """Compare the anchors' boxes (as stored) with the answers (``strict``: a null slot is
     right only when empty, as before boxes were full)."""
     stories = Story.objects.filter(pk__in=story_ids)
-    by_guid = {s.guid: s for s in stories.only("id", "guid", "title", "canonical_id", "is_hidden")}
+    by_guid = {
+        s.guid: s
+        for s in stories.only(
+            "id", "guid", "title", "canonical_id", "is_hidden", "primary_country_id"
+        )
+    }
     guid_of = {s.pk: s.guid for s in by_guid.values()}
     title_of = {s.guid: s.title for s in by_guid.values()}
     slugs = dict(Country.objects.values_list("pk", "slug"))
@@ -147,11 +154,15 @@ def score_boxes(
         if anchor is None or anchor.canonical_id or anchor.is_hidden:
             report.missing_anchors.append(anchor_guid)
         shown: dict[str, str] = {}
+        own = ""
         if anchor is not None:
-            for slot in RelatedSlot.objects.filter(story=anchor):
+            own = slugs.get(anchor.primary_country_id or 0, "")
+            for slot in RelatedSlot.objects.shown_in(anchor).filter(story=anchor):
                 if slot.target_id:
                     shown[slugs[slot.country_id]] = guid_of.get(slot.target_id, "(other story)")
         for slug, want in expected.items():
+            if slug == own:
+                continue  # the box has a line for each country but the anchor's own
             got = shown.get(slug)
             report.slots += 1
             report.per_country[slug][1] += 1
@@ -262,9 +273,9 @@ def evaluate_themes(directory: Path, *, isolate: bool = True) -> ThemeReport:
             s.primary_country_id
             for s in stories.values()
             if s.primary_country_id and s.pk != anchor.pk and s.canonical_id is None
-        }
+        } - {anchor.primary_country_id}
         report.slots += len(with_story)
-        for slot in RelatedSlot.objects.filter(story=anchor, target__isnull=False):
+        for slot in RelatedSlot.objects.shown_in(anchor).filter(story=anchor, target__isnull=False):
             report.shown += 1
             label = labels.get(guid_of.get(slot.target_id or 0, ""))
             if label is None:
