@@ -23,9 +23,18 @@ feed_id: ContextVar[int | None] = ContextVar("feed_id", default=None)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
 
 
+# Where the middleware also leaves the id on the request itself (see ContextFilter).
+REQUEST_ID_META = "arcticnews.request_id"
+
+
 class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id.get()
+        # Django logs a response's status ("Not Found: /x", django.request) after the
+        # middleware has returned, outside the context variable's scope; those records carry
+        # the request, which carries its id.
+        meta = getattr(getattr(record, "request", None), "META", None)
+        carried = meta.get(REQUEST_ID_META, "") if isinstance(meta, dict) else ""
+        record.request_id = request_id.get() or carried
         record.task_id = task_id.get()
         record.feed_id = feed_id.get()
         return True
@@ -40,6 +49,7 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         given = request.headers.get("X-Request-ID", "")
         value = given if _SAFE_ID.match(given) else uuid.uuid4().hex
+        request.META[REQUEST_ID_META] = value
         token = request_id.set(value)
         try:
             response = self.get_response(request)

@@ -148,6 +148,42 @@ def test_compose_has_the_whole_stack_with_volumes_and_health_checks():
     assert "--maxmemory" in services["redis"]["command"]
 
 
+def readme_production_variables() -> dict[str, str]:
+    """The variables of the README's "TLS and secrets" block, placeholders filled in."""
+    import secrets
+
+    readme = (ROOT / "README.md").read_text()
+    block = readme[readme.index("DEBUG=false SECRET_KEY=") :]
+    block = block[: block.index("```")]
+    found = dict(re.findall(r"([A-Z][A-Z0-9_]*)=(<[^>]*>|\S+)", block))
+    for name, value in found.items():
+        if value.startswith("<"):  # <50+ random characters ...>, <random>
+            found[name] = secrets.token_urlsafe(50)
+        elif value.endswith("..."):  # postgres://...
+            found[name] = value.replace("...", "arcticnews@db.invalid:5432/arcticnews")
+    return found
+
+
+def test_check_deploy_with_the_readmes_production_variables_prints_no_warning(tmp_path):
+    variables = readme_production_variables()
+    assert {"SECRET_KEY", "ALLOWED_HOSTS", "SECURE_HSTS_SECONDS", "DATABASE_URL"} <= set(variables)
+    env = {name: os.environ[name] for name in ("PATH", "HOME", "LANG") if name in os.environ}
+    env.update(variables)
+    # Where this machine may write (the README's /srv/... is the server's).
+    env.update(STATIC_ROOT=str(tmp_path / "static"), ARCTICNEWS_VAR_DIR=str(tmp_path / "var"))
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "System check identified no issues" in done.stdout, done.stdout + done.stderr
+    assert "WARNING" not in done.stderr
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -4,7 +4,9 @@
 scrape and however many workers have come and gone (prometheus_client's multiprocess mode,
 arcticnews/gunicorn_config.py); the aggregator's gauges are counted once. With LOG_FORMAT=json
 every line gunicorn and Django write is a JSON object, and each request's access line carries
-its request id. Runs on the embedded default (SQLite in a fresh var/), so it needs no service.
+its request id, as do Django's own lines for that request. A change committed by another
+process (`manage.py fetchfeeds` in a second terminal) is on the next page any worker serves,
+with the shared file cache of the embedded default and with Redis.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -22,7 +25,7 @@ import pytest
 
 from tests.conftest import ARTIFACTS, ROOT, wait_for
 from tests.test_deploy import BIN
-from tests.test_live_embedded import embedded_env, free_port, manage
+from tests.test_live_embedded import embedded_env, free_port, manage, rss
 
 pytestmark = [pytest.mark.slow]
 
@@ -114,6 +117,10 @@ def test_metrics_add_up_every_gunicorn_worker_and_access_logs_are_json(tmp_path,
         made = [request(base + "/healthz")[1]["X-Request-ID"] for _ in range(REQUESTS - 1)]
         for _ in range(3):
             request(base + "/")  # pages read the database
+        try:  # Django logs a 404 ("Not Found") inside the request: the same id as the access line
+            request(base + "/no-such-page/", **{"X-Request-ID": "edge-req-0404abcd"})
+        except urllib.error.HTTPError as error:
+            assert error.code == 404
 
         # Whichever worker answers (and workers keep being replaced), the totals are all of
         # them: read several times.
@@ -153,9 +160,74 @@ def test_metrics_add_up_every_gunicorn_worker_and_access_logs_are_json(tmp_path,
     assert healthz[0]["request_id"] == "edge-req-0001abcd"
     assert made[0] in {e["request_id"] for e in healthz}
     assert {e["method"] for e in healthz} == {"GET"} and all(e["time"] for e in healthz)
+    missing = [e for e in events if e.get("request_id") == "edge-req-0404abcd"]
+    assert {e["logger"] for e in missing} == {"django.request", "gunicorn.access"}, missing
     served_by = Counter(e["pid"] for e in healthz)
     assert len(served_by) >= REQUESTS // MAX_REQUESTS, served_by  # workers came and went
     assert any(e["logger"] == "gunicorn.error" for e in events)  # gunicorn's own, as JSON
+
+
+def serve(env: dict[str, str], log_name: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    ARTIFACTS.mkdir(exist_ok=True)
+    log_path = ARTIFACTS / log_name
+    proc = start(env, port, log_path)
+    base = f"http://127.0.0.1:{port}"
+    wait_for(
+        lambda: _answers(base + "/robots.txt"),
+        timeout=90,
+        what="gunicorn up\n" + log_path.read_text(errors="replace"),
+    )
+    return proc, base
+
+
+def stop(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=30)
+
+
+def assert_a_change_by_another_process_is_on_the_next_request(env, fixture_server) -> None:
+    """Two gunicorn workers cache / and /feed/; `manage.py fetchfeeds` in "a second terminal"
+    changes a story's headline; every next request, whichever worker answers, shows it."""
+    fixture_server.add("/north.xml", rss([("c1", "Harbour in Nuuk gets a new quay")]))
+    manage(env, "addfeed", fixture_server.url("/north.xml"), "--source", "North")
+    manage(env, "fetchfeeds", "--all", "--quiet")
+    proc, base = serve(env, "gunicorn-coherence.log")
+    try:
+        for _ in range(4):  # cached by both workers (and in the shared cache)
+            assert "Harbour in Nuuk gets a new quay" in request(base + "/")[2]
+            assert "Harbour in Nuuk gets a new quay" in request(base + "/feed/")[2]
+        fixture_server.add("/north.xml", rss([("c1", "Harbour in Nuuk opens its new quay")]))
+        manage(env, "fetchfeeds", "--all", "--quiet")
+        for _ in range(4):  # no waiting: the very next requests
+            for path in ("/", "/feed/"):
+                page = request(base + path)[2]
+                assert "Harbour in Nuuk opens its new quay" in page, path
+                assert "Harbour in Nuuk gets a new quay" not in page, path
+    finally:
+        stop(proc)
+
+
+def test_a_change_by_another_process_is_on_the_next_page_with_the_file_cache(
+    tmp_path, fixture_server
+):
+    env = dict(embedded_env(tmp_path / "var"), WEB_CONCURRENCY="2")
+    manage(env, "migrate", "--no-input")
+    assert_a_change_by_another_process_is_on_the_next_request(env, fixture_server)
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_a_change_by_another_process_is_on_the_next_page_with_redis(
+    vocabularies, fixture_server, worker_env, tmp_path
+):
+    env = dict(
+        worker_env,
+        WEB_CONCURRENCY="2",
+        ARCTICNEWS_VAR_DIR=str(tmp_path / "var"),
+        CELERY_TASK_ALWAYS_EAGER="true",  # fetchfeeds runs the pipeline in its own process
+    )
+    assert_a_change_by_another_process_is_on_the_next_request(env, fixture_server)
 
 
 def _answers(url: str) -> bool:

@@ -139,10 +139,35 @@ def test_runall_polls_a_feed_and_pages_show_a_new_item_without_a_manual_step(
     log = log_path.read_text(errors="replace")
     assert "released 1 feed(s) a previous run held" in log
     assert "runall: stopped" in log
+    # make run's logs are for a person: plain lines (LOG_FORMAT=json is production's).
+    assert re.search(r"^\S+ \S+ INFO celery\.app\.trace: Task feeds\.fetch_feed\[", log, re.M)
+    assert not re.search(r"^\{", log, re.M)
     assert proc.returncode == 0
     # Ctrl-C stopped every process: nobody serves the port any more.
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=2):
         pass
+
+
+def test_make_run_prepares_the_site_then_starts_runall():
+    """What the tests here start is what `make run` starts, after its preparation steps."""
+    done = subprocess.run(
+        ["make", "-n", "run", "PORT=8123", "HOST=127.0.0.1", "WORKERS=3"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    steps = [line for line in done.stdout.splitlines() if "manage.py" in line]
+    wanted = [
+        "manage.py migrate --no-input",
+        "manage.py load_default_sources",
+        "manage.py load_sample_feeds --unless-online",
+        "manage.py runall --host 127.0.0.1 --port 8123 --concurrency 3",
+    ]
+    found = [next((i for i, line in enumerate(steps) if w in line), -1) for w in wanted]
+    assert -1 not in found and found == sorted(found), done.stdout
+    assert steps[-1].endswith(wanted[-1])  # the processes run last, once all is ready
 
 
 def test_runall_leaves_no_process_behind_when_it_is_killed(tmp_path):
