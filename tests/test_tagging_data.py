@@ -139,3 +139,17 @@ def test_the_shipped_files_are_the_ones_read() -> None:
     assert {"shared.toml", "outlets.toml", "categories.toml", "rules.toml", "topics.toml"} <= set(
         files
     )
+
+
+@pytest.mark.parametrize(
+    "path", sorted((Path(__file__).parent / "data").glob("tagging_*.jsonl")), ids=lambda p: p.name
+)
+def test_labelled_sets_use_only_known_countries_and_topics(path: Path) -> None:
+    """A label the tagger cannot give (a misspelt slug, a topic we do not have) would count
+    as a miss for ever and silently lower every figure."""
+    import json
+
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        item = json.loads(line)
+        assert item["countries"] and set(item["countries"]) <= set(COUNTRY_SLUGS), (path, n)
+        assert set(item.get("topics") or ()) <= set(TOPIC_SLUGS), (path, n, item["topics"])
