@@ -379,6 +379,10 @@ class _Entry:
     term: str
 
     @property
+    def top(self) -> float:
+        return max((w for _, w in self.weights), default=0.0)
+
+    @property
     def is_country_name(self) -> bool:
         return self.kind in {"name", "demonym"}
 
@@ -776,7 +780,13 @@ def _country_evidence(title: list[_Tok], body: list[_Tok], dateline_words: int) 
                 ev.best[country] = (w, m.entry.term, m.in_title)
             if solid:
                 ev.solid[country] = ev.solid.get(country, 0.0) + w
-                if m.in_title and m.entry.kind not in {"demonym", "minor"}:
+                # A shared term names in the headline only the states it is most about
+                # ("the federal government" is Ottawa's first; Washington's is a guess).
+                if (
+                    m.in_title
+                    and m.entry.kind not in {"demonym", "minor"}
+                    and (m.entry.kind != "shared" or kind_weight >= m.entry.top)
+                ):
                     ev.named.add(country)
                     if m.entry.kind == "place":
                         ev.placed.add(country)
