@@ -30,6 +30,19 @@ from tests.test_live_embedded import embedded_env, free_port, manage, rss
 pytestmark = [pytest.mark.slow]
 
 TOKEN = "gunicorn-metrics-token"
+AGGREGATOR_GAUGES = (
+    "arcticnews_feeds_active",
+    "arcticnews_feeds_due",
+    "arcticnews_feeds_overdue",
+    "arcticnews_feeds_failing",
+    "arcticnews_feeds_sample_loaded",
+    "arcticnews_feeds_not_modified_ratio",
+    "arcticnews_fetch_duration_seconds",
+    "arcticnews_stories_ingested_last_hour",
+    "arcticnews_queue_length",
+    "arcticnews_related_boxes_pending",
+)
+EXPECTED_SERIES = {"arcticnews_fetch_duration_seconds": 2}  # stat="avg", stat="max"
 REQUESTS = 20
 # Each worker exits after this many requests and the master forks a new one, so the
 # requests are served by several processes, most of them gone by the time of the scrape.
@@ -135,7 +148,13 @@ def test_metrics_add_up_every_gunicorn_worker_and_access_logs_are_json(tmp_path,
             assert total(values, "django_db_execute_total", 'vendor="sqlite"') > 0
             # The aggregator's gauges come from the database once, not once per worker.
             assert values["arcticnews_feeds_active"] == 1
-            assert list(values).count("arcticnews_feeds_active") == 1
+            assert values["arcticnews_feeds_due"] == 1  # added, never fetched
+            assert values["arcticnews_feeds_failing"] == 0
+            assert values["arcticnews_stories_ingested_last_hour"] == 0
+            for name in AGGREGATOR_GAUGES:
+                assert [s.split("{")[0] for s in values].count(name) == EXPECTED_SERIES.get(
+                    name, 1
+                ), name
 
         # Two gunicorns on one metrics directory would count each other's requests.
         other = start(env, free_port(), tmp_path / "second.log")
