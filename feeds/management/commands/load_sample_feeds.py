@@ -4,9 +4,8 @@ from django.core.management.base import BaseCommand
 
 from feeds import tasks
 from feeds.ingest import images
-from feeds.ingest import pipeline as ingest
 from feeds.ingest.samples import install_default_sources, load_samples
-from feeds.models import Feed, Story
+from feeds.models import SAMPLE_LOADED, Feed, Story
 
 
 class Command(BaseCommand):
@@ -42,7 +41,7 @@ class Command(BaseCommand):
         # What the admin shows for these feeds until a real fetch succeeds; a failing poll
         # keeps this status (see pipeline.record_failure) and says why in last_error.
         Feed.objects.filter(pk__in=[f.pk for f, _ in results], last_success_at=None).update(
-            last_status=ingest.SAMPLE_LOADED,
+            last_status=SAMPLE_LOADED,
             last_error=f"offline: {reason}" if reason else "",
             consecutive_failures=0,
         )
