@@ -36,6 +36,9 @@ urlpatterns = [
     *listing("topic/<slug:slug>/", views.topic_detail, "topic", syndication.TopicFeed),
     *listing("source/<slug:slug>/", views.source_detail, "source", syndication.SourceFeed),
     *listing("search/", views.search, "search", syndication.SearchFeed),
+    *listing(
+        "storyline/<slug:slug>/", views.storyline_detail, "storyline", syndication.StorylineFeed
+    ),
     *(path(f.route, f.view, {"feed_format": PRIMARY.name}, name=f.name) for f in SITE_FORMATS),
     path("story/<int:pk>/", views.story_detail, name="story"),
     # The weekly digest: the archive (with its feeds), each week, and the email subscription.

@@ -48,7 +48,7 @@ from django.utils.html import escape
 from django.utils.xmlutils import SimplerXMLGenerator
 from django.views.decorators.http import require_safe
 
-from feeds.models import Country, Source, Story, StoryQuerySet, Topic
+from feeds.models import Country, Source, Story, Storyline, StoryQuerySet, Topic
 from feeds.search import check_query, normalise_query, search_budget, search_stories
 from feeds.text.sanitizing import clean_html, clean_text
 from feeds.web import caching
@@ -290,6 +290,7 @@ class Listing:
     country: Country | None = None
     topic: Topic | None = None
     source: Source | None = None
+    storyline: Storyline | None = None
     query: str = ""
     since: date | None = None
     until: date | None = None
@@ -401,6 +402,8 @@ class StoryFeed(Feed):
             stories = stories.for_topic(listing.topic)
         if listing.source is not None:
             stories = stories.filter(source=listing.source)
+        if listing.storyline is not None:
+            stories = stories.filter(storyline_membership__storyline=listing.storyline)
         return stories
 
     def items(self, listing: Listing) -> list[Item]:
@@ -537,6 +540,21 @@ class CountryTopicFeed(StoryFeed):
             description=f"{topic_obj.name} news from {country.name}.",
             country=country,
             topic=topic_obj,
+        )
+
+
+class StorylineFeed(StoryFeed):
+    """One storyline's stories, newest first, from every outlet that told it."""
+
+    def get_object(self, request: HttpRequest, slug: str) -> Listing:
+        line = get_object_or_404(Storyline.objects.shown(), slug=slug)
+        title = clean_text(line.title, 300)
+        return Listing(
+            origin=_origin(request),
+            path=line.get_absolute_url(),
+            title=f"{site_name()}: storyline: {title}",
+            description=f"Every story on {title}, from every outlet around the North.",
+            storyline=line,
         )
 
 

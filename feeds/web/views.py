@@ -44,6 +44,8 @@ from feeds.models import (
     Source,
     Story,
     StoryCountry,
+    Storyline,
+    StorylineMembership,
     StoryQuerySet,
     StoryTopic,
     Topic,
@@ -59,6 +61,7 @@ from feeds.search import (
     search_budget,
     search_stories,
 )
+from feeds.storylines import coverage
 from feeds.tagging.countries import COUNTRIES as COUNTRY_DEFS
 from feeds.tagging.store import tag_reasons
 from feeds.web import caching
@@ -82,6 +85,8 @@ SECTION_SIZE = 4  # stories per country on the home page
 SECTION_HORIZON = timedelta(days=120)  # home country sections look this far back
 MAP_WINDOW = timedelta(days=7)
 QUERY_SHOWN_CHARS = 80  # a refused over-long query is echoed this far
+HOME_STORYLINES = 5  # "Storylines this week" on the home page
+TIMELINE_SIZE = 200  # a storyline's page lists at most this many of its newest stories
 
 
 # --- Navigation and page context -----------------------------------------------------------
@@ -267,6 +272,7 @@ def home(request: HttpRequest, params: ListingParams) -> HttpResponse:
         latest=page.stories[1:],
         sections=_country_sections(nav.countries, newest),
         roundups=list(Story.objects.visible().roundups().select_related("source")[:3]),
+        storylines=list(Storyline.objects.this_week()[:HOME_STORYLINES]),
         map_regions=[region for region in regions if region["shape"]],
         map_list=sorted(regions, key=lambda region: region["name"]),
     )
@@ -439,7 +445,11 @@ def _gone(request: HttpRequest) -> HttpResponse:
 @require_safe
 @public_page(NoParams.parse)
 def story_detail(request: HttpRequest, pk: int, params: NoParams) -> HttpResponse:
-    story = Story.objects.select_related("source", "primary_country").filter(pk=pk).first()
+    story = (
+        Story.objects.select_related("source", "primary_country", "storyline_membership__storyline")
+        .filter(pk=pk)
+        .first()
+    )
     if story is None:
         raise Http404("No such story")
     if story.is_hidden:
@@ -486,8 +496,86 @@ def story_detail(request: HttpRequest, pk: int, params: NoParams) -> HttpRespons
         jsonld=_story_jsonld(request, story, countries, topics),
         current_country=story.primary_country.slug if story.primary_country else None,
         description=plaintext(story.summary, 40),
+        storyline=_part_of(story),
     )
     return TemplateResponse(request, "feeds/story_detail.html", context)
+
+
+def _part_of(story: Story) -> Storyline | None:
+    """The storyline a story page names ("Part of: …"): shown, and told by more than it."""
+    try:
+        line = story.storyline_membership.storyline
+    except StorylineMembership.DoesNotExist:
+        return None
+    if line.hidden or line.merged_into_id or line.story_count < 2:
+        return None
+    return line
+
+
+# --- Storylines ----------------------------------------------------------------------------
+
+
+@require_safe
+@public_page(NoParams.parse)
+def storyline_detail(request: HttpRequest, slug: str, params: NoParams) -> HttpResponse:
+    """A storyline: its timeline (newest first, the first report marked) and its coverage,
+    one row per Arctic country. Four queries: the navigation, the storyline, its stories."""
+    line = Storyline.objects.filter(slug=slug).first()
+    if line is None or line.hidden:
+        raise Http404("No such storyline")
+    if line.merged_into_id:
+        # Merged by an editor: its address lives on at the storyline it became part of.
+        target = Storyline.objects.filter(pk=line.merged_into_id).only("slug").first()
+        if target is None:
+            raise Http404("No such storyline")
+        return HttpResponsePermanentRedirect(target.get_absolute_url())
+    nav = Navigation.load()
+    stories = (
+        Story.objects.visible()
+        .filter(storyline_membership__storyline=line)
+        .select_related("source__country")
+        .only(
+            "pk",
+            "title",
+            "published_at",
+            "language",
+            "original_outlet",
+            "source__name",
+            "source__slug",
+            "source__language",
+            "source__country__slug",
+        )
+        .order_by("-published_at", "-id")[:TIMELINE_SIZE]
+    )
+    reports = [
+        coverage.Report(
+            story_id=s.pk,
+            title=s.title,
+            url=cached_reverse("feeds:story", str(s.pk)),
+            published_at=s.published_at,
+            outlet=s.source.name,
+            outlet_url=cached_reverse("feeds:source", s.source.slug),
+            language=coverage.language_name(s.language or s.source.language),
+            country_slug=s.source.country.slug if s.source.country else "",
+        )
+        for s in stories
+    ]
+    countries = [(c.slug, c.name, cached_reverse("feeds:country", c.slug)) for c in nav.countries]
+    rows, elsewhere = coverage.coverage(reports, countries)
+    context = _context(
+        request,
+        nav,
+        storyline=line,
+        timeline=coverage.timeline(reports),
+        rows=rows,
+        elsewhere=elsewhere,
+        covering=sum(1 for r in rows if r.covered),
+        truncated=line.story_count > len(reports),
+        feeds=FeedListing("storyline", (line.slug,)),
+        feeds_title=f"Storyline: {line.title}",
+        description=f"How {line.title} was covered around the North.",
+    )
+    return TemplateResponse(request, "feeds/storyline.html", context)
 
 
 # --- Search --------------------------------------------------------------------------------

@@ -1,0 +1,230 @@
+"""Storylines as readers see them: the storyline page (timeline, coverage by country, its
+feeds), "Part of" on story pages, "Storylines this week" on the home page; constant query
+counts; and the pages in Chromium at 1280 and 390 px."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import timedelta
+from xml.etree import ElementTree
+
+import pytest
+from django.utils import timezone
+
+from feeds import generation
+from feeds.models import Country, Story, Storyline, StorylineMembership
+from feeds.storylines import assign
+from tests.conftest import ARTIFACTS, CHROMIUM, restore_vocabularies
+from tests.test_views import _count_queries as count_queries
+from tests.test_views import make_source, make_story
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+def outlet(name: str, country: str, language: str = "en"):
+    return make_source(name, country=Country.objects.get(slug=country), language=language)
+
+
+def build_storyline(extra: int = 0) -> tuple[Storyline, list[Story]]:
+    """The cod quota told by the Barents Observer in English and Russian, Eye on the Arctic
+    and Yle; ``extra`` more follow-ups by NRK. Placed as the worker places them."""
+    now = timezone.now() - timedelta(days=1)
+    specs = [
+        (
+            outlet("The Barents Observer", "norway"),
+            "Norway and Russia agree on lower cod quota for Barents Sea",
+            "The joint fisheries commission set the Northeast Arctic cod quota at 340,000 "
+            "tonnes, down 25 percent.",
+        ),
+        (
+            outlet("The Barents Observer (Russian)", "norway", "ru"),
+            "Россия и Норвегия снизили квоту на треску в Баренцевом море",
+            "Смешанная комиссия по рыболовству установила квоту на треску в Баренцевом море "
+            "в 340 тысяч тонн.",
+        ),
+        (
+            outlet("Eye on the Arctic", "canada"),
+            "Barents Sea cod quota cut by a quarter",
+            "Norwegian and Russian negotiators agreed on a cod quota of 340,000 tonnes for the "
+            "Barents Sea, the lowest in 30 years.",
+        ),
+        (
+            outlet("Yle News", "finland"),
+            "Barents Sea cod quota falls to 340,000 tonnes",
+            "The Norwegian-Russian fisheries commission cut the Barents Sea cod quota to "
+            "340,000 tonnes for next year.",
+        ),
+    ]
+    nrk = outlet("NRK", "norway")
+    for i in range(extra):
+        specs.append(
+            (
+                nrk,
+                f"Barents Sea cod quota: fishermen in Finnmark react, part {i + 1}",
+                "Coastal fishermen say the cod quota of 340,000 tonnes in the Barents Sea "
+                "hits small boats hardest.",
+            )
+        )
+    stories = [
+        make_story(title, summary=lead, source=source, published=now + timedelta(hours=i))
+        for i, (source, title, lead) in enumerate(specs)
+    ]
+    for story in stories:
+        assign.assign([story.pk])
+    line = Storyline.objects.get(memberships__story=stories[0])
+    assert line.story_count == len(stories), "the set's stories are one storyline"
+    return line, stories
+
+
+@pytest.mark.services
+@pytest.mark.django_db
+def test_the_storyline_page_has_its_timeline_coverage_and_feeds(client) -> None:
+    line, stories = build_storyline()
+    page = client.get(line.get_absolute_url()).content.decode()
+    assert line.title in page
+    # Timeline: newest first, the first report marked once, on the first story.
+    order = [page.index(f'href="/story/{s.pk}/"') for s in reversed(stories)]
+    assert order == sorted(order)
+    assert page.count("First report") == 1
+    first_item = page[page.index("timeline__item--first") :]
+    assert f'href="/story/{stories[0].pk}/"' in first_item[:1500]
+    # Coverage: every Arctic country has a row; the covering ones first, with outlets,
+    # languages; the others say so.
+    table = page[page.index('<table class="coverage"') :]
+    rows = table.split('<tr class="coverage__row')[1:]
+    assert len(rows) == 9
+    assert "Norway" in rows[0] and "Russian" in rows[0] and "English" in rows[0]
+    assert "The Barents Observer (Russian)" in rows[0]
+    assert "Canada" in rows[1] and "Eye on the Arctic" in rows[1]
+    assert "Finland" in rows[2] and "Yle News" in rows[2]
+    assert all("Not covered yet" in row for row in rows[3:])
+    assert "Not covered yet" not in "".join(rows[:3])
+    # Its feeds, advertised on the page and served through the format registry.
+    for suffix, media in (
+        ("feed/", "application/rss+xml"),
+        ("feed/atom/", "application/atom+xml"),
+        ("feed/json/", "application/feed+json"),
+    ):
+        url = line.get_absolute_url() + suffix
+        assert f'<link rel="alternate" type="{media}"' in page and f'href="{url}"' in page
+        response = client.get(url)
+        assert response.status_code == 200 and response["Content-Type"].startswith(media)
+    atom = ElementTree.fromstring(client.get(line.get_absolute_url() + "feed/atom/").content)
+    titles = [e.findtext(f"{ATOM}title") for e in atom.iter(f"{ATOM}entry")]
+    assert titles == [s.title for s in reversed(stories)]
+    feed = json.loads(client.get(line.get_absolute_url() + "feed/json/").content)
+    assert line.title in feed["title"] and len(feed["items"]) == len(stories)
+
+
+@pytest.mark.services
+@pytest.mark.django_db
+def test_story_pages_say_which_storyline_they_are_part_of(client) -> None:
+    line, stories = build_storyline()
+    page = client.get(f"/story/{stories[1].pk}/").content.decode()
+    assert "Part of:" in page and f'href="{line.get_absolute_url()}"' in page
+    assert "4 stories from 3 countries" in page
+    alone = make_story("A story of its own about Tromsø's film festival", summary="Films.")
+    assign.assign([alone.pk])
+    assert "Part of:" not in client.get(f"/story/{alone.pk}/").content.decode()
+
+
+@pytest.mark.services
+@pytest.mark.django_db
+def test_the_home_page_ranks_the_weeks_storylines_by_countries_then_outlets(client) -> None:
+    line, _ = build_storyline()
+    now = timezone.now() - timedelta(hours=3)
+    smaller = Storyline.objects.create(
+        slug="one-country", title="A storyline of one country", last_published_at=now
+    )
+    for i in range(3):  # more stories, fewer countries: ranked below
+        story = make_story(f"Kiruna moves, part {i}", source=outlet("Radio Sweden", "sweden"))
+        StorylineMembership.objects.create(story=story, storyline=smaller)
+    assign.refresh(smaller.pk)
+    old = Storyline.objects.create(
+        slug="old", title="Last month's storyline", last_published_at=now - timedelta(days=30)
+    )
+    Storyline.objects.filter(pk=old.pk).update(story_count=9, country_count=9, outlet_count=9)
+    page = client.get("/").content.decode()
+    section = page[page.index("Storylines this week") :]
+    assert section.index(line.title) < section.index(smaller.title)
+    assert old.title not in section
+    assert "3 countries · 4 outlets · 4 stories" in section
+
+
+@pytest.mark.services
+@pytest.mark.django_db
+def test_hidden_storylines_are_gone_and_merged_ones_redirect(client) -> None:
+    line, _ = build_storyline()
+    other = Storyline.objects.create(slug="merged-away", title="Merged away", merged_into=line)
+    response = client.get(other.get_absolute_url())
+    assert response.status_code == 301 and response["Location"] == line.get_absolute_url()
+    Storyline.objects.filter(pk=line.pk).update(hidden=True)
+    generation.bump_generation()
+    assert client.get(line.get_absolute_url()).status_code == 404
+    assert client.get(line.get_absolute_url() + "feed/").status_code == 404
+    assert client.get("/storyline/no-such-storyline/").status_code == 404
+
+
+@pytest.mark.services
+@pytest.mark.django_db
+def test_storyline_pages_run_the_same_few_queries_whatever_their_size(client) -> None:
+    line, stories = build_storyline()
+    small = count_queries(client, line.get_absolute_url())
+    story_small = count_queries(client, f"/story/{stories[0].pk}/")
+    more = make_story  # the same storyline, told by 12 more stories: same queries
+    for i in range(12):
+        story = more(
+            f"Barents Sea cod quota of 340,000 tonnes: reaction {i + 1} from Finnmark",
+            summary="Fishermen in Finnmark say the Barents Sea cod quota of 340,000 tonnes "
+            "hits small boats hardest.",
+            source=outlet(f"Northern outlet {i}", "norway"),
+            published=stories[-1].published_at + timedelta(hours=i + 1),
+        )
+        assign.assign([story.pk])
+    big = Storyline.objects.get(pk=line.pk)
+    assert big.story_count == 16
+    large = count_queries(client, big.get_absolute_url())
+    story_large = count_queries(client, f"/story/{stories[0].pk}/")
+    # The navigation (2), the storyline, its stories with their outlets and countries.
+    assert small == large <= 4, (small, large)
+    assert story_small == story_large <= 7, (story_small, story_large)
+    feed_small = count_queries(client, line.get_absolute_url() + "feed/")
+    feed_large = count_queries(client, big.get_absolute_url() + "feed/")
+    assert feed_small == feed_large, (feed_small, feed_large)
+
+
+@pytest.mark.browser
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"Chromium not installed at {CHROMIUM}")
+def test_the_storyline_page_reads_at_1280_and_390_px(browser, live_server) -> None:
+    restore_vocabularies()
+    line, stories = build_storyline(extra=2)
+    generation.bump_generation()
+    ARTIFACTS.mkdir(exist_ok=True)
+    for width in (1280, 390):
+        context = browser.new_context(viewport={"width": width, "height": 900})
+        page = context.new_page()
+        response = page.goto(live_server.url + line.get_absolute_url())
+        assert response is not None and response.status == 200
+        scroll, client_width = page.evaluate(
+            "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        assert scroll <= client_width, (width, scroll, client_width)
+        first = page.locator(".timeline__item--first")
+        assert first.count() == 1 and first.is_visible()
+        assert stories[0].title in first.inner_text()
+        coverage = page.locator("table.coverage")
+        box = coverage.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= client_width
+        if width == 390:  # one column: the coverage table follows the timeline
+            timeline = page.locator(".timeline").bounding_box()
+            assert timeline is not None and box["y"] > timeline["y"] + timeline["height"]
+        page.screenshot(path=str(ARTIFACTS / f"storyline-{width}.png"), full_page=True)
+        page.goto(live_server.url + f"/story/{stories[2].pk}/")
+        page.get_by_role("link", name=line.title).click()
+        page.wait_for_url(f"**{line.get_absolute_url()}")
+        context.close()
