@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test lint serve worker beat honcho bench clean screenshots collectstatic
+.PHONY: run test lint serve worker beat honcho bench clean screenshots collectstatic lighthouse
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
@@ -64,6 +64,15 @@ honcho: $(VENV)/.installed
 ## make screenshots: the README's pictures, from the sample feeds (docs/screenshots/)
 screenshots: $(VENV)/.installed-dev
 	$(PY) scripts/screenshots.py
+
+## make lighthouse: Lighthouse's scores for home, a country and a story page under gunicorn as in
+## production (bench/lighthouse.py). Lighthouse is pinned in bench/npm/package-lock.json and
+## installed there (npm ci), never globally. LIGHTHOUSE_ARGS="--runs 3 --desktop".
+bench/npm/node_modules/.installed: bench/npm/package.json bench/npm/package-lock.json
+	cd bench/npm && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+lighthouse: $(VENV)/.installed-dev bench/npm/node_modules/.installed
+	$(PY) bench/lighthouse.py $(LIGHTHOUSE_ARGS)
 
 ## make bench: the benchmark suite (pages.py needs wrk: apt-get install wrk). Each benchmark
 ## has a PostgreSQL database of its own under BENCH_PG: they empty or seed their tables.

@@ -14,7 +14,7 @@ from django.core.management import call_command
 from PIL import Image
 
 from feeds import generation
-from feeds.ingest.images import ImageRefused, encode, image_key, store_images
+from feeds.ingest.images import ImageRefused, content_key, encode, store_images
 from feeds.models import Story
 from tests.test_views import make_story, parse
 
@@ -88,7 +88,9 @@ def test_it_refuses_a_decompression_bomb():
 def test_workers_fetch_through_the_guarded_fetcher_and_pages_serve_our_copy(
     client, fixture_server, allow_private
 ):
-    fixture_server.add("/photo.jpg", jpeg(), content_type="image/jpeg")
+    photo = jpeg()
+    fixture_server.add("/photo.jpg", photo, content_type="image/jpeg")
+    fixture_server.add("/same-photo.jpg", photo, content_type="image/jpeg")
     fixture_server.add("/logo.svg", SVG, content_type="image/svg+xml")
     fixture_server.add("/lie.jpg", SVG, content_type="image/jpeg")
     fixture_server.add("/gone.jpg", b"", status=404, content_type="image/jpeg")
@@ -104,7 +106,12 @@ def test_workers_fetch_through_the_guarded_fetcher_and_pages_serve_our_copy(
     ]
     assert store_images([good.pk, *(s.pk for s in others)]) == 1
     good.refresh_from_db()
-    assert good.image_file.endswith(image_key(good.image_url))
+    # Named by its bytes: the same picture at another address is the same file.
+    assert good.image_file.endswith(content_key(photo))
+    again = make_story("Ice road, day two", image_url=fixture_server.url("/same-photo.jpg"))
+    assert store_images([again.pk]) == 1
+    again.refresh_from_db()
+    assert again.image_file == good.image_file
     assert (good.image_width, good.image_height) == (1440, 810)
     for story in others:
         story.refresh_from_db()
@@ -127,7 +134,9 @@ def test_workers_fetch_through_the_guarded_fetcher_and_pages_serve_our_copy(
     assert fixture_server.url("/") not in page.content.decode()  # no third-party image
     served = client.get(img.get("src"))
     assert served.status_code == 200 and served["Content-Type"] == "image/jpeg"
-    assert "max-age" in served["Cache-Control"]
+    # A name never changes its bytes: browsers keep it a year without asking again.
+    control = served["Cache-Control"]
+    assert "immutable" in control and int(control.split("max-age=")[1].split(",")[0]) >= 31536000
 
     # A story whose image could not be fetched shows none (never a broken one).
     logo = client.get(f"/story/{others[0].pk}/").content.decode()

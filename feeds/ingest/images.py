@@ -6,7 +6,9 @@ host is down): a worker fetches the feed's image through the same guarded fetche
 GIF only: SVG and anything else is refused, so is a decompression bomb), and re-encodes it as
 JPEG at a few widths with no metadata (no EXIF, no GPS, no ICC comments). The files go to the
 default storage (MEDIA_ROOT, or an S3-compatible store when STORAGES says so); the story
-records their common name and the largest size, from which pages build ``srcset``.
+records their common name and the largest size, from which pages build ``srcset``. The name
+is a hash of the image's bytes: a file never changes under its name, so browsers may keep it
+for a year (``feeds.web.pages.media``), and a changed image gets a new name.
 
 A story whose image cannot be fetched or decoded keeps no image: pages then show none.
 """
@@ -52,7 +54,13 @@ class Encoded:
 
 
 def image_key(url: str) -> str:
+    """The bundled sample image's name for an image URL (feeds/ingest/sample_feeds/images/)."""
     return hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def content_key(data: bytes) -> str:
+    """The stored name of an image: what it is, not where it came from."""
+    return hashlib.sha256(data).hexdigest()[:32]
 
 
 def encode(data: bytes) -> Encoded:
@@ -108,9 +116,8 @@ def _store(key: str, encoded: Encoded) -> str:
     name = f"stories/{key[:2]}/{key}"
     for width, data in encoded.variants.items():
         path = image_name(name, width)
-        if default_storage.exists(path):
-            default_storage.delete(path)
-        default_storage.save(path, ContentFile(data))
+        if not default_storage.exists(path):  # the same bytes are stored under this name
+            default_storage.save(path, ContentFile(data))
     return name
 
 
@@ -144,7 +151,6 @@ def store_images(story_ids: Iterable[int], *, offline: bool = False) -> int:
     for story in stories.only("pk", "image_url", "image_file", "image_source"):
         if story.image_file and story.image_source == story.image_url:
             continue
-        key = image_key(story.image_url)
         try:
             data = sample_image(story.image_url) if offline else download(story.image_url)
             if data is None:
@@ -156,7 +162,7 @@ def store_images(story_ids: Iterable[int], *, offline: bool = False) -> int:
                 image_file="", image_source=story.image_url, image_checked_at=timezone.now()
             )
             continue
-        name = _store(key, encoded)
+        name = _store(content_key(data), encoded)
         Story.objects.filter(pk=story.pk).update(
             image_file=name,
             image_width=encoded.width,

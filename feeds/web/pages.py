@@ -78,7 +78,8 @@ def roundups(request: HttpRequest, params: ListingParams) -> HttpResponse:
     )
 
 
-IMAGE_MAX_AGE = 7 * 24 * 3600  # a story's image is re-stored only when its feed changes it
+# A stored image's name is a hash of its bytes (feeds.ingest.images): it never changes.
+IMAGE_MAX_AGE = 365 * 24 * 3600
 
 
 @require_safe
@@ -86,5 +87,6 @@ def media(request: HttpRequest, path: str) -> HttpResponseBase:
     """Story images from MEDIA_ROOT, for the processes that serve the site themselves
     (runserver, gunicorn); behind a proxy or with an S3 store, those serve MEDIA_URL."""
     response = serve(request, path, document_root=str(settings.MEDIA_ROOT))
-    patch_cache_control(response, public=True, max_age=IMAGE_MAX_AGE)
+    if response.status_code == 200:
+        patch_cache_control(response, public=True, max_age=IMAGE_MAX_AGE, immutable=True)
     return response
