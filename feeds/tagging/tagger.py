@@ -242,15 +242,25 @@ def _next_nodes(node: _Node, tok: _Tok) -> list[_Node]:
 def _longest(root: _Node, toks: list[_Tok], i: int, first: list[_Node]) -> tuple[int, Any]:
     """The longest term starting at word i, whose first word matched ``first``:
     (number of words, payload)."""
+    n = len(toks)
     if len(first) == 1:
+        # The common case (speed): one way on, through plain words only, is a walk.
         node = first[0]
-        if not (node.children or node.stems):  # a one-word term, the common case (speed)
-            return (0, None) if node.payload is None else (1, node.payload)
+        best_len, best = (0, None) if node.payload is None else (1, node.payload)
+        j = i + 1
+        while node.children and not (node.stems or node.marked) and j < n:
+            nxt = node.children.get(toks[j].fold)
+            if nxt is None:
+                return best_len, best
+            node, j = nxt, j + 1
+            if node.payload is not None:
+                best_len, best = j - i, node.payload
+        if not (node.stems or node.marked) or j >= n:
+            return best_len, best
     best_len, best = 0, None
     # Depth-first; children are pushed in reverse so the preferred one (exact, then longer
     # stems) is explored first, and a later match of equal length never replaces it.
     stack = [(child, i + 1) for child in reversed(first)]
-    n = len(toks)
     while stack:
         node, j = stack.pop()
         if node.payload is not None and j - i > best_len:
