@@ -28,7 +28,7 @@ from django.utils import timezone
 from feeds.management.commands.evaluate_related import ingest_set, load_set, score_boxes
 from feeds.models import Country, Origin, RelatedChange, RelatedSlot, Story
 from feeds.related import boxes as related
-from feeds.related import curation, ranking
+from feeds.related import curation, profiles, ranking
 from feeds.search import update_search_vectors
 from feeds.tasks import enrich
 from tests.test_views import country, make_source, make_story, parse, text_of
@@ -244,23 +244,63 @@ def test_same_subject_first_and_every_country_with_a_story_gets_a_line(world):
     assert all(s.origin == Origin.SYSTEM and not s.pinned for s in lines.values())
 
 
-def test_a_country_gets_a_line_on_the_theme_before_its_most_recent_story(world):
-    anchor = world["anchor"]
-    # Finland: a fresh story on nothing the anchor is about, and an older one on its broad
-    # theme (shipping and trade) but not its subject.
-    theme = make(
+def customs_deal(hours: int) -> Story:
+    """A Finnish story on the anchor's broad theme (shipping and trade), not its subject."""
+    return make(
         "finland",
         "Finland and Sweden sign a new customs deal for exports through Tornio",
         "Customs officers will clear exports and imports at the border in Tornio together, "
         "the two governments said, to help trade across the Gulf of Bothnia.",
-        hours=30,
+        hours=hours,
     )
+
+
+def test_a_country_gets_a_line_on_the_theme_before_its_most_recent_story(world):
+    anchor = world["anchor"]
+    # Finland: a fresh story on nothing the anchor is about, and an older one on its broad
+    # theme (shipping and trade) but not its subject.
+    theme = customs_deal(hours=30)
     ranked = related.suggest(anchor)[country("finland").pk]
     tiers = {s.story_id: s.tier for s in ranked}
     assert tiers[theme.pk] == ranking.THEME and tiers[world["finland"].pk] == ranking.RECENT
     assert ranked[0].story_id == theme.pk
     related.refresh_box(anchor)
     assert box(anchor)["finland"].target_id == theme.pk
+
+
+def test_a_weak_text_match_off_the_storys_themes_does_not_beat_a_story_on_the_theme(world):
+    """A fresh story sharing a few words with the anchor ("hits a record", "east", "volume")
+    but on none of its themes is no subject match (however similar its words make it): the
+    older story on the theme fills the line."""
+    anchor = world["anchor"]
+    theme = customs_deal(hours=60)
+    noise = make(
+        "finland",
+        "Hockey final hits a record crowd in Oulu as fans head east",
+        "A record volume of hockey fans filled the Oulu arena this year for the final, the "
+        "organisers say.",
+        hours=1,
+        topics=("culture",),
+    )
+    ranked = related.suggest(anchor)[country("finland").pk]
+    tiers = {s.story_id: s.tier for s in ranked}
+    weak = next(s for s in ranked if s.story_id == noise.pk)
+    assert ranking.MIN_RELEVANCE <= weak.relevance < ranking.OFF_THEME_RELEVANCE
+    assert weak.tier != ranking.SUBJECT and tiers[theme.pk] == ranking.THEME
+    assert ranked[0].story_id == theme.pk
+
+
+def test_a_story_on_the_theme_in_part_is_on_the_theme():
+    """A climate story told through reindeer herding: most of its theme words are herding
+    (Indigenous life), a quarter or more climate: it is on the climate theme."""
+    herding = profiles.Profile.of(
+        "Lapland reindeer herders feed their herds by hand",
+        "Sámi herders in northern Lapland say a warmer climate and hotter summers left the "
+        "lichen pastures under ice, and the reindeer go hungry.",
+    )
+    assert "environment" not in herding.main_themes(ranking.THEME_SHARE)
+    assert ranking.on_themes(herding, {"environment"}) == {"environment"}
+    assert ranking.on_themes(herding, {"security"}) == set()
 
 
 def test_a_country_without_a_story_in_the_window_gets_an_older_one_before_an_empty_line(world):

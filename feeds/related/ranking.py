@@ -38,6 +38,13 @@ THEME: Final = 1
 RECENT: Final = 2
 TIER_LABELS: Final = {SUBJECT: "same subject", THEME: "same theme", RECENT: "recent"}
 THEME_SHARE: Final = 0.5  # a story's main themes weigh at least this share of its strongest
+# A candidate is on a theme that is among its main ones, or that has at least this share of
+# its theme words: a climate story told through reindeer herding is still a climate story.
+THEME_MIN_SHARE: Final = 0.25
+# A few shared words ("ice", "lost", "summer") make a weak text match; on none of the story's
+# themes it is no subject match unless it is at least this similar.
+OFF_THEME_RELEVANCE: Final = 0.2
+SUBJECT_THEME_SHARE: Final = 0.3  # on a subject, the share of the themes' agreement in a score
 THEME_FRESH_SHARE: Final = 0.6  # on a theme, freshness decides more than on a subject
 COPY_WEIGHT: Final = 0.5  # importance: other outlets republishing a story say it matters
 # Two lines on one event ("ferry ran aground", "ferry refloated") are one line too many.
@@ -129,6 +136,14 @@ def is_copy(subject: Subject, cand: Candidate, similarity: float) -> bool:
     )
 
 
+def on_themes(prof: Profile, themes: set[str]) -> set[str]:
+    """Which of ``themes`` (the story's main ones) a candidate's profile is on."""
+    shares = prof.themes
+    return {t for t in themes if shares.get(t, 0.0) >= THEME_MIN_SHARE} | (
+        prof.main_themes(THEME_SHARE) & themes
+    )
+
+
 def freshness(reference: datetime, cand: Candidate) -> float:
     """1 for a story as new as the box's own (or newer), halving every HALF_LIFE_DAYS."""
     age_days = max((reference - cand.published_at).total_seconds() / 86400.0, 0.0)
@@ -169,10 +184,16 @@ def rank(
         # Shared topic tags confirm a text match; alone they make nothing related.
         relevance = min(similarity * (1.0 + TOPIC_BONUS * shared), 1.0) if similarity else 0.0
         fresh = freshness(reference, cand)
-        on_theme = cand.profile.main_themes(THEME_SHARE) & themes
-        if relevance >= MIN_RELEVANCE:
+        on_theme = on_themes(cand.profile, themes)
+        if relevance >= MIN_RELEVANCE and (
+            on_theme or not themes or relevance >= OFF_THEME_RELEVANCE
+        ):
             tier = SUBJECT
             score = relevance * (1.0 - FRESH_SHARE + FRESH_SHARE * fresh)
+            # Of two stories on the subject, the one more on the story's broad themes (an
+            # oil field's new production before its oil leak, for a drilling story).
+            fit = sum(cand.profile.themes.get(t, 0.0) for t in themes) if themes else 1.0
+            score *= 1.0 - SUBJECT_THEME_SHARE + SUBJECT_THEME_SHARE * min(fit, 1.0)
         elif on_theme:
             tier = THEME
             agreement = sum(cand.profile.themes[t] for t in on_theme)
