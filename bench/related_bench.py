@@ -32,7 +32,6 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -40,6 +39,8 @@ DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/arcticnews_related_bench"
 os.environ.setdefault("DATABASE_URL", DEFAULT_URL)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arcticnews.settings")
 os.environ.pop("REDIS_URL", None)  # no broker, no shared cache: we time the database work
+
+from bench.database import ensure_database  # noqa: E402  (ROOT is on the path from here on)
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 GENERIC = """government minister ministry council plan plans new report year people local
@@ -54,28 +55,6 @@ investors industry market markets economy data figures numbers time season summe
 autumn spring month months years decade history future""".split()
 VERBS = """announces approves rejects plans opens closes expands cuts raises warns seeks
 wins loses faces signs launches delays backs blocks starts ends boosts""".split()
-
-
-def ensure_database(url: str) -> None:
-    import psycopg2
-    from psycopg2 import sql
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    conn = psycopg2.connect(
-        host=parts.hostname or "127.0.0.1",
-        port=parts.port or 5432,
-        user=parts.username or "postgres",
-        password=parts.password,
-        dbname="postgres",
-    )
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-        if not cur.fetchone():
-            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            print(f"created database {name}")
-    conn.close()
 
 
 class Generator:

@@ -33,6 +33,14 @@ def width(model: type[models.Model], name: str) -> int | None:
     return getattr(model._meta.get_field(name), "max_length", None)
 
 
+def max_length(model: type[models.Model], name: str) -> int:
+    """The width of a text column: where a parser caps what it hands on for that column."""
+    limit = width(model, name)
+    if limit is None:
+        raise TypeError(f"{model.__name__}.{name} has no max_length")
+    return limit
+
+
 @functools.cache
 def _is_url(model: type[models.Model], name: str) -> bool:
     return isinstance(model._meta.get_field(name), models.URLField)

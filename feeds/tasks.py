@@ -11,6 +11,7 @@ import logging
 import smtplib
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from celery import shared_task
 from django.conf import settings
@@ -29,6 +30,18 @@ logger = logging.getLogger(__name__)
 
 # Only errors that a retry can cure: a database restart or a dropped connection.
 TRANSIENT = (OperationalError, InterfaceError)
+
+
+def retried_task(name: str, *, max_retries: int = 5) -> Any:
+    """An idempotent task, acknowledged once done, retried with backoff on TRANSIENT errors."""
+    return shared_task(
+        name=name,
+        ignore_result=True,
+        acks_late=True,
+        autoretry_for=TRANSIENT,
+        retry_backoff=True,
+        max_retries=max_retries,
+    )
 
 
 def after_fetch(result: ingest.FeedRunResult, *, suggest: bool = True) -> None:
@@ -120,39 +133,18 @@ def fetch_feed(feed_id: int, force: bool = False) -> str:
     return result.status
 
 
-@shared_task(
-    name="feeds.suggest_related",
-    ignore_result=True,
-    acks_late=True,
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    max_retries=5,
-)
+@retried_task("feeds.suggest_related")
 def suggest_related(story_ids: list[int]) -> int:
     return enrich(story_ids)
 
 
-@shared_task(
-    name="feeds.refresh_related",
-    ignore_result=True,
-    acks_late=True,
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    max_retries=5,
-)
+@retried_task("feeds.refresh_related")
 def refresh_related(story_ids: list[int]) -> int:
     """Re-suggest these boxes (no cascade to similar boxes: nothing new was published)."""
     return boxes.refresh_boxes(story_ids)
 
 
-@shared_task(
-    name="feeds.fetch_images",
-    ignore_result=True,
-    acks_late=True,
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    max_retries=3,
-)
+@retried_task("feeds.fetch_images", max_retries=3)
 def fetch_images(story_ids: list[int]) -> int:
     return images.store_images(story_ids)
 
@@ -168,14 +160,7 @@ def publish_websub(story_ids: list[int]) -> int:
 # --- The weekly digest ------------------------------------------------------------------------
 
 
-@shared_task(
-    name="feeds.draft_weekly_digest",
-    ignore_result=True,
-    acks_late=True,
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    max_retries=5,
-)
+@retried_task("feeds.draft_weekly_digest")
 def draft_weekly_digest() -> int:
     """Beat, daily: the draft of the newest complete ISO week, made once (idempotent)."""
     return drafting.draft_last_week().digest.pk
@@ -192,14 +177,7 @@ def send_approved_digests() -> int:
     return len(ids)
 
 
-@shared_task(
-    name="feeds.send_digest",
-    ignore_result=True,
-    acks_late=True,
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    max_retries=5,
-)
+@retried_task("feeds.send_digest")
 def send_digest(digest_id: int) -> int:
     """Fan a published digest's mailing out in batches of subscribers not yet mailed."""
     planned = mailing.batches(Digest.objects.get(pk=digest_id))

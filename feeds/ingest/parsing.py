@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import feedparser
 
+from feeds.columns import max_length
 from feeds.ingest.adaptations import feedparser_cp1252
 from feeds.ingest.extraction import (
     extract_lead_image,
@@ -32,6 +33,7 @@ from feeds.ingest.extraction import (
     parse_byline,
 )
 from feeds.ingest.jsonfeed import looks_like_json_feed, parse_json_feed
+from feeds.models import Story
 from feeds.text.boilerplate import strip_boilerplate
 from feeds.text.keys import strip_tracking_params
 from feeds.text.sanitizing import (
@@ -48,8 +50,8 @@ __all__ = ["parse_feed"]
 
 logger = logging.getLogger(__name__)
 
-MAX_GUID_LENGTH = 500
-MAX_TITLE_LENGTH = 1000
+# Caps of values that have a column of their own come from the column (feeds.columns); these
+# are ours: a feed's title is shown in a line, a byline is parsed for a person and an outlet.
 MAX_FEED_TITLE_LENGTH = 300
 MAX_BYLINE_LENGTH = 300
 MAX_CATEGORY_LENGTH = 200
@@ -296,11 +298,12 @@ def _datetime(stamp: Any) -> datetime | None:
 
 
 def _capped_identity(value: str) -> str:
-    if len(value) <= MAX_GUID_LENGTH:
+    limit = max_length(Story, "guid")
+    if len(value) <= limit:
         return value
     # Keep over-long ids distinct: a plain cut could make two of them collide.
     digest = hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()
-    return value[: MAX_GUID_LENGTH - len(digest) - 1] + "~" + digest
+    return value[: limit - len(digest) - 1] + "~" + digest
 
 
 def _guid(entry: dict[str, Any], link: str, title: str, summary: str) -> str:
@@ -444,14 +447,14 @@ def _byline(entry: dict[str, Any]) -> str:
 def _declared_outlet(entry: dict[str, Any]) -> str:
     source = _get(entry, "source")
     name = _str(_get(source, "title")) if isinstance(source, dict) else ""
-    return clean_text(name or _str(_get(entry, "publisher")), MAX_BYLINE_LENGTH)
+    return clean_text(name or _str(_get(entry, "publisher")), max_length(Story, "original_outlet"))
 
 
 def _map_entry(entry: dict[str, Any], context: _FeedContext) -> ParsedEntry | None:
     title_raw = _str(_get(entry, "title"))
     title = clean_text(
         title_raw,
-        MAX_TITLE_LENGTH,
+        max_length(Story, "title"),
         is_html=context.atom and _is_html_type(_get(entry, "title_detail")),
     )
     link = _link(entry, context.url)

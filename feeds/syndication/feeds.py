@@ -48,6 +48,7 @@ from django.utils.html import escape
 from django.utils.xmlutils import SimplerXMLGenerator
 from django.views.decorators.http import require_safe
 
+from feeds.columns import max_length
 from feeds.models import Country, Source, Story, Storyline, StoryQuerySet, Topic
 from feeds.search import check_query, normalise_query, search_budget, search_stories
 from feeds.text.sanitizing import clean_html, clean_text
@@ -57,7 +58,6 @@ from feeds.web.params import BadParameter
 from feeds.web.throttle import RETRY_AFTER_SECONDS, too_many_searches
 
 ITEMS_PER_FEED = 50
-TITLE_MAX_LENGTH = 1000  # Story.title's column; longer titles are cut with an ellipsis
 
 # The date in every tag URI. Part of every id we have published: never change it.
 TAG_DATE = "2026"
@@ -116,7 +116,8 @@ def _clean(value: Any) -> Any:
 
 
 def plain_title(title: str) -> str:
-    return clean_text(xml_text(title), TITLE_MAX_LENGTH) or "(untitled)"
+    # Longer than Story.title's column (SQLite keeps such a title): cut, with an ellipsis.
+    return clean_text(xml_text(title), max_length(Story, "title")) or "(untitled)"
 
 
 def _utc(value: datetime | None) -> datetime | None:

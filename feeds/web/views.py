@@ -290,6 +290,34 @@ def _listing(
     return TemplateResponse(request, "feeds/listing.html", context)
 
 
+def _term_listing(
+    request: HttpRequest,
+    params: ListingParams,
+    nav: Navigation,
+    kind: str,
+    term: Country | Topic,
+    stories: StoryQuerySet,
+    filter_label: str,
+    filters: list[tuple[str, str]],
+) -> HttpResponse:
+    """A country's or a topic's page (``kind``): its stories, and links to its pages
+    crossed with the other vocabulary (``filters``: name and URL)."""
+    return _listing(
+        request,
+        params,
+        nav,
+        stories,
+        kicker=kind.capitalize(),
+        heading=term.name,
+        description=term.description,
+        **{f"current_{kind}": term.slug},
+        feeds=FeedListing(kind, (term.slug,)),
+        feeds_title=term.name,
+        filter_label=filter_label,
+        filters=[{"name": name, "url": url} for name, url in filters],
+    )
+
+
 @require_safe
 @public_page(ListingParams.parse)
 def country_detail(request: HttpRequest, slug: str, params: ListingParams) -> HttpResponse:
@@ -297,22 +325,12 @@ def country_detail(request: HttpRequest, slug: str, params: ListingParams) -> Ht
     country = nav.country(slug)
     if country is None:
         raise Http404("No such country")
-    return _listing(
-        request,
-        params,
-        nav,
-        _visible_stories().for_country(country),
-        kicker="Country",
-        heading=country.name,
-        description=country.description,
-        current_country=country.slug,
-        feeds=FeedListing("country", (country.slug,)),
-        feeds_title=country.name,
-        filter_label=f"Topics in {country.name}",
-        filters=[
-            {"name": t.name, "url": cached_reverse("feeds:country_topic", country.slug, t.slug)}
-            for t in nav.topics
-        ],
+    topics = [
+        (t.name, cached_reverse("feeds:country_topic", country.slug, t.slug)) for t in nav.topics
+    ]
+    stories = _visible_stories().for_country(country)
+    return _term_listing(
+        request, params, nav, "country", country, stories, f"Topics in {country.name}", topics
     )
 
 
@@ -323,22 +341,12 @@ def topic_detail(request: HttpRequest, slug: str, params: ListingParams) -> Http
     topic = nav.topic(slug)
     if topic is None:
         raise Http404("No such topic")
-    return _listing(
-        request,
-        params,
-        nav,
-        _visible_stories().for_topic(topic),
-        kicker="Topic",
-        heading=topic.name,
-        description=topic.description,
-        current_topic=topic.slug,
-        feeds=FeedListing("topic", (topic.slug,)),
-        feeds_title=topic.name,
-        filter_label=f"{topic.name} by country",
-        filters=[
-            {"name": c.name, "url": cached_reverse("feeds:country_topic", c.slug, topic.slug)}
-            for c in nav.countries
-        ],
+    places = [
+        (c.name, cached_reverse("feeds:country_topic", c.slug, topic.slug)) for c in nav.countries
+    ]
+    stories = _visible_stories().for_topic(topic)
+    return _term_listing(
+        request, params, nav, "topic", topic, stories, f"{topic.name} by country", places
     )
 
 
