@@ -1,5 +1,5 @@
-"""Every setting the code reads is declared in arcticnews/settings.py, and every environment
-variable that settings.py reads is documented in the README's table.
+"""Every setting the code (feeds/, arcticnews/) reads is declared in arcticnews/settings.py,
+and every environment variable that settings.py reads is documented in the README's table.
 
 A setting read with ``getattr(settings, "X", default)`` but never declared works until someone
 sets X in the environment and nothing happens; an undocumented variable is one an operator
@@ -31,8 +31,9 @@ LIBRARY_DEFAULTS = {"AUTH_USER_MODEL", "DEBUG", "STATIC_URL", "MEDIA_ROOT", "MED
 
 def settings_read_by_the_code() -> set[str]:
     names: set[str] = set()
-    for path in (ROOT / "feeds").rglob("*.py"):
-        if "migrations" in path.parts:
+    code = [*(ROOT / "feeds").rglob("*.py"), *(ROOT / "arcticnews").glob("*.py")]
+    for path in code:
+        if "migrations" in path.parts or path.name == "settings.py":
             continue
         for match in _READ.finditer(path.read_text()):
             names.add(next(group for group in match.groups() if group))

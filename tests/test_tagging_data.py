@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from feeds.ingest.extraction import country_slug
 from feeds.models import Country, Topic
 from feeds.tagging import gazetteer as gz
 from feeds.tagging.countries import (
@@ -111,6 +112,11 @@ def test_a_new_country_is_one_file(tmp_path: Path) -> None:
         (("label = [10, 20]", "label = [10, 2000]"), "map.label", "800"),
         (('path = "M1 1 L2 2Z"', 'path = "<script>"'), "map.path", "commands"),
         (('name = "Atlantis"', 'name = "Atlantis'), "file", "not valid TOML"),
+        (
+            ("outlets = [", 'label_aliases = ["Poseidonia"]\noutlets = ['),
+            "label_aliases[0]",
+            "lower",
+        ),
     ],
 )
 def test_a_bad_entry_names_its_file_and_entry(
@@ -131,6 +137,30 @@ def test_a_bad_topic_tier_is_named(tmp_path: Path) -> None:
     path.write_text('[fish]\nname = "Fish"\n[[fish.tier]]\nweight = -1\nterms = ["cod"]\n')
     with pytest.raises(DataError, match=r"topics\.toml: fish\.tier\[0\]\.weight"):
         load_topics(path)
+
+
+def test_a_label_alias_names_one_country_only(tmp_path: Path) -> None:
+    (tmp_path / "atlantis.toml").write_text(GOOD, encoding="utf-8")
+    lemuria = GOOD.replace("atlantis", "lemuria").replace("Atlantis", "Lemuria")
+    lemuria = lemuria.replace("order = 1", "order = 2")
+    (tmp_path / "lemuria.toml").write_text(
+        lemuria.replace("outlets = [", 'label_aliases = ["atlantis"]\noutlets = ['),
+        encoding="utf-8",
+    )
+    with pytest.raises(DataError, match="'atlantis' also names"):
+        load_countries(tmp_path)
+
+
+def test_an_outlets_box_label_is_read_from_the_country_files() -> None:
+    """The labels an outlet prints over its related links (RCI: "Nunavut", "U.S.A.") map to
+    countries through the country files: a country or alias added there is known here too."""
+    for country in COUNTRIES:
+        for label in (country.name, *country.category_labels, *country.label_aliases):
+            assert country_slug(label) == country.slug, label
+            assert country_slug(f"{label.title()}:") == country.slug, label
+    assert country_slug("United States (Alaska)") == "united-states"
+    assert country_slug("Nunavut") == "canada"
+    assert country_slug("Atlantis") is None
 
 
 def test_the_shipped_files_are_the_ones_read() -> None:

@@ -35,6 +35,7 @@ from feeds.models import (
     Topic,
 )
 from feeds.search import highlight_html, search_stories, update_search_vectors
+from feeds.tagging.countries import COUNTRIES
 from feeds.web.sitemaps import NewsSitemap
 
 pytestmark = [pytest.mark.django_db]
@@ -184,6 +185,13 @@ def test_it_renders_an_empty_home(client):
     response = client.get("/")
     assert response.status_code == 200
     assert "No stories yet" in response.content.decode()
+    # The default description names every country of the country files (none written out).
+    description = re.search(
+        r'<meta name="description" content="([^"]*)"', response.content.decode()
+    )
+    assert description is not None
+    names = [country.name for country in COUNTRIES]
+    assert all(name in description[1] for name in names), description[1]
 
 
 def assert_heading_order(tree: ElementTree.Element) -> None:

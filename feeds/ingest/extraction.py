@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from bs4 import BeautifulSoup
 from bs4.element import NavigableString, PageElement, PreformattedString, Tag
 
+from feeds.columns import max_length
+from feeds.models import Story
+from feeds.tagging.countries import COUNTRIES
 from feeds.text.sanitizing import (
     clean_text,
     html_to_text,
@@ -64,34 +67,12 @@ _BLOCK_START_RE = re.compile(
     re.IGNORECASE,
 )
 
+# How pages label a country beside a related link: its name, its feed labels and its other
+# names, all from its data file (feeds/tagging/data/countries/<slug>.toml).
 _COUNTRY_ALIASES: dict[str, str] = {
-    "canada": "canada",
-    "nunavut": "canada",
-    "nunavik": "canada",
-    "yukon": "canada",
-    "northwest territories": "canada",
-    "nwt": "canada",
-    "denmark": "denmark",
-    "finland": "finland",
-    "greenland": "greenland",
-    "kalaallit nunaat": "greenland",
-    "denmark/greenland": "greenland",
-    "greenland/denmark": "greenland",
-    "iceland": "iceland",
-    "norway": "norway",
-    "svalbard": "norway",
-    "russia": "russia",
-    "russian federation": "russia",
-    "sweden": "sweden",
-    "united states": "united-states",
-    "united states of america": "united-states",
-    "u.s.": "united-states",
-    "u.s": "united-states",
-    "us": "united-states",
-    "usa": "united-states",
-    "u.s.a.": "united-states",
-    "u.s.a": "united-states",
-    "alaska": "united-states",
+    label: country.slug
+    for country in COUNTRIES
+    for label in (country.name.casefold(), *country.category_labels, *country.label_aliases)
 }
 _PAREN_LABEL_RE = re.compile(r"^(?P<outer>.*?)\s*\((?P<inner>[^()]*)\)$")
 
@@ -453,7 +434,11 @@ def _lead_from(soup: BeautifulSoup, base_url: str) -> tuple[str, str, str] | Non
         if not url:
             continue
         caption, credit = split_credit(_caption_of(img))
-        return url, clean_text(caption, 1000), clean_text(credit, 300)
+        caption_width, credit_width = (
+            max_length(Story, "image_caption"),
+            max_length(Story, "image_credit"),
+        )
+        return url, clean_text(caption, caption_width), clean_text(credit, credit_width)
     return None
 
 

@@ -85,6 +85,7 @@ class CountryDef:
     description: str
     languages: tuple[str, ...]
     category_labels: tuple[str, ...]
+    label_aliases: tuple[str, ...]
     outlets: tuple[str, ...]
     map: MapShape | None
     terms: Mapping[str, tuple[str, ...]]  # kind → terms, in file order
@@ -139,6 +140,14 @@ def _strings(path: Path, entry: str, value: Any) -> tuple[str, ...]:
     return tuple(_string(path, f"{entry}[{i}]", v) for i, v in enumerate(value))
 
 
+def _lower_case(path: Path, entry: str, value: Any) -> tuple[str, ...]:
+    labels = _strings(path, entry, value)
+    for i, label in enumerate(labels):
+        if label != label.casefold():
+            raise DataError(path, f"{entry}[{i}]", f"{label!r} must be lower case")
+    return labels
+
+
 def _int_pair(path: Path, entry: str, value: Any) -> tuple[int, int]:
     if not (
         isinstance(value, list)
@@ -179,6 +188,7 @@ def _country(path: Path) -> CountryDef:
         "description",
         "languages",
         "category_labels",
+        "label_aliases",
         "outlets",
         "map",
         "terms",
@@ -193,10 +203,8 @@ def _country(path: Path) -> CountryDef:
     for i, code in enumerate(languages):
         if not _LANGUAGE.match(code):
             raise DataError(path, f"languages[{i}]", f"{code!r} is not an ISO 639 code")
-    labels = _strings(path, "category_labels", raw.get("category_labels", []))
-    for i, label in enumerate(labels):
-        if label != label.casefold():
-            raise DataError(path, f"category_labels[{i}]", f"{label!r} must be lower case")
+    labels = _lower_case(path, "category_labels", raw.get("category_labels", []))
+    aliases = _lower_case(path, "label_aliases", raw.get("label_aliases", []))
     terms_raw = raw.get("terms", {})
     if not isinstance(terms_raw, dict):
         raise DataError(path, "terms", "wants a table of kind = [terms]")
@@ -212,6 +220,7 @@ def _country(path: Path) -> CountryDef:
         description=str(raw.get("description", "")),
         languages=languages,
         category_labels=labels,
+        label_aliases=aliases,
         outlets=_strings(path, "outlets", raw.get("outlets", [])),
         map=_map(path, raw.get("map")),
         terms=terms,
@@ -232,6 +241,16 @@ def load_countries(directory: Path = DATA_DIR / "countries") -> tuple[CountryDef
                     country.path, "category_labels", f"{label!r} is also in {seen[label]}"
                 )
             seen[label] = country.path
+    named: dict[str, Path] = {}  # what a printed label can name: one country only
+    for country in countries:
+        for label in sorted({country.name.casefold(), *country.category_labels}):
+            named[label] = country.path
+    for country in countries:
+        for label in country.label_aliases:
+            if named.setdefault(label, country.path) != country.path:
+                raise DataError(
+                    country.path, "label_aliases", f"{label!r} also names {named[label]}"
+                )
     orders = [c.map.order for c in countries if c.map]
     if len(orders) != len(set(orders)):
         raise DataError(directory, "map.order", "two countries share a drawing order")
