@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,24 +34,43 @@ from tests.fixtureserver import FixtureServer  # noqa: E402
 from tests.test_live_embedded import free_port, get, rss  # noqa: E402
 
 
-def make_run(env: dict[str, str], port: int, log: Path) -> tuple[subprocess.Popen, float]:
+def make_run(env: dict[str, str], port: int, log: Path) -> tuple[subprocess.Popen, float, str]:
+    """Start `make run`; return it, the seconds to the first page, and where they went."""
     started = time.monotonic()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            ["make", "run", f"PORT={port}", "WORKERS=1"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    steps: list[tuple[float, str]] = []  # make echoes each command as it starts it
+
+    def record(pipe) -> None:
+        with open(log, "wb") as out:
+            for line in pipe:
+                out.write(line)
+                out.flush()
+                text = line.decode(errors="replace")
+                if "manage.py " in text and not text.startswith(" "):
+                    command = text.split("manage.py ", 1)[1].split()[0]
+                    steps.append((time.monotonic() - started, command))
+
+    proc = subprocess.Popen(
+        ["make", "run", f"PORT={port}", "WORKERS=1"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    threading.Thread(target=record, args=(proc.stdout,), daemon=True).start()
     while "<html" not in get(f"http://127.0.0.1:{port}/"):
         if proc.poll() is not None:
+            time.sleep(0.5)  # let the reader write the last lines
             # The log is in a temporary directory that is about to go: show its end.
             tail = log.read_text(errors="replace").splitlines()[-40:]
             raise SystemExit("make run exited:\n" + "\n".join(tail))
         time.sleep(0.1)
-    return proc, time.monotonic() - started
+    elapsed = time.monotonic() - started
+    marks = [*steps, (elapsed, "")]
+    split = ", ".join(
+        f"{command} {marks[i + 1][0] - at:.1f}" for i, (at, command) in enumerate(steps)
+    )
+    return proc, elapsed, split
 
 
 def make_due(env: dict[str, str], var: Path) -> None:
@@ -75,7 +95,7 @@ def measure(name: str, env: dict[str, str], runs: int) -> None:
     var = Path(env["ARCTICNEWS_VAR_DIR"])
     var.mkdir(parents=True)
     port = free_port()
-    proc, startup = make_run(env, port, var.parent / f"{name}.log")
+    proc, startup, split = make_run(env, port, var.parent / f"{name}.log")
     latencies = []
     try:
         with FixtureServer() as server:
@@ -113,6 +133,7 @@ def measure(name: str, env: dict[str, str], runs: int) -> None:
     print(
         f"{name}: make run -> first page {startup:.1f} s; new item -> / median "
         f"{statistics.median(latencies):.1f} s (runs: {', '.join(f'{x:.1f}' for x in latencies)})"
+        f"\n  first page, step by step (s): {split}"
     )
 
 
