@@ -237,6 +237,12 @@ if CELERY_BROKER_URL.startswith("filesystem:"):
         data_folder_out=str(BROKER_DIR / "queue"),
         control_folder=str(BROKER_DIR / "control"),
         store_processed=False,
+        # How long the worker sleeps when it may take no message (kombu's default: 1 s). With
+        # one pool process and one message per wake-up, a fetch's follow-up tasks queued
+        # behind each other cost a second each: a new item took ~5 s to reach the pages
+        # whatever FEEDS_POLL_SECONDS said (bench/live_bench.py). A directory listing every
+        # 0.1 s is cheap.
+        polling_interval=0.1,
     )
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": _VISIBILITY}
 CELERY_TASK_IGNORE_RESULT = True
