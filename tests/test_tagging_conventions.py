@@ -68,6 +68,11 @@ def test_the_actor_who_speaks_and_the_country_addressed(title: str, primary: str
     assert len(result.countries) == 2
 
 
+def test_the_why_line_names_the_headlines_subject() -> None:
+    result = tag(story("A Russian general warns Finland against joining NATO drills"))
+    assert result.why["russia"] == "headline names Russian (the headline's subject)"
+
+
 def test_a_misspelt_place_still_places_the_story_and_the_why_line_says_so() -> None:
     result = tag(story("Arctic Council ministers met in Stokholm this week"))
     assert result.primary == "sweden"

@@ -787,7 +787,8 @@ def _country_evidence(title: list[_Tok], body: list[_Tok], dateline_words: int) 
                 w *= LIST_DISCOUNT
             ev.text[country] = ev.text.get(country, 0.0) + w
             if w > ev.best.get(country, _NO_MENTION)[0]:
-                ev.best[country] = (w, m.entry.term, m.in_title)
+                term = m.entry.term + (" (the headline's subject)" if m.actor else "")
+                ev.best[country] = (w, term, m.in_title)
             if solid:
                 ev.solid[country] = ev.solid.get(country, 0.0) + w
                 # A shared term names in the headline only the states it is most about
