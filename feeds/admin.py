@@ -38,9 +38,10 @@ from feeds.models import (
     StoryTopic,
     Topic,
 )
-from feeds.permissions import is_editor
+from feeds.permissions import RecordAdmin, is_editor
 from feeds.related import boxes, curation
 from feeds.search import VECTOR_SOURCE_FIELDS, set_search_vector
+from feeds.storylines import admin as storylines_admin
 from feeds.tagging import admin as tagging_admin
 from feeds.tagging.store import apply_tags, record_correction, tag_reasons, tag_snapshot
 from feeds.text.sanitizing import clean_html
@@ -605,7 +606,7 @@ class StoryAdmin(EditorOriginMixin, NewsroomAdmin):
 
 
 @admin.register(RelatedChange)
-class RelatedChangeAdmin(admin.ModelAdmin):
+class RelatedChangeAdmin(RecordAdmin, admin.ModelAdmin):
     """Every change editors made to related boxes: read-only, the record of who did what."""
 
     list_display = ["story", "username", "at", "action", "country"]
@@ -621,15 +622,7 @@ class RelatedChangeAdmin(admin.ModelAdmin):
     def has_view_permission(self, request, obj=None):
         return is_editor(request.user) or super().has_view_permission(request, obj)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 tagging_admin.register(admin.site)
 digest_admin.register(admin.site)
+storylines_admin.register(admin.site)

@@ -35,6 +35,10 @@ EDITOR_PERMISSIONS = {
     "digestline": ["view", "add", "change", "delete"],
     "digeststoryline": ["view", "add", "change", "delete"],
     "digestchange": ["view"],
+    # Storylines: rename, hide, merge, split, move a story (feeds.storylines.editing).
+    "storyline": ["view", "change"],
+    "storylinemembership": ["view", "change"],
+    "storylinechange": ["view"],
 }
 
 
@@ -69,3 +73,17 @@ def login_then_return(request: HttpRequest, fallback: str) -> HttpResponse:
     """Send an anonymous POST to the login page, and back afterwards to the page the form was
     on: the POST's own URL would answer the returning GET with 405."""
     return redirect_to_login(came_from(request) or fallback)
+
+
+class RecordAdmin:
+    """An admin (or inline) of records nobody adds, changes or deletes by hand: audit trails
+    of who did what, written by the code that does it."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -220,7 +220,7 @@ def _release_copies(ids: list[int]) -> None:
     canonical story, unless that one has a storyline of its own: copies stay copies."""
     moved = list(
         StorylineMembership.objects.filter(
-            story_id__in=ids, story__canonical__isnull=False
+            story_id__in=ids, story__canonical__isnull=False, pinned=False
         ).values_list("story_id", "story__canonical_id", "storyline_id")
     )
     for story_id, canonical_id, line_id in moved:

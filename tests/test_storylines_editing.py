@@ -1,0 +1,171 @@
+"""Editors' storyline changes: rename, hide, merge, split, move; each recorded (who, when,
+before, after), each kept when new stories are placed; through the admin as an editor."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from feeds.models import Storyline, StorylineChange, StorylineMembership
+from feeds.storylines import assign, editing
+from tests.test_storylines_pages import build_storyline, outlet
+from tests.test_views import make_story
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db]
+
+
+def crab_storyline() -> tuple[Storyline, list]:
+    now = timezone.now() - timedelta(days=1)
+    stories = [
+        make_story(
+            "Norway opens snow crab fishery near Svalbard to more vessels",
+            summary="The Directorate of Fisheries gives licences to more boats in the snow crab "
+            "fishery on the Svalbard shelf.",
+            source=outlet("High North News", "norway"),
+            published=now,
+        ),
+        make_story(
+            "More boats join the snow crab fishery on the Svalbard shelf",
+            summary="The Directorate of Fisheries says new snow crab licences on the Svalbard "
+            "shelf go to eight more boats.",
+            source=outlet("NRK", "norway"),
+            published=now + timedelta(hours=3),
+        ),
+    ]
+    assign.assign([s.pk for s in stories])
+    line = Storyline.objects.get(memberships__story=stories[0])
+    assert line.story_count == 2
+    return line, stories
+
+
+def test_every_change_is_recorded_with_who_when_before_and_after(editor) -> None:
+    line, stories = build_storyline()
+    crab, crab_stories = crab_storyline()
+    editing.rename(line, "  Barents Sea cod quota  2027 ", editor)
+    line.refresh_from_db()
+    assert line.title == "Barents Sea cod quota 2027" and line.title_set_by_editor
+    new = editing.split(line, [stories[1].pk, stories[3].pk], editor, title="Cod: reactions")
+    assert set(new.stories.values_list("pk", flat=True)) == {stories[1].pk, stories[3].pk}
+    line.refresh_from_db()
+    assert line.story_count == 2 and new.story_count == 2
+    editing.move(crab_stories[1], line, editor)
+    line.refresh_from_db()
+    crab.refresh_from_db()
+    assert line.story_count == 3 and crab.story_count == 1
+    editing.merge(line, [new], editor)
+    new.refresh_from_db()
+    line.refresh_from_db()
+    assert new.merged_into_id == line.pk and line.story_count == 5
+    editing.set_hidden(crab, True, editor)
+    changes = list(StorylineChange.objects.order_by("at", "id"))
+    actions = [c.action for c in changes]
+    assert actions == ["rename", "split", "split", "move", "merge", "merge", "hide"]
+    assert all(c.user == editor and c.username == "edna" and c.at for c in changes)
+    rename = changes[0]
+    assert rename.before["title"] == "Norway and Russia agree on lower cod quota for Barents Sea"
+    assert rename.after == {"title": "Barents Sea cod quota 2027"}
+    move = changes[3]
+    assert move.story_id == crab_stories[1].pk
+    assert move.before == {"storyline": crab.pk, "pinned": False}
+    assert move.after == {"storyline": line.pk, "pinned": True}
+    merged = changes[4]
+    assert merged.storyline_id == new.pk and merged.after["into"] == line.pk
+    assert set(merged.before["stories"]) == {stories[1].pk, stories[3].pk}
+    assert changes[6].before == {"hidden": False} and changes[6].after == {"hidden": True}
+
+
+def test_editors_decisions_survive_the_clusterer(editor) -> None:
+    line, stories = build_storyline()
+    crab, crab_stories = crab_storyline()
+    editing.move(crab_stories[0], line, editor)  # an editor's call, however unlike its words
+    editing.rename(line, "Fisheries in the Barents", editor)
+    editing.set_hidden(crab, True, editor)
+    # More stories arrive and are placed; the moved story is asked about again.
+    follow = make_story(
+        "Barents Sea cod quota of 340,000 tonnes worries Finnmark fishermen",
+        summary="Coastal fishermen in Finnmark say the Barents Sea cod quota of 340,000 tonnes "
+        "hits small boats hardest.",
+        source=outlet("NRK", "norway"),
+        published=stories[-1].published_at + timedelta(hours=2),
+    )
+    more_crab = make_story(
+        "Snow crab licences on the Svalbard shelf: eight more boats",
+        summary="The Directorate of Fisheries gives snow crab licences on the Svalbard shelf to "
+        "more boats.",
+        source=outlet("Yle News", "finland"),
+        published=crab_stories[1].published_at + timedelta(hours=1),
+    )
+    assign.assign([crab_stories[0].pk, follow.pk, more_crab.pk])
+    membership = StorylineMembership.objects.get(story=crab_stories[0])
+    assert membership.storyline_id == line.pk and membership.pinned
+    line.refresh_from_db()
+    assert line.title == "Fisheries in the Barents"  # the editor's title stays
+    assert StorylineMembership.objects.get(story=follow).storyline_id == line.pk
+    # A hidden storyline takes no new story: the new crab story starts one of its own.
+    assert StorylineMembership.objects.get(story=more_crab).storyline_id not in (crab.pk,)
+
+
+def test_impossible_edits_are_refused_with_a_reason(editor) -> None:
+    line, stories = build_storyline()
+    with pytest.raises(editing.EditError, match="empty"):
+        editing.split(line, [s.pk for s in stories], editor)
+    with pytest.raises(editing.EditError, match="title"):
+        editing.rename(line, "   ", editor)
+    with pytest.raises(editing.EditError, match="other storyline"):
+        editing.merge(line, [line], editor)
+    hidden = Storyline.objects.create(slug="hidden-one", title="Hidden", hidden=True)
+    with pytest.raises(editing.EditError, match="hidden"):
+        editing.move(stories[0], hidden, editor)
+    assert not StorylineChange.objects.exists()  # nothing half-done, nothing recorded
+
+
+def test_editors_rename_split_move_and_merge_in_the_admin(client, editor) -> None:
+    line, stories = build_storyline()
+    crab, crab_stories = crab_storyline()
+    client.force_login(editor)
+    url = f"/admin/feeds/storyline/{line.pk}/change/"
+    page = client.get(url)
+    assert page.status_code == 200 and "Split off" in page.content.decode()
+    members = list(
+        StorylineMembership.objects.filter(storyline=line).order_by("-story__published_at")
+    )
+    data = {
+        "title": "Cod quota cut",
+        "memberships-TOTAL_FORMS": str(len(members)),
+        "memberships-INITIAL_FORMS": str(len(members)),
+        "memberships-MIN_NUM_FORMS": "0",
+        "memberships-MAX_NUM_FORMS": "0",
+        "changes-TOTAL_FORMS": "0",
+        "changes-INITIAL_FORMS": "0",
+        "changes-MIN_NUM_FORMS": "0",
+        "changes-MAX_NUM_FORMS": "0",
+    }
+    for i, member in enumerate(members):
+        data[f"memberships-{i}-story"] = str(member.story_id)
+        data[f"memberships-{i}-storyline"] = str(line.pk)
+    data["memberships-0-split_off"] = "on"  # the newest story leaves for a storyline of its own
+    data["memberships-1-move_to"] = crab.get_absolute_url()  # a path works as well as a slug
+    response = client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    line.refresh_from_db()
+    assert line.title == "Cod quota cut" and line.story_count == 2
+    assert StorylineMembership.objects.get(story_id=members[1].story_id).storyline_id == crab.pk
+    split_off = StorylineMembership.objects.get(story_id=members[0].story_id)
+    assert split_off.pinned and split_off.storyline_id not in (line.pk, crab.pk)
+    response = client.post(
+        "/admin/feeds/storyline/",
+        {"action": "merge_selected", "_selected_action": [line.pk, crab.pk]},
+    )
+    assert response.status_code == 302
+    merged = list(Storyline.objects.filter(pk__in=[line.pk, crab.pk], merged_into__isnull=False))
+    assert len(merged) == 1 and merged[0].merged_into_id in (line.pk, crab.pk)
+    assert set(StorylineChange.objects.filter(user=editor).values_list("action", flat=True)) == {
+        "rename",
+        "split",
+        "move",
+        "merge",
+    }
+    history = client.get("/admin/feeds/storylinechange/")
+    assert history.status_code == 200 and "edna" in history.content.decode()
