@@ -100,6 +100,9 @@ def test_it_keeps_the_story_own_sentences(story_html):
         ("The ice came early.&nbsp; &nbsp;\xa0[…]", "The ice came early."),
         ("The ice came early. &nbsp;Continue reading »", "The ice came early."),
         ("<p>The ice came early.\xa0\xa0Read more</p>", "<p>The ice came early.</p>"),
+        # Case-insensitive as Python's regular expressions are: "İ" and "ı" are an "i" there.
+        ("The ice came early. READ MORE", "The ice came early."),
+        ("The ice came early. Contİnue readıng", "The ice came early."),
         # A word of a tail that is not at the end is the story's: no tail, nothing removed.
         ("Read more about the survey. The ice came early.", None),
         ("<p>Continue reading the council's report, out in May.</p>", None),

@@ -57,12 +57,28 @@ class KindRule:
     links: Patterns
 
 
+# The only characters that Python's case-insensitive matching takes for an ASCII letter and
+# str.lower() does not turn into it: "İ" and "ı" (i), "ſ" (s). Text holding one is tested for
+# a tail's words by the regex itself; other text by lower() and a substring test, ~20x faster.
+_NOT_LOWERED = ("\u0130", "\u0131", "\u017f")
+
+
 @dataclass(frozen=True)
 class Tail:
-    """A tail pattern, and words of which every text it matches contains one (None: not given)."""
+    """A tail pattern, and words (lower-case ASCII) of which every text it matches contains one:
+    it is searched for only in text that holds one. No words: always searched for."""
 
     pattern: re.Pattern[str]
-    needs: re.Pattern[str] | None
+    words: tuple[str, ...] = ()
+    words_pattern: re.Pattern[str] | None = None  # the same test, as the pattern would match
+
+    def may_match(self, text: str) -> bool:
+        if self.words_pattern is None:
+            return True
+        if any(c in text for c in _NOT_LOWERED):
+            return self.words_pattern.search(text) is not None
+        lowered = text.lower()
+        return any(word in lowered for word in self.words)
 
 
 @dataclass(frozen=True)
@@ -84,14 +100,17 @@ def _tail(entry: str | dict[str, Any], path: Path) -> Tail:
     if isinstance(entry, str):
         entry = {"pattern": entry}
     pattern: str = entry["pattern"]
-    needs: list[str] = entry.get("needs", [])
-    for word in needs:
-        if word.casefold() not in pattern.casefold():
-            raise ValueError(f"{path}: tail {pattern!r} needs {word!r}, which it does not contain")
-    return Tail(
-        re.compile(rf"(?:{pattern})\s*\Z", _FLAGS),
-        re.compile("|".join(map(re.escape, needs)), _FLAGS) if needs else None,
-    )
+    words = tuple(entry.get("needs", ()))
+    for word in words:
+        if not (word.isascii() and word == word.lower() and word in pattern.lower()):
+            raise ValueError(
+                f"{path}: tail {pattern!r} needs {word!r}: a needed word is lower-case ASCII "
+                "and part of the pattern"
+            )
+    compiled = re.compile(rf"(?:{pattern})\s*\Z", _FLAGS)
+    if not words:
+        return Tail(compiled)
+    return Tail(compiled, words, re.compile("|".join(map(re.escape, words)), _FLAGS))
 
 
 @functools.cache
@@ -169,7 +188,7 @@ def _trim_end(html: str, r: Rules) -> str:
         offset = max(0, len(core) - _WINDOW)
         window = core[offset:]
         for tail in r.tails:
-            if tail.needs is not None and tail.needs.search(window) is None:
+            if not tail.may_match(window):
                 continue
             found = tail.pattern.search(window)
             if found is not None:
