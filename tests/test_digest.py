@@ -45,6 +45,13 @@ def _fresh_pages():
     bump_generation()
 
 
+@pytest.fixture(autouse=True)
+def _generous_limits(settings):
+    """The limits' counters live in Redis across runs: tests that are not about them must
+    not meet them (the two limit tests set their own)."""
+    settings.DIGEST_SIGNUP_RATE_LIMIT = settings.DIGEST_SIGNUP_ADDRESS_RATE_LIMIT = "100000/h"
+
+
 @pytest.fixture
 def smtp(settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
@@ -604,3 +611,20 @@ def test_the_mailing_is_split_in_batches_of_subscribers_not_yet_mailed(settings,
     assert [len(b) for b in planned] == [4, 4, 1]
     assert sorted(i for b in planned for i in b) == sorted(s.pk for s in readers[1:])
     assert timezone.now() >= draft.approved_at
+
+
+def test_beat_runs_the_draft_task_daily_and_it_makes_the_last_complete_week_once(settings):
+    from celery.schedules import crontab
+
+    from feeds.tasks import draft_weekly_digest, send_approved_digests
+
+    schedule = settings.CELERY_BEAT_SCHEDULE
+    assert schedule["draft-weekly-digest"]["task"] == draft_weekly_digest.name
+    assert isinstance(schedule["draft-weekly-digest"]["schedule"], crontab)
+    assert schedule["send-approved-digests"]["task"] == send_approved_digests.name
+    first = draft_weekly_digest.apply().get()
+    second = draft_weekly_digest.apply().get()
+    expected = IsoWeek.last_complete(timezone.now())
+    digest = Digest.objects.get()
+    assert first == second == digest.pk
+    assert (digest.year, digest.week) == (expected.year, expected.week)
