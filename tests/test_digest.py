@@ -227,7 +227,9 @@ def test_the_draft_has_a_line_per_country_from_the_most_covered_stories_once_per
     assert Digest.objects.count() == 1
 
 
-def test_the_draft_leads_with_the_weeks_storylines_and_takes_one_line_from_each():
+def test_the_draft_leads_with_the_weeks_storylines_and_takes_one_line_from_each(
+    client, smtp, editor
+):
     world = a_week_of_news()
     line = Storyline.objects.create(
         slug="murmansk-ferries",
@@ -244,6 +246,15 @@ def test_the_draft_leads_with_the_weeks_storylines_and_takes_one_line_from_each(
     assert list(digest.storylines.values_list("storyline_id", flat=True)) == [line.pk]
     chosen = set(lines_of(digest).values())
     assert len(chosen & {world["russian"].pk, world["canadian"].pk}) == 1
+
+    publishing.approve(digest, editor)
+    page = client.get(digest.get_absolute_url()).content.decode()
+    assert '<a href="/storyline/murmansk-ferries/">Ferries across the Barents</a>' in page
+    reader = Subscriber.objects.create(email="reader@example.org", key=secrets.token_hex(16))
+    assert mailing.send_batch(digest.pk, [reader.pk]).sent == 1
+    (received,) = smtp.messages
+    assert "Storylines of the week:\r\n- Ferries across the Barents" in received.part("text/plain")
+    assert 'href="http://testserver/storyline/murmansk-ferries/"' in received.part("text/html")
 
 
 # --- Approval, pages and feeds --------------------------------------------------------------

@@ -18,9 +18,9 @@ from feeds.digest import drafting, publishing
 from feeds.digest.weeks import IsoWeek
 from feeds.generation import bump_generation
 from feeds.models import Story, Subscriber
+from tests import test_pages_browser
 from tests.conftest import CHROMIUM, restore_vocabularies
 from tests.smtpserver import SmtpServer
-from tests.test_pages_browser import DESKTOP, PHONE, Tab
 
 pytestmark = [
     pytest.mark.browser,
@@ -29,6 +29,8 @@ pytestmark = [
 ]
 
 SMTP_PORT = 8253
+# The reader pages' fixture: one tab at 1280 px and one at 390 px.
+tabs = test_pages_browser.tabs
 
 
 @pytest.fixture
@@ -43,17 +45,6 @@ def week(live_server, settings):
     publishing.approve(digest, editor)
     bump_generation()
     return digest
-
-
-@pytest.fixture
-def tabs(browser, live_server):
-    opened = [
-        Tab(browser, live_server.url, DESKTOP, "1280"),
-        Tab(browser, live_server.url, PHONE, "390"),
-    ]
-    yield opened
-    for tab in opened:
-        tab.close()
 
 
 @pytest.fixture

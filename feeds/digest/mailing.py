@@ -24,7 +24,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.db import IntegrityError
 from django.db.models import Exists, OuterRef
 from django.template.loader import render_to_string
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from feeds.digest.subscriptions import confirmation_token, unsubscribe_token
@@ -80,20 +80,13 @@ class Edition:
                 for line in self.lines
             ],
             "storylines": [
-                {"title": item.storyline.title, "url": storyline_url(item)}
+                {"title": item.storyline.title, "url": absolute(item.storyline.get_absolute_url())}
                 for item in self.storylines
             ],
             "page_url": absolute(self.digest.get_absolute_url()),
             "site_name": settings.SITE_NAME,
             "site_url": settings.SITE_URL,
         }
-
-
-def storyline_url(item: DigestStoryline) -> str:
-    try:
-        return absolute(item.storyline.get_absolute_url())
-    except NoReverseMatch:  # the storyline pages are not routed yet: the digest's page
-        return absolute(item.digest.get_absolute_url())
 
 
 def digest_text(context: dict) -> str:
