@@ -285,6 +285,29 @@ def test_box_state_lists_countries_in_box_order_with_alternatives(box, monkeypat
     assert [a.story.pk for a in views[5].alternatives] == [box["ru1"].pk]
 
 
+def test_the_same_headline_is_suggested_once(box, monkeypatch):
+    """One outlet's story carried again by another's feed, not recognised as a copy, is one
+    suggestion, not two; nor is the line's current story offered again under another id."""
+    main = box["main"]
+    canada = country("canada")
+    again = make_story(
+        box["ca2"].title, source=make_source("Eye on the Arctic"), countries=("canada",)
+    )
+    current_again = make_story(box["ca1"].title, countries=("canada",))
+    ranked = {
+        canada.pk: [
+            related.Scored(pk, 1.0 - i / 10, 0.5)
+            for i, pk in enumerate(
+                [current_again.pk, box["ca2"].pk, again.pk, box["ca3"].pk, box["fi1"].pk]
+            )
+        ]
+    }
+    monkeypatch.setattr(related, "suggest", lambda story: ranked)
+    line = curation.box_state(main)[0]
+    assert line.country == canada and line.slot.target_id == box["ca1"].pk
+    assert [a.story.pk for a in line.alternatives] == [box["ca2"].pk, box["ca3"].pk, box["fi1"].pk]
+
+
 def test_box_state_uses_the_systems_suggestions(box):
     views = curation.box_state(box["main"])
     assert any(view.alternatives for view in views)

@@ -192,22 +192,35 @@ def box_state(story: Story) -> list[SlotView]:
     for country_id, candidates in ranked.items():
         current = by_country.get(country_id)
         current_target = current.target_id if current else None
-        wanted[country_id] = [c for c in candidates if c.story_id != current_target][:ALTERNATIVES]
+        # Twice as many as shown: the same headline twice (one outlet's story carried by
+        # another's feed, not recognised as a copy) is shown once.
+        wanted[country_id] = [c for c in candidates if c.story_id != current_target][
+            : 2 * ALTERNATIVES
+        ]
     ids = {c.story_id for lst in wanted.values() for c in lst}
     stories = Story.objects.select_related("source").in_bulk(ids) if ids else {}
 
     def alternatives(country_id: int) -> list[Alternative]:
-        return [
-            Alternative(
-                story=stories[c.story_id],
-                score=c.score,
-                relevance=c.relevance,
-                in_box=shown_targets.get(c.story_id),
-                tier=c.tier,
+        current = by_country.get(country_id)
+        seen = {current.headline.casefold()} if current else set()
+        out: list[Alternative] = []
+        for c in wanted.get(country_id, []):
+            found = stories.get(c.story_id)
+            if found is None or found.title.casefold() in seen:
+                continue
+            seen.add(found.title.casefold())
+            out.append(
+                Alternative(
+                    story=found,
+                    score=c.score,
+                    relevance=c.relevance,
+                    in_box=shown_targets.get(c.story_id),
+                    tier=c.tier,
+                )
             )
-            for c in wanted.get(country_id, [])
-            if c.story_id in stories
-        ]
+            if len(out) == ALTERNATIVES:
+                break
+        return out
 
     views = [
         SlotView(
