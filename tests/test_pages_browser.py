@@ -115,12 +115,17 @@ def test_the_home_page_fills_both_columns_and_fits_a_phone(tabs):
         assert cards and all(cards)
         assert tab.errors == []
 
-    # 1280: the side column (map, newsletters) ends near the main column: no empty strip.
-    main, side = desktop.js(
-        "['.home-latest', '.home-side'].map(s => document.querySelector(s)"
-        ".getBoundingClientRect().bottom)"
+    # 1280: the side column (map, storylines, newsletters) ends near the main column: no
+    # empty strip; and it is beside the latest stories, not below them.
+    main, side, top = desktop.js(
+        "[document.querySelector('.home-latest').getBoundingClientRect().bottom,"
+        " Math.max(...[...document.querySelectorAll('.home-side')].map(s =>"
+        " s.getBoundingClientRect().bottom)),"
+        " document.querySelector('.home-side').getBoundingClientRect().top"
+        " - document.querySelector('.home-latest').getBoundingClientRect().top]"
     )
     assert abs(main - side) < 450, (main, side)
+    assert abs(top) < 5, top
     # The newsletter is in its own box, never the lead.
     lead = desktop.page.locator(".card--lead .card__title").inner_text()
     assert "Newsletter" not in lead
@@ -224,3 +229,51 @@ def test_the_newsroom_fits_1280_with_words_and_health_and_passes_axe(browser, li
         tab.axe("related-box editor")
     finally:
         tab.close()
+
+
+def test_refusals_explain_themselves_and_hold_the_layout_at_both_widths(tabs):
+    """An over-long query, a page beyond the results, a tampered cursor, an expired form and
+    the sign-in page: each says what happened on our own page, and no input widens it."""
+    query = "Murmansk" + "x" * 4992  # 5,000 characters, no space to break at
+    for tab in tabs:
+        tab.goto(f"/search/?q={query}", status=400)
+        tab.shot("search-5000")
+        tab.no_horizontal_scroll()
+        tab.axe("search with 5,000 characters")
+        error = tab.page.locator("#search-q-error").inner_text()
+        assert "5,000 characters" in error and "at most 200" in error
+        height = tab.js("document.documentElement.scrollHeight")
+        assert height <= 3 * tab.page.viewport_size["height"], height
+
+        tab.goto("/search/?q=Murmansk&page=9", status=404)
+        tab.shot("search-beyond")
+        tab.no_horizontal_scroll()
+        tab.axe("a page beyond the results")
+        assert tab.page.locator("#results-heading").text_content().strip() == "There is no page 9"
+        tab.page.locator(".search-results p a").first.click()  # to the last page there is
+        tab.page.wait_for_load_state()
+        assert "q=Murmansk" in tab.page.url and tab.page.locator("main article").count() >= 1
+
+        tab.goto("/country/norway/?before=garbage", status=400)
+        tab.shot("bad-cursor")
+        tab.axe("a tampered cursor")
+        assert tab.page.locator("main article").count() == 0  # not page 1 in disguise
+
+        tab.goto("/admin/login/")
+        tab.shot("login")
+        tab.no_horizontal_scroll()
+        tab.axe("sign-in page")
+        assert "ArcticNews" in tab.page.locator("#header").inner_text()
+        # The form outlived its token (cookies cleared): our page, saying what to do.
+        tab.context.clear_cookies()
+        tab.page.fill("#id_username", "edna")
+        tab.page.fill("#id_password", "x-editor-pass-1")
+        with tab.page.expect_response(lambda r: r.request.method == "POST") as posted:
+            tab.page.click("input[type=submit]")
+        assert posted.value.status == 403
+        tab.shot("csrf")
+        tab.no_horizontal_scroll()
+        tab.axe("CSRF failure")
+        assert tab.page.locator("h1").inner_text() == "Your form has expired"
+        tab.errors = [e for e in tab.errors if "status of 40" not in e]
+        assert tab.errors == []
