@@ -312,10 +312,15 @@ SITE_TAG_AUTHORITY = os.environ.get("SITE_TAG_AUTHORITY", "arcticnews")
 WEBSUB_HUB_URL = os.environ.get("WEBSUB_HUB_URL", "")
 WEBSUB_URLS_PER_REQUEST = max(1, envint("WEBSUB_URLS_PER_REQUEST", 50))
 WEBSUB_TIMEOUT = envint("WEBSUB_TIMEOUT", 10)
-# Search (feeds.search, feeds.web.views.search): every statement of one search is cancelled
-# after this many milliseconds, and each client may run this many searches that reach the
-# database (cached result pages are free), as django-ratelimit's "N/s|m|h" rate.
+# Search (feeds.search, feeds.web.views.search): the statements of one search are cancelled
+# once they have taken this many milliseconds together, and each client may run this many
+# searches that reach the database (cached result pages are free), as django-ratelimit's
+# "N/s|m|h" rate.
 SEARCH_STATEMENT_TIMEOUT_MS = envint("SEARCH_STATEMENT_TIMEOUT_MS", 2000)
+# At most this many searches run in the database at once, across every web process
+# (PostgreSQL advisory locks); more are answered 503 at once. Keep it below the number of web
+# workers (WEB_CONCURRENCY): the rest then always serve every other page.
+SEARCH_MAX_CONCURRENT = max(1, envint("SEARCH_MAX_CONCURRENT", 1))
 SEARCH_RATE_LIMIT = os.environ.get("SEARCH_RATE_LIMIT", "30/m")
 # The client's address for the search limit, as for login throttling (TRUSTED_PROXY_COUNT).
 # IPv6 clients are counted per /64.

@@ -19,7 +19,10 @@ Cost is bounded per request (threats.md, "search cost"): a query is at most
 reader's query breaks; ``search_stories`` cuts a longer one from other callers), the trigram
 fallback runs only for short queries of at least ``TRIGRAM_MIN_LENGTH`` characters and only
 through the trigram index (the ``%>`` operator, its threshold a connection setting), and
-``search_budget()`` gives every statement of a search a PostgreSQL statement timeout.
+``search_budget()`` runs a search in one of at most ``SEARCH_MAX_CONCURRENT`` slots shared by
+every web process (PostgreSQL advisory locks), within ``SEARCH_STATEMENT_TIMEOUT_MS`` for all of
+its statements together. So however many clients search, searches occupy at most that many web
+workers, each for a bounded time, and the others stay free for every other page.
 
 Snippets are escape-safe: PostgreSQL highlights plain text between two private-use sentinel
 characters (removed from the story text first), and ``highlight_html`` escapes everything and
@@ -33,6 +36,7 @@ import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, time
+from time import monotonic
 from typing import Any
 
 from django.conf import settings
@@ -262,22 +266,64 @@ def _bounded(query: str) -> str:
     return query
 
 
+class SearchBusy(Exception):
+    """Every search slot is taken: ``SEARCH_MAX_CONCURRENT`` searches are running already."""
+
+
+# The first key of the search slots' advisory locks (the second is the slot's number): a
+# namespace apart from the ingest's per-host locks and from anyone else's.
+_SEARCH_LOCK_CLASS = 0x53524348  # "SRCH"
+
+
 @contextmanager
 def search_budget() -> Iterator[None]:
-    """Run the queries of one search inside a transaction whose statements time out after
-    ``SEARCH_STATEMENT_TIMEOUT_MS`` (PostgreSQL; elsewhere nothing). A statement that runs out
-    raises ``django.db.OperationalError``; the caller tells the reader.
+    """Run the queries of one search in a search slot and within its time budget (PostgreSQL;
+    elsewhere nothing).
+
+    The slot: one of ``SEARCH_MAX_CONCURRENT`` transaction-level advisory locks, taken without
+    waiting; when all are held by other searches (in any web process) this raises
+    ``SearchBusy`` at once, and the caller turns the reader away with a Retry-After. A lock is
+    released when the search's transaction ends, or when its connection does (a killed
+    worker), so slots cannot leak. This is what bounds the web workers searches can occupy:
+    at most that many, whatever the rate of searches or the number of clients.
+
+    The time: every statement runs with the budget that is left of
+    ``SEARCH_STATEMENT_TIMEOUT_MS`` as its statement timeout, so a search's statements together
+    (match, page, count) hold the slot at most that long. A statement that runs out raises
+    ``django.db.OperationalError``; the caller tells the reader.
     """
     if not is_postgres():
         yield
         return
+    deadline = monotonic() + settings.SEARCH_STATEMENT_TIMEOUT_MS / 1000
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT set_config('statement_timeout', %s, true)",
-                [str(settings.SEARCH_STATEMENT_TIMEOUT_MS)],
-            )
-        yield
+            for slot in range(max(1, settings.SEARCH_MAX_CONCURRENT)):
+                cursor.execute(
+                    "SELECT pg_try_advisory_xact_lock(%s, %s)", [_SEARCH_LOCK_CLASS, slot]
+                )
+                if cursor.fetchone()[0]:
+                    break
+            else:
+                raise SearchBusy
+        with connection.execute_wrapper(_TimeLeft(deadline)):
+            yield
+
+
+class _TimeLeft:
+    """An execute wrapper giving each statement what is left of the search's time budget as
+    its statement timeout (local to the search's transaction)."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        left_ms = max(1, int((self.deadline - monotonic()) * 1000))
+        # The raw cursor: this statement is ours, not one to wrap again.
+        context["cursor"].cursor.execute(
+            "SELECT set_config('statement_timeout', %s, true)", [str(left_ms)]
+        )
+        return execute(sql, params, many, context)
 
 
 def page_of(results: StoryQuerySet, offset: int, size: int) -> list[Story]:

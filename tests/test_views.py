@@ -1077,6 +1077,81 @@ def test_a_search_that_runs_out_of_time_is_cancelled_and_explained(client, setti
     assert client.get("/country/norway/").status_code == 200
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="statement timeouts are PostgreSQL's")
+def test_a_search_budget_bounds_all_of_its_statements_together(settings):
+    """Each statement gets what is left of the budget: three statements of 0.3 s each pass a
+    per-statement timeout of 0.5 s, but not a budget of 0.5 s for the search."""
+    from django.db import OperationalError
+
+    from feeds.search import search_budget
+
+    settings.SEARCH_STATEMENT_TIMEOUT_MS = 500
+    statements = 0
+    with pytest.raises(OperationalError), search_budget():
+        with connection.cursor() as cursor:
+            for _ in range(3):
+                cursor.execute("SELECT pg_sleep(0.3)")
+                statements += 1
+    assert statements == 1
+    with connection.cursor() as cursor:  # outside a search: no timeout left behind
+        cursor.execute("SELECT pg_sleep(0.6), current_setting('statement_timeout')")
+        assert cursor.fetchone()[1] == "0"
+
+
+def _hold_search_slots(n: int):
+    """Another database session (another web process, as far as PostgreSQL can tell) holding
+    n search slots, as n long searches would."""
+    import psycopg2
+
+    from feeds.search import _SEARCH_LOCK_CLASS
+
+    db = connection.settings_dict
+    other = psycopg2.connect(
+        host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"]
+    )
+    with other.cursor() as cursor:
+        cursor.execute("SET lock_timeout = '5s'")  # a slot this test holds itself: fail, never hang
+        for slot in range(n):
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_SEARCH_LOCK_CLASS, slot])
+    return other
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="search slots are PostgreSQL's")
+# Committed transactions, as in production: inside a test's own transaction a search's slot
+# would stay taken until the test ends.
+@pytest.mark.django_db(transaction=True)
+def test_searches_beyond_the_slots_are_turned_away_at_once(
+    vocabularies, client, settings, django_assert_max_num_queries
+):
+    settings.SEARCH_MAX_CONCURRENT = 2
+    settings.SEARCH_RATE_LIMIT = "1000/m"
+    _search_world()
+    other = _hold_search_slots(2)  # two searches are running elsewhere
+    try:
+        # The navigation, then one try per slot (in the test's savepoint): no story is read.
+        with django_assert_max_num_queries(2 + 2 + 3) as queries:
+            busy = client.get("/search/", {"q": "tundra"})
+        assert not [q for q in queries.captured_queries if "feeds_story" in q["sql"]]
+        assert busy.status_code == 503 and busy["Retry-After"] == "5"
+        assert "Many readers are searching right now" in text_of(parse(busy).find(".//main"))
+        assert "Cache-Control" not in busy or "max-age" not in busy["Cache-Control"]
+        feed = client.get("/search/feed/", {"q": "tundra"})
+        assert feed.status_code == 503 and feed["Retry-After"] == "5"
+        # Every other page is served as usual.
+        assert client.get("/country/russia/").status_code == 200
+    finally:
+        other.close()  # a dead process's slots are released with its connection
+    found = client.get("/search/", {"q": "tundra"})
+    assert found.status_code == 200 and "tundra" in found.content.decode().lower()
+    assert client.get("/search/feed/", {"q": "tundra"}).status_code == 200
+    # One slot held: the second one serves.
+    other = _hold_search_slots(1)
+    try:
+        assert client.get("/search/", {"q": "murmansk"}).status_code == 200
+    finally:
+        other.close()
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="trigrams are PostgreSQL's")
 def test_the_typo_fallback_is_bounded(django_assert_max_num_queries):
     make_story("Icebreaker convoy on the Northern Sea Route", countries=("russia",), language="en")

@@ -50,12 +50,22 @@ from django.views.decorators.http import require_safe
 
 from feeds.columns import max_length
 from feeds.models import Country, Source, Story, Storyline, StoryQuerySet, Topic
-from feeds.search import check_query, normalise_query, search_budget, search_stories
+from feeds.search import (
+    SearchBusy,
+    check_query,
+    normalise_query,
+    search_budget,
+    search_stories,
+)
 from feeds.text.sanitizing import clean_html, clean_text
 from feeds.web import caching
 from feeds.web.caching import origin as _origin
 from feeds.web.params import BadParameter
-from feeds.web.throttle import RETRY_AFTER_SECONDS, too_many_searches
+from feeds.web.throttle import (
+    BUSY_RETRY_AFTER_SECONDS,
+    RETRY_AFTER_SECONDS,
+    too_many_searches,
+)
 
 ITEMS_PER_FEED = 50
 
@@ -586,21 +596,23 @@ class SearchFeed(StoryFeed):
     def _render(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         # Only a feed that is not in the cache costs the database, so only it is counted.
         if request.GET.get("q", "").strip() and too_many_searches(request):
-            response = HttpResponse(
-                "Too many searches from your address; try again in a minute.\n",
-                content_type="text/plain; charset=utf-8",
-                status=429,
+            return _refused(
+                "Too many searches from your address; try again in a minute.",
+                429,
+                RETRY_AFTER_SECONDS,
             )
-            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-            return response
         try:
             with search_budget():
                 return super()._render(request, *args, **kwargs)
+        except SearchBusy:  # every search slot taken
+            return _refused(
+                "Many searches are running right now; try again in a few seconds.",
+                503,
+                BUSY_RETRY_AFTER_SECONDS,
+            )
         except OperationalError:  # the statement timeout
-            return HttpResponse(
-                "This search would take too long to answer; try more specific words.\n",
-                content_type="text/plain; charset=utf-8",
-                status=503,
+            return _refused(
+                "This search would take too long to answer; try more specific words.", 503
             )
 
     def get_object(self, request: HttpRequest) -> Listing:
@@ -648,6 +660,14 @@ class SearchFeed(StoryFeed):
         # Only the ids: a feed lists matches newest first and shows no snippets, so the
         # ranking and ts_headline annotations are never computed.
         return Story.objects.visible().filter(pk__in=found.values("pk"))
+
+
+def _refused(text: str, status: int, retry_after: int | None = None) -> HttpResponse:
+    """A search feed that is not served, as one line of text saying why."""
+    response = HttpResponse(text + "\n", content_type="text/plain; charset=utf-8", status=status)
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 def _parse_date(raw: str) -> date | None:

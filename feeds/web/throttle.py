@@ -12,6 +12,9 @@ from django.http import HttpRequest
 from django_ratelimit.core import is_ratelimited
 
 RETRY_AFTER_SECONDS = 60
+# Every search slot taken (feeds.search.SearchBusy): a search slot frees within the search
+# time budget, so a reader may try again soon.
+BUSY_RETRY_AFTER_SECONDS = 5
 
 
 def too_many_searches(request: HttpRequest) -> bool:

@@ -54,6 +54,7 @@ from feeds.models import (
 from feeds.search import (
     COUNT_CAP,
     START,
+    SearchBusy,
     count_capped,
     highlight_html,
     mark_matches,
@@ -77,7 +78,11 @@ from feeds.web.params import (
     SitemapParams,
 )
 from feeds.web.templatetags import cached_reverse, countries_in_order, plaintext, topics_in_order
-from feeds.web.throttle import RETRY_AFTER_SECONDS, too_many_searches
+from feeds.web.throttle import (
+    BUSY_RETRY_AFTER_SECONDS,
+    RETRY_AFTER_SECONDS,
+    too_many_searches,
+)
 
 PAGE_SIZE = 20
 HOME_SIZE = 13  # the front page: a lead story and twelve more; "Older stories" pages by 20
@@ -624,15 +629,21 @@ def search(request: HttpRequest, params: SearchRequest) -> HttpResponse:
     )
     if not checked.query:
         return TemplateResponse(request, "feeds/search.html", context)
-    if too_many_searches(request):
+
+    def refused(reason: str, status: int, retry_after: int | None = None) -> HttpResponse:
+        """The search page without results, saying why (the template reads ``reason``)."""
         response = TemplateResponse(
             request,
             "feeds/search.html",
-            {**context, "searched": False, "throttled": True},
-            status=429,
+            {**context, "searched": False, reason: True},
+            status=status,
         )
-        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        if retry_after is not None:
+            response["Retry-After"] = str(retry_after)
         return response
+
+    if too_many_searches(request):
+        return refused("throttled", 429, RETRY_AFTER_SECONDS)
     offset = (checked.page - 1) * PAGE_SIZE
     try:
         with search_budget():
@@ -645,13 +656,10 @@ def search(request: HttpRequest, params: SearchRequest) -> HttpResponse:
             )
             rows = page_of(results.for_listing(), offset, PAGE_SIZE + 1)
             total = count_capped(results) if rows or checked.page > 1 else 0
+    except SearchBusy:  # every search slot taken: answered at once, the worker stays free
+        return refused("busy", 503, BUSY_RETRY_AFTER_SECONDS)
     except OperationalError:  # the statement timeout: a search too costly to finish
-        return TemplateResponse(
-            request,
-            "feeds/search.html",
-            {**context, "searched": False, "too_slow": True},
-            status=503,
-        )
+        return refused("too_slow", 503)
     stories = rows[:PAGE_SIZE]
     mark_matches(stories, checked.query)  # without PostgreSQL: the same marks, from Python
     for story in stories:
