@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 from datetime import UTC, datetime, timedelta
 
+import feedparser
+import html5lib
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -360,3 +363,111 @@ def test_the_outlet_box_is_looked_for_only_in_the_capped_body(
     assert len(big) < settings.FEEDS_MAX_BYTES  # within the fetcher's cap, past the HTML cap
     assert ingest.fetch_and_store(feed.pk, force=True).created == 1
     assert seen and max(seen) <= MAX_HTML_LENGTH, seen
+
+
+# --- reviewer's leftovers: garbage image sources, literal tags in titles -----------------------
+
+
+def test_a_relative_or_garbage_image_source_never_becomes_the_story_image(fixture_server):
+    media = 'xmlns:media="http://search.yahoo.com/mrss/"'
+    items = [
+        entry("i-1", title="Probe", link="https://ok.example/1", body="&lt;img src=x&gt; Text"),
+        entry("i-2", title="Hash", link="https://ok.example/2", body='&lt;img src="#"&gt; T'),
+        entry("i-3", title="Query", link="https://ok.example/3", body='&lt;img src="?a"&gt; T'),
+        entry(
+            "i-4",
+            title="Enclosure",
+            link="https://ok.example/4",
+            body="Text",
+            extra='<enclosure url="x" type="image/jpeg" length="1"/>',
+        ),
+        entry(
+            "i-5",
+            title="Thumbnail",
+            link="https://ok.example/5",
+            body="Text",
+            extra='<media:thumbnail url="x"/>',
+        ),
+        # The same relative form naming an image file is a real outlet's (Drupal's) habit.
+        entry(
+            "i-6",
+            title="Drupal",
+            link="https://ok.example/news/6",
+            body='&lt;img src="/sites/default/files/heat.jpg"&gt; Text',
+        ),
+    ]
+    # The feed's own description carries the probe too: nothing of it reaches a story.
+    body = (
+        rss("".join(items), extra="")
+        .replace("<rss version", f"<rss {media} version", 1)
+        .replace("<description>Synthetic test feed", "<description>&lt;img src=x&gt;", 1)
+    )
+    feed = add_feed(fixture_server, "/images.xml", body)
+    assert ingest.fetch_and_store(feed.pk, force=True).created == 6
+    images = dict(Story.objects.filter(feed=feed).values_list("guid", "image_url"))
+    assert images == {
+        "i-1": "",
+        "i-2": "",
+        "i-3": "",
+        "i-4": "",
+        "i-5": "",
+        "i-6": "https://ok.example/sites/default/files/heat.jpg",
+    }
+
+
+def test_literal_tag_text_in_a_title_is_shown_as_text_everywhere(fixture_server, client):
+    """An RSS title is text: "Use <b> tags" is what the outlet wrote and what readers see,
+    on every page and in every feed: escaped once (never markup, never "&amp;lt;")."""
+    title = "Use <b> tags in a headline"
+    rss_feed = add_feed(
+        fixture_server,
+        "/titles.xml",
+        rss(
+            entry(
+                "t-1",
+                title="Use &lt;b&gt; tags in a headline",
+                link="https://ok.example/t",
+                body=LEAD,
+            )
+        ),
+    )
+    atom = (
+        '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        "<title>Atom outlet</title><id>urn:atom-outlet</id><updated>2026-03-01T12:00:00Z</updated>"
+        "<entry><id>urn:a-1</id>"
+        '<title type="html">Use &amp;lt;b&amp;gt; tags in a headline</title>'
+        '<link href="https://atom.example/a-1"/><updated>2026-03-01T11:00:00Z</updated>'
+        '<summary type="html">&lt;p&gt;Another lead.&lt;/p&gt;</summary></entry></feed>'
+    )
+    atom_feed = add_feed(
+        fixture_server,
+        "/titles.atom",
+        atom,
+        outlet="Atom Outlet",
+        content_type="application/atom+xml",
+    )
+    for feed in (rss_feed, atom_feed):
+        assert ingest.fetch_and_store(feed.pk, force=True).created == 1
+    stories = list(Story.objects.filter(feed__in=[rss_feed, atom_feed]))
+    assert [s.title for s in stories] == [title, title]
+
+    story = stories[0]
+    page = client.get(story.get_absolute_url())
+    html = page.content.decode()
+    tree = html5lib.parse(html, namespaceHTMLElements=False)
+    h1 = tree.find(".//h1")
+    assert "".join(h1.itertext()).strip() == title and h1.find(".//b") is None
+    assert title in "".join(tree.find(".//title").itertext())
+    assert "Use &lt;b&gt; tags" in html and "&amp;lt;" not in html
+    assert not tree.findall(".//main//b")
+
+    home = client.get("/").content.decode()
+    assert "Use &lt;b&gt; tags" in home and "&amp;lt;" not in home
+    found = client.get("/search/", {"q": "headline tags"}).content.decode()
+    assert "Use &lt;b&gt; <mark>tags</mark>" in found or "Use &lt;b&gt; tags" in found
+    assert "&amp;lt;" not in found
+
+    parsed = feedparser.parse(client.get("/feed/").content)
+    assert title in [e.title for e in parsed.entries]
+    items = json.loads(client.get("/feed/json/").content)["items"]
+    assert title in [i["title"] for i in items]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from bs4 import BeautifulSoup
 from bs4.element import NavigableString, PageElement, PreformattedString, Tag
@@ -384,16 +385,41 @@ def _lead_snippet(html: str, img_at: int) -> str:
     return html[start:end]
 
 
+_IMAGE_FILE_RE = re.compile(r"\.(?:jpe?g|png|gif|webp|avif)$", re.IGNORECASE)
+
+
+def image_url(src: str, base: str = "") -> str:
+    """The http(s) URL of an image a feed names (an ``<img>``, an enclosure, a media element),
+    or "" when it names none.
+
+    An absolute or scheme-relative URL is taken as the feed gives it. A relative one is
+    resolved against the document's base only when it names an image file (Drupal's
+    ``/sites/default/files/heat.jpg``): a bare ``x`` (the ``<img src=x onerror=…>`` of every
+    XSS probe), ``#`` or ``?a`` would resolve to a made-up path on the outlet's site, or to
+    the story's own page, and become the story's image.
+    """
+    url = safe_url(src, base)
+    if not url:
+        return ""
+    try:
+        ref = urlsplit(src.strip())
+    except ValueError:
+        return ""
+    if ref.scheme or ref.netloc or _IMAGE_FILE_RE.search(ref.path):
+        return url
+    return ""
+
+
 def _image_src(img: Tag, base_url: str) -> str:
     for attr in ("src", "data-src", "data-lazy-src", "data-original"):
         value = img.get(attr)
         if isinstance(value, str) and value.strip() and not value.strip().startswith("data:"):
-            url = safe_url(value, base_url)
+            url = image_url(value, base_url)
             if url:
                 return url
     srcset = img.get("srcset")
     if isinstance(srcset, str) and srcset.strip():
-        return safe_url(srcset.split(",")[0].strip().split(" ")[0], base_url)
+        return image_url(srcset.split(",")[0].strip().split(" ")[0], base_url)
     return ""
 
 

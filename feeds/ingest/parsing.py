@@ -30,6 +30,7 @@ from feeds.ingest.extraction import (
     extract_lead_image,
     extract_related_box,
     has_related_box,
+    image_url,
     parse_byline,
 )
 from feeds.ingest.jsonfeed import looks_like_json_feed, parse_json_feed
@@ -384,17 +385,17 @@ def _feed_image(entry: dict[str, Any], base: str) -> str:
         if _str(_get(link, "rel")) == "enclosure" and _looks_like_image(
             href, _str(_get(link, "type"))
         ):
-            url = safe_url(href, base)
+            url = image_url(href, base)
             if url:
                 return url
     for media in _dicts(_get(entry, "media_content")):
         href = _str(_get(media, "url"))
         if _looks_like_image(href, _str(_get(media, "type")), _str(_get(media, "medium"))):
-            url = safe_url(href, base)
+            url = image_url(href, base)
             if url:
                 return url
     for thumb in _dicts(_get(entry, "media_thumbnail")):
-        url = safe_url(_str(_get(thumb, "url")), base)
+        url = image_url(_str(_get(thumb, "url")), base)
         if url:
             return url
     return ""
@@ -428,7 +429,7 @@ def _image(
         first_src = _FIRST_IMG_SRC_RE.search(html)
         if first_src is None:
             continue
-        if url and not _same_image(url, safe_url(htmllib.unescape(first_src.group(1)), body_base)):
+        if url and not _same_image(url, image_url(htmllib.unescape(first_src.group(1)), body_base)):
             continue
         lead_url, caption, lead_credit = extract_lead_image(html, body_base)
         if lead_url:
