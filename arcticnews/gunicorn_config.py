@@ -34,6 +34,9 @@ _VAR_DIR = Path(
 METRICS_DIR = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_VAR_DIR / "metrics")))
 
 accesslog = "-"
+# gunicorn 27 opens a control socket at one per-user path ($HOME/.gunicorn/gunicorn.ctl), so
+# every gunicorn on a host would fight over it; nothing here uses gunicornc.
+control_socket_disable = True
 _lock: IO[str] | None = None
 
 
