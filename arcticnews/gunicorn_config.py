@@ -8,6 +8,7 @@ the Dockerfile all run ``gunicorn arcticnews.wsgi --config arcticnews/gunicorn_c
   zero, as one process's would), and a worker that exits is marked dead. Each gunicorn needs
   a directory of its own: a second one on the same directory refuses to start (for a USR2
   re-exec, stop the old master first or give the new one another directory).
+* Request lines up to 8,190 bytes, so an over-long search reaches the search page's message.
 * ``LOG_FORMAT=json``: one JSON object per access-log line, carrying the request id our
   middleware put on the response (``X-Request-ID``), and gunicorn's own messages as JSON.
 
@@ -37,6 +38,11 @@ accesslog = "-"
 # gunicorn 27 opens a control socket at one per-user path ($HOME/.gunicorn/gunicorn.ctl), so
 # every gunicorn on a host would fight over it; nothing here uses gunicornc.
 control_socket_disable = True
+# A 5,000-character search is a request line of about 5 KB. gunicorn's default limit (4,094
+# bytes) refused it with its own bare 414 page, before Django could say what was wrong; up to
+# gunicorn's maximum (8,190, nginx's default header buffer is 8 KB too) the search page says
+# the query is too long, next to the form.
+limit_request_line = 8190
 _lock: IO[str] | None = None
 
 

@@ -100,6 +100,8 @@ def serve(site: Site, *, production: bool, port: int | None = None) -> subproces
         command = [
             str(Path(sys.executable).parent / "gunicorn"),
             "arcticnews.wsgi",
+            "--config",
+            "arcticnews/gunicorn_config.py",
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",

@@ -255,3 +255,24 @@ def _answers(url: str) -> bool:
     except OSError:
         time.sleep(0.2)
         return False
+
+
+def test_an_over_long_search_reaches_our_page_not_gunicorns_414(tmp_path):
+    """The issue's 5,000-character query under the Procfile's gunicorn: the search page
+    answers it (400, with the message next to the form), not gunicorn's bare 414."""
+    env = embedded_env(tmp_path / "var")
+    manage(env, "migrate", "--no-input")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "gunicorn.log"
+    proc = start(env, port, log_path)
+    try:
+        wait_for(lambda: _answers(base + "/robots.txt"), timeout=90, what="gunicorn up")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            request(base + "/search/?q=Murmansk" + "x" * 4992)
+        assert refused.value.code == 400
+        page = refused.value.read().decode()
+        assert 'id="search-q-error"' in page and "5,000 characters" in page
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)

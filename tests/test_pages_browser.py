@@ -264,6 +264,7 @@ def test_refusals_explain_themselves_and_hold_the_layout_at_both_widths(tabs):
         tab.no_horizontal_scroll()
         tab.axe("sign-in page")
         assert "ArcticNews" in tab.page.locator("#header").inner_text()
+        assert tab.page.locator("h1").inner_text() == "Sign in to the newsroom"
         # The form outlived its token (cookies cleared): our page, saying what to do.
         tab.context.clear_cookies()
         tab.page.fill("#id_username", "edna")
