@@ -2,7 +2,8 @@
 
 Builds a throwaway site from the bundled sample feeds (SQLite and media in a temporary
 directory, nothing from your environment's database), serves it, and has Debian's Chromium
-take docs/screenshots/home.png, story.png and editor.png at 1280 px.
+take docs/screenshots/home.png, story.png and editor.png at 1280 px (or into the folder
+given as its argument).
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ OUT = ROOT / "docs" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 900}
 
 
-def main() -> None:
+def main(out: Path = OUT) -> None:
     from playwright.sync_api import sync_playwright
 
-    OUT.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="arcticnews-shots-") as var:
         site = build(var)
         server = serve(site, production=False)
@@ -34,23 +35,23 @@ def main() -> None:
                 page = browser.new_page(viewport=VIEWPORT)
                 page.goto(base + "/")
                 page.screenshot(
-                    path=str(OUT / "home.png"), clip={"x": 0, "y": 0, **VIEWPORT, "height": 1500}
+                    path=str(out / "home.png"), clip={"x": 0, "y": 0, **VIEWPORT, "height": 1500}
                 )
                 page.goto(f"{base}/story/{story}/")
-                page.screenshot(path=str(OUT / "story.png"), full_page=True)
+                page.screenshot(path=str(out / "story.png"), full_page=True)
                 page.goto(base + "/admin/login/")
                 page.fill("#id_username", EDITOR)
                 page.fill("#id_password", site.password)
                 page.click("input[type=submit]")
                 page.goto(f"{base}/editor/story/{story}/related/")
                 page.screenshot(
-                    path=str(OUT / "editor.png"), clip={"x": 0, "y": 0, **VIEWPORT, "height": 1500}
+                    path=str(out / "editor.png"), clip={"x": 0, "y": 0, **VIEWPORT, "height": 1500}
                 )
                 browser.close()
         finally:
             stop(server)
-    sys.stdout.write(f"screenshots in {OUT.relative_to(ROOT)}: home.png, story.png, editor.png\n")
+    sys.stdout.write(f"screenshots in {out}: home.png, story.png, editor.png\n")
 
 
 if __name__ == "__main__":
-    main()
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else OUT)

@@ -278,3 +278,27 @@ def test_refusals_explain_themselves_and_hold_the_layout_at_both_widths(tabs):
         assert tab.page.locator("h1").inner_text() == "Your form has expired"
         tab.errors = [e for e in tab.errors if "status of 40" not in e]
         assert tab.errors == []
+
+
+def test_listings_without_a_side_column_use_the_whole_width(tabs):
+    """The source page and the older-stories pages have no side column: their stories fill
+    both halves of the page at 1280 px, never one column beside an empty strip."""
+    desktop, _ = tabs
+    desktop.goto("/")
+    desktop.page.locator(".pager__link--older").first.click()
+    desktop.page.wait_for_load_state()
+    assert "before=" in desktop.page.url
+    older = desktop.page.url.removeprefix(desktop.base_url)
+    for label, path in (("source", "/source/high-north-news/"), ("older", older)):
+        desktop.goto(path)
+        desktop.shot(f"width-{label}")
+        left, right, cards = desktop.js(
+            "(() => { const w = document.querySelector('main .wrap, main').getBoundingClientRect();"
+            " const c = [...document.querySelectorAll('main article.card')]"
+            ".map(a => a.getBoundingClientRect());"
+            " return [w.left, w.right, c.map(r => [r.left, r.right])]; })()"
+        )
+        middle = (left + right) / 2
+        assert cards, label
+        assert any(r_left >= middle - 10 for r_left, _ in cards), (label, cards, middle)
+        assert max(r_right for _, r_right in cards) >= right - 0.1 * (right - left), label
