@@ -591,3 +591,31 @@ def test_editors_replacements_are_recorded_and_evaluated(world, django_user_mode
     text = out.getvalue()
     assert "editors' choices: 1 " in text
     assert "first 1.000, first three 1.000" in text, text
+
+
+def test_weights_are_data_and_bad_entries_are_named():
+    assert ranking.Weights.parse(ranking.WEIGHTS.to_toml()) == ranking.WEIGHTS
+    with pytest.raises(ValueError, match="unknown entries"):
+        ranking.Weights.parse("fresh_share = 0.3\nfreshness = 2\n")
+    with pytest.raises(ValueError, match="not negative"):
+        ranking.Weights.parse("half_life_days = -1\n")
+
+
+@pytest.mark.slow
+def test_fit_related_learns_from_the_editors_choices_without_losing_kept_lines():
+    """The editors' choices set: editors take the recent story on the subject over an older
+    one sharing more words. A fit on half of the boxes (rolled back, nothing written) makes
+    the box show more of their choices, and every line they kept is still shown."""
+    out = io.StringIO()
+    call_command("fit_related", str(DEV.parent / "related_choices"), stdout=out)
+    text = out.getvalue()
+    found = dict(
+        re.findall(
+            r"^fitted (before|after): .*the box would now show the choice (\d+)/", text, re.M
+        )
+    )
+    assert int(found["after"]) > int(found["before"]), text
+    kept = re.findall(r"^fitted (?:before|after): .*lines kept still shown (\d+)/(\d+)", text, re.M)
+    assert kept[1][0] == kept[1][1] == kept[0][1], text
+    assert re.search(r"^held out after: ", text, re.M)
+    assert not RelatedChange.objects.exists()  # rolled back

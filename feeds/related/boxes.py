@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import F, Q
@@ -28,7 +29,18 @@ from feeds.columns import fit
 from feeds.models import Country, Origin, RelatedChange, RelatedSlot, Story, StoryKind
 from feeds.related import candidates, profiles, words
 from feeds.related.candidates import NEAR, REFRESH_PER_STORY, WINDOW
-from feeds.related.ranking import THEME_SHARE, Ranking, Scored, pick, rank
+from feeds.related.profiles import Corpus, Vector
+from feeds.related.ranking import (
+    THEME_SHARE,
+    WEIGHTS,
+    Candidate,
+    Ranking,
+    Scored,
+    Subject,
+    Weights,
+    pick,
+    rank,
+)
 from feeds.text import keys
 from feeds.types import ParsedEntry
 
@@ -76,30 +88,61 @@ def clear() -> None:
     candidates.clear()
 
 
-def ranking(story: Story) -> Ranking:
-    """Every country's candidates for the story's box, best first: the index's matches, and
-    for countries with none on the same subject, the country's newest stories (by theme,
-    then importance). Never the story's primary country: the box has one line for each of
-    the others. Bounded: two index queries and one per-country query."""
+@dataclass
+class Gathered:
+    """What ranking a story's box reads from the database: the index's matches and the
+    recent stories of the countries with none on the subject."""
+
+    story: Story
+    subject: Subject
+    vec: Vector
+    themes: set[str]
+    topics: set[int]
+    corpus: Corpus
+    found: list[Candidate]
+    recent: list[Candidate]
+    now: datetime
+
+
+def gather(story: Story, *, every_country: bool = False, weights: Weights = WEIGHTS) -> Gathered:
+    """The candidates of a story's box. Bounded: two index queries and one per-country query
+    for the countries with no candidate on the subject (``every_country``: for all of them,
+    as ``fit_related`` needs to rank under other weights)."""
     prof, vec, query, corpus = candidates.profile_of(story)
     subject = candidates.subject(story)
     themes = prof.main_themes(THEME_SHARE)
     topics = candidates.topics_of(story)
     now = timezone.now()
     found = candidates.candidates(story, query)
-    result = rank(subject, vec, themes, found, corpus, topics, now)
-    result.ranked.pop(story.primary_country_id or 0, None)  # the box is about the others
+    first = rank(subject, vec, themes, found, corpus, topics, now, weights)
     lacking = [
         cid
         for cid in candidates.country_order(())
-        if cid != story.primary_country_id and not result.has_subject(cid)
+        if cid != story.primary_country_id and (every_country or not first.has_subject(cid))
     ]
-    if lacking:
-        recent = candidates.recent_by_country(story, lacking, [c.id for c in found])
-        more = rank(subject, vec, themes, recent, corpus, topics, now)
-        more.ranked.pop(story.primary_country_id or 0, None)
+    recent = candidates.recent_by_country(story, lacking, [c.id for c in found]) if lacking else []
+    return Gathered(story, subject, vec, themes, topics, corpus, found, recent, now)
+
+
+def ranked_from(g: Gathered, weights: Weights = WEIGHTS) -> Ranking:
+    """Every country's candidates, best first (pure, given what ``gather`` read): the index's
+    matches, and for countries with none on the same subject, their recent stories. Never the
+    story's primary country: the box has one line for each of the others."""
+    own = g.story.primary_country_id or 0
+    result = rank(g.subject, g.vec, g.themes, g.found, g.corpus, g.topics, g.now, weights)
+    result.ranked.pop(own, None)
+    lacking = {cid for cid in candidates.country_order(()) if not result.has_subject(cid)}
+    if g.recent:
+        more = rank(g.subject, g.vec, g.themes, g.recent, g.corpus, g.topics, g.now, weights)
+        more.ranked = {cid: lst for cid, lst in more.ranked.items() if cid in lacking - {own}}
         result.merge(more)
     return result
+
+
+def ranking(story: Story, weights: Weights = WEIGHTS) -> Ranking:
+    """Every country's candidates for the story's box, best first (``gather``, then
+    ``ranked_from``)."""
+    return ranked_from(gather(story, weights=weights), weights)
 
 
 def suggest(story: Story) -> dict[int, list[Scored]]:

@@ -3,8 +3,10 @@ Pure: no Django, no database, no network.
 
 Owns: relevance (cosine of the profiles, plus a little for shared topic tags; a country
 tagged only as a secondary counts slightly less), the freshness factor, the penalties
-(same outlet, round-ups), what counts as another copy of the story, and ``pick`` (one story
-per country, strongest first, no story twice, a repeated outlet costs a little).
+(same outlet, round-ups), what counts as another copy of the story, ``pick`` (one story
+per country, strongest first, no story twice, a repeated outlet costs a little), and the
+weights within a tier (``weights.toml``, data fitted to editors' choices by
+``manage.py fit_related``).
 May import: the standard library, ``feeds.related.profiles`` and ``feeds.text.keys``.
 """
 
@@ -12,10 +14,12 @@ from __future__ import annotations
 
 import math
 import re
+import tomllib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Final
 
 from feeds.related.profiles import Corpus, Profile, Vector, cosine, vector
@@ -24,12 +28,6 @@ from feeds.text.keys import shares_key
 MIN_RELEVANCE: Final = 0.05  # below this a candidate is not related (chosen on dev + holdout)
 DUPLICATE_SIMILARITY: Final = 0.8  # this similar and this close in time: another copy
 DUPLICATE_GAP: Final = timedelta(days=3)
-HALF_LIFE_DAYS: Final = 14.0  # freshness halves every two weeks of age (relative to the story)
-FRESH_SHARE: Final = 0.25  # freshness can take at most this share of the score
-SAME_SOURCE_PENALTY: Final = 0.02  # a line from the story's own outlet is slightly less welcome
-OUTLET_REPEAT_PENALTY: Final = 0.06  # each earlier line from the same outlet costs this share
-SECONDARY_TAG: Final = 0.75  # a candidate tagged with the country only as a secondary one
-TOPIC_BONUS: Final = 0.3  # shared topic tags raise the text similarity by up to this share
 ALTERNATIVES: Final = 5
 # Tiers, best first: an editor looks for the same subject, then the same broad theme, then
 # the country's most important recent story.
@@ -44,12 +42,45 @@ THEME_MIN_SHARE: Final = 0.25
 # A few shared words ("ice", "lost", "summer") make a weak text match; on none of the story's
 # themes it is no subject match unless it is at least this similar.
 OFF_THEME_RELEVANCE: Final = 0.2
-SUBJECT_THEME_SHARE: Final = 0.3  # on a subject, the share of the themes' agreement in a score
-THEME_FRESH_SHARE: Final = 0.6  # on a theme, freshness decides more than on a subject
-COPY_WEIGHT: Final = 0.5  # importance: other outlets republishing a story say it matters
 # Two lines on one event ("ferry ran aground", "ferry refloated") are one line too many.
 SAME_EVENT_SIMILARITY: Final = 0.6
 SAME_EVENT_GAP: Final = timedelta(days=3)
+WEIGHTS_FILE: Final = Path(__file__).with_name("weights.toml")
+
+
+@dataclass(frozen=True)
+class Weights:
+    """The ranking's weights within a tier, as data (``weights.toml``, fitted to editors'
+    choices by ``manage.py fit_related``)."""
+
+    half_life_days: float = 14.0
+    fresh_share: float = 0.25
+    theme_fresh_share: float = 0.6
+    subject_theme_share: float = 0.3
+    same_source_penalty: float = 0.02
+    outlet_repeat_penalty: float = 0.06
+    secondary_tag: float = 0.75
+    topic_bonus: float = 0.3
+    copy_weight: float = 0.5
+
+    @classmethod
+    def parse(cls, text: str) -> Weights:
+        """Weights from the text of a TOML file; ValueError names a wrong entry."""
+        data = tomllib.loads(text)
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"weights: unknown entries {sorted(unknown)}")
+        bad = [k for k, v in data.items() if not isinstance(v, int | float) or v < 0]
+        if bad:
+            raise ValueError(f"weights: {bad} must be numbers, not negative")
+        return cls(**{k: float(v) for k, v in data.items()})
+
+    def to_toml(self) -> str:
+        return "".join(f"{f.name} = {getattr(self, f.name)!r}\n" for f in fields(self))
+
+
+WEIGHTS: Final = Weights.parse(WEIGHTS_FILE.read_text(encoding="utf-8"))
 # Newsletters, podcasts and round-ups touch every subject of their week: never a line.
 _ROUNDUP: Final = re.compile(
     r"\b(newsletter|podcast|digest|roundup|round up|news in brief|daily briefing|"
@@ -144,15 +175,15 @@ def on_themes(prof: Profile, themes: set[str]) -> set[str]:
     )
 
 
-def freshness(reference: datetime, cand: Candidate) -> float:
-    """1 for a story as new as the box's own (or newer), halving every HALF_LIFE_DAYS."""
+def freshness(reference: datetime, cand: Candidate, weights: Weights = WEIGHTS) -> float:
+    """1 for a story as new as the box's own (or newer), halving every ``half_life_days``."""
     age_days = max((reference - cand.published_at).total_seconds() / 86400.0, 0.0)
-    return float(0.5 ** (age_days / HALF_LIFE_DAYS))
+    return float(0.5 ** (age_days / weights.half_life_days))
 
 
-def importance(cand: Candidate) -> float:
+def importance(cand: Candidate, weights: Weights = WEIGHTS) -> float:
     """How much a story matters to its country's readers, before freshness: copies."""
-    return 1.0 + COPY_WEIGHT * math.log1p(cand.copies)
+    return 1.0 + weights.copy_weight * math.log1p(cand.copies)
 
 
 def rank(
@@ -163,10 +194,12 @@ def rank(
     corpus: Corpus,
     topics: set[int],
     now: datetime,
+    weights: Weights = WEIGHTS,
 ) -> Ranking:
     """Candidates per country, best first (by tier, then score). ``mine`` is the subject's
     vector, ``themes`` its main broad themes, ``topics`` its shown topic tags, ``now`` the
     reference time of a story without a date."""
+    w = weights
     reference = subject.published_at or now
     exclude = {subject.pk, subject.canonical_id}
     ranked: dict[int, list[Scored]] = defaultdict(list)
@@ -182,32 +215,32 @@ def rank(
             len(topics & cand.topics) / len(topics | cand.topics) if topics and cand.topics else 0.0
         )
         # Shared topic tags confirm a text match; alone they make nothing related.
-        relevance = min(similarity * (1.0 + TOPIC_BONUS * shared), 1.0) if similarity else 0.0
-        fresh = freshness(reference, cand)
+        relevance = min(similarity * (1.0 + w.topic_bonus * shared), 1.0) if similarity else 0.0
+        fresh = freshness(reference, cand, w)
         on_theme = on_themes(cand.profile, themes)
         if relevance >= MIN_RELEVANCE and (
             on_theme or not themes or relevance >= OFF_THEME_RELEVANCE
         ):
             tier = SUBJECT
-            score = relevance * (1.0 - FRESH_SHARE + FRESH_SHARE * fresh)
+            score = relevance * (1.0 - w.fresh_share + w.fresh_share * fresh)
             # Of two stories on the subject, the one more on the story's broad themes (an
             # oil field's new production before its oil leak, for a drilling story).
             fit = sum(cand.profile.themes.get(t, 0.0) for t in themes) if themes else 1.0
-            score *= 1.0 - SUBJECT_THEME_SHARE + SUBJECT_THEME_SHARE * min(fit, 1.0)
+            score *= 1.0 - w.subject_theme_share + w.subject_theme_share * min(fit, 1.0)
         elif on_theme:
             tier = THEME
             agreement = sum(cand.profile.themes[t] for t in on_theme)
-            score = agreement * (1.0 - THEME_FRESH_SHARE + THEME_FRESH_SHARE * fresh)
+            score = agreement * (1.0 - w.theme_fresh_share + w.theme_fresh_share * fresh)
         else:
             tier = RECENT
-            score = importance(cand) * fresh
+            score = importance(cand, w) * fresh
         if cand.source_id == subject.source_id:
-            score *= 1.0 - SAME_SOURCE_PENALTY
+            score *= 1.0 - w.same_source_penalty
         out.outlets[cand.id] = cand.outlet.casefold()
         out.vectors[cand.id] = vec
         out.published[cand.id] = cand.published_at
         for cid in cand.countries:
-            factor = 1.0 if cid == cand.primary_country_id else SECONDARY_TAG
+            factor = 1.0 if cid == cand.primary_country_id else w.secondary_tag
             ranked[cid].append(Scored(cand.id, round(score * factor, 6), round(relevance, 4), tier))
     for lst in ranked.values():
         lst.sort(key=_order)
@@ -237,11 +270,12 @@ def pick(
     used_outlets: Iterable[str] = (),
     vectors: Mapping[int, Vector] | None = None,
     published: Mapping[int, datetime] | None = None,
+    weights: Weights = WEIGHTS,
 ) -> dict[int, Scored]:
     """One story per country: the strongest line (best tier, then score) is placed first, no
     story is used twice, no story of an event already in the box (given ``vectors`` and
     ``published``), and within a tier each earlier line from the same outlet costs a
-    candidate ``OUTLET_REPEAT_PENALTY``."""
+    candidate ``outlet_repeat_penalty``."""
     picks: dict[int, Scored] = {}
     used = set(used_stories)
     outlet_count: dict[str, int] = defaultdict(int)
@@ -265,7 +299,7 @@ def pick(
                 if taken(cand.story_id):
                     continue
                 repeats = outlet_count[outlets.get(cand.story_id, "")]
-                value = (-cand.tier, cand.score * (1.0 - OUTLET_REPEAT_PENALTY) ** repeats)
+                value = (-cand.tier, cand.score * (1.0 - weights.outlet_repeat_penalty) ** repeats)
                 if best is None or value > best[0]:
                     best = (value, cid, cand)
         if best is None:

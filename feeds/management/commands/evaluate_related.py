@@ -29,11 +29,13 @@ the share of slots with a line.
 from __future__ import annotations
 
 import json
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils.text import slugify
@@ -42,7 +44,8 @@ from feeds import tasks
 from feeds.ingest import pipeline as ingest
 from feeds.ingest.parsing import parse_feed
 from feeds.models import Country, Feed, RelatedChange, RelatedSlot, Source, Story
-from feeds.related import boxes
+from feeds.related import boxes, curation
+from feeds.related.ranking import WEIGHTS, Weights
 
 DEFAULT_DIR = Path(settings.BASE_DIR) / "tests" / "fixtures" / "related"
 
@@ -289,43 +292,146 @@ def evaluate_themes(directory: Path, *, isolate: bool = True) -> ThemeReport:
 
 
 # --- Editors' choices ------------------------------------------------------------------------
+# A pair (story, country, shown, chosen) is held out from fitting when its story's guid hashes
+# odd: all pairs of one box fall on the same side, the same on every database.
+
+
+def held_out(guid: str) -> bool:
+    return zlib.crc32(guid.encode()) % 2 == 1
 
 
 @dataclass
 class ChoiceReport:
-    pairs: int = 0
-    ranks: list[int] = field(default_factory=list)  # 1-based place of the choice; 0 = absent
-    above_shown: int = 0  # the choice now ranks above the line the editor replaced
+    pairs: int = 0  # an editor replaced the system's line (or filled an empty one)
+    ranks: list[int] = field(default_factory=list)  # 1-based place among alternatives; 0 = absent
+    first: int = 0  # … and the choice now ranks first: the box would show it
+    above_shown: int = 0  # … and the choice now ranks above the line the editor replaced
+    kept: int = 0  # lines an editor left as the system made them …
+    kept_first: int = 0  # … that the box would still show
+
+    def add(self, ranked: list[int], shown: int | None, chosen: int) -> None:
+        on_top = bool(ranked) and ranked[0] == chosen
+        if shown == chosen:
+            self.kept += 1
+            self.kept_first += on_top
+            return
+        offered = [pk for pk in ranked if pk != shown]  # the editor page's alternatives
+        self.pairs += 1
+        self.ranks.append(offered.index(chosen) + 1 if chosen in offered else 0)
+        self.first += on_top
+        if shown in ranked and chosen in ranked:
+            self.above_shown += ranked.index(chosen) < ranked.index(shown)
 
     def share(self, within: int) -> float:
         return sum(1 for r in self.ranks if 0 < r <= within) / self.pairs if self.pairs else 0.0
 
+    @property
+    def mrr(self) -> float:
+        return sum(1 / r for r in self.ranks if r) / self.pairs if self.pairs else 0.0
+
+    @property
+    def agreed(self) -> int:
+        """Lines where the box would show what the editor wants (chosen or kept)."""
+        return self.first + self.kept_first
+
+    def summary(self) -> str:
+        kept = f"; lines kept still shown {self.kept_first}/{self.kept}" if self.kept else ""
+        return (
+            f"{self.pairs} pairs: among the first three alternatives {self.share(3):.3f}, "
+            f"first {self.share(1):.3f}, MRR {self.mrr:.3f}; the box would now show the choice "
+            f"{self.first}/{self.pairs}; above the replaced line {self.above_shown}/{self.pairs}"
+            + kept
+        )
+
     def lines(self) -> list[str]:
-        mrr = sum(1 / r for r in self.ranks if r) / self.pairs if self.pairs else 0.0
         return [
             f"editors' choices: {self.pairs} (a system line replaced, or an empty line filled)",
             f"choice among the alternatives offered: first {self.share(1):.3f}, "
-            f"first three {self.share(3):.3f}, first five {self.share(5):.3f}; MRR {mrr:.3f}",
+            f"first three {self.share(3):.3f}, first five {self.share(5):.3f}; MRR {self.mrr:.3f}",
             f"choice now ranked above the replaced line: {self.above_shown}/{self.pairs}",
+            f"the box would now show the choice: {self.first}/{self.pairs}",
         ]
+
+
+@dataclass
+class Pair:
+    story: Story
+    country_id: int
+    shown: int | None
+    chosen: int
+
+    @property
+    def held_out(self) -> bool:
+        return held_out(self.story.guid or str(self.story.pk))
+
+
+def recorded_pairs(limit: int = 1000) -> list[Pair]:
+    """The editors' replacements recorded in this database, newest first."""
+    rows = RelatedChange.objects.replacements()[:limit]
+    stories = Story.objects.in_bulk({story_id for story_id, *_ in rows})
+    return [
+        Pair(stories[story_id], country_id, shown, chosen)
+        for story_id, country_id, shown, chosen in rows
+        if story_id in stories
+    ]
+
+
+def choices_by_split(
+    pairs: list[Pair], weights: Weights = WEIGHTS, gathered: dict | None = None
+) -> dict[str, ChoiceReport]:
+    """Where the ranking (with ``weights``) puts the stories editors chose instead of the
+    system's line, for every pair, the pairs fitted on and those held out. ``gathered``
+    (story id → ``boxes.gather``) saves reading the candidates again."""
+    reports = {"all": ChoiceReport(), "fitted": ChoiceReport(), "held out": ChoiceReport()}
+    for pair in pairs:
+        g = gathered.get(pair.story.pk) if gathered is not None else None
+        if g is None:
+            g = boxes.gather(pair.story, every_country=True)
+            if gathered is not None:
+                gathered[pair.story.pk] = g
+        ranked = [s.story_id for s in boxes.ranked_from(g, weights).ranked.get(pair.country_id, [])]
+        for name in ("all", "held out" if pair.held_out else "fitted"):
+            reports[name].add(ranked, pair.shown, pair.chosen)
+    return reports
 
 
 def editor_choices(limit: int = 1000) -> ChoiceReport:
     """Where the ranking puts the stories editors chose instead of the system's line: the
     alternatives are the ones the editor page offers (the country's candidates, without the
     line shown)."""
-    report = ChoiceReport()
-    for story_id, country_id, shown, chosen in RelatedChange.objects.replacements()[:limit]:
-        story = Story.objects.filter(pk=story_id).first()
-        if story is None:
-            continue
-        ranked = [s.story_id for s in boxes.suggest(story).get(country_id, [])]
-        offered = [pk for pk in ranked if pk != shown]
-        report.pairs += 1
-        report.ranks.append(offered.index(chosen) + 1 if chosen in offered else 0)
-        if shown in ranked and chosen in ranked:
-            report.above_shown += ranked.index(chosen) < ranked.index(shown)
-    return report
+    return choices_by_split(recorded_pairs(limit))["all"]
+
+
+def record_choice_set(directory: Path, *, isolate: bool = True) -> list[Pair]:
+    """Store a labelled set (as ``evaluate``) and have an editor replace every line of an
+    anchor's box that is not the set's answer (its "right" story: the editor's choice) through
+    ``curation.pick``, so the choices are recorded as real ones are. Returns every labelled
+    line as a pair: the replaced ones, and those the editor kept (shown is the choice). The
+    caller owns (and rolls back) the transaction."""
+    feeds, answers = load_set(directory)
+    if isolate:
+        Story.objects.filter(is_hidden=False).update(is_hidden=True)
+    ids = ingest_set(directory, feeds)
+    editor, _ = get_user_model().objects.get_or_create(
+        username="evaluate-related-editor", defaults={"is_staff": True}
+    )
+    stories = {s.guid: s for s in Story.objects.filter(pk__in=ids)}
+    countries = {c.slug: c for c in Country.objects.all()}
+    pairs = []
+    for anchor_guid, expected in answers.items():
+        anchor = stories.get(anchor_guid)
+        if anchor is None:
+            raise CommandError(f"anchor {anchor_guid} was not stored")
+        for slug, want in expected.items():
+            target = stories.get(want or "")
+            if target is None or countries[slug].pk == anchor.primary_country_id:
+                continue
+            line = RelatedSlot.objects.filter(story=anchor, country=countries[slug]).first()
+            shown = line.target_id if line is not None else None
+            if shown != target.pk:
+                curation.pick(anchor, countries[slug], target, editor)
+            pairs.append(Pair(anchor, countries[slug].pk, shown, target.pk))
+    return pairs
 
 
 class Command(BaseCommand):
@@ -355,14 +461,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--editor-choices",
             action="store_true",
-            help="rank editors' replacements in this database (no DIR): where their choice is",
+            help="rank editors' replacements in this database (or, with DIR, those an editor "
+            "makes on a labelled set, rolled back): where their choice is",
         )
         parser.add_argument("--limit", type=int, default=1000, help="editor choices to read")
 
     def handle(self, *args, directory: str, batch: bool, keep: bool, **options):
         if options["editor_choices"]:
-            for line in editor_choices(options["limit"]).lines():
-                self.stdout.write(line)
+            options["keep"] = keep
+            self._editor_choices(directory if directory != str(DEFAULT_DIR) else "", options)
             return
         path = Path(directory)
         if not path.is_dir():
@@ -398,3 +505,20 @@ class Command(BaseCommand):
             self.stdout.write(line)
         for line in report.mistakes:
             self.stdout.write(line)
+
+    def _editor_choices(self, directory: str, options) -> None:
+        try:
+            with transaction.atomic():
+                if directory:
+                    made = record_choice_set(Path(directory))
+                    replaced = sum(1 for p in made if p.shown != p.chosen)
+                    self.stdout.write(f"{directory}: an editor replaced {replaced} lines")
+                reports = choices_by_split(recorded_pairs(options["limit"]))
+                if not options["keep"]:
+                    raise _Rollback
+        except _Rollback:
+            pass
+        for line in reports["all"].lines():
+            self.stdout.write(line)
+        for name in ("fitted", "held out"):
+            self.stdout.write(f"{name}: {reports[name].summary()}")
