@@ -276,7 +276,9 @@ def home(request: HttpRequest, params: ListingParams) -> HttpResponse:
         lead=page.stories[0] if page.stories else None,
         latest=page.stories[1:],
         sections=_country_sections(nav.countries, newest),
-        roundups=list(Story.objects.visible().roundups().select_related("source")[:3]),
+        roundups=list(
+            Story.objects.visible().roundups().without_bodies().select_related("source")[:3]
+        ),
         storylines=list(Storyline.objects.this_week()[:HOME_STORYLINES]),
         map_regions=[region for region in regions if region["shape"]],
         map_list=sorted(regions, key=lambda region: region["name"]),
