@@ -1,18 +1,27 @@
-"""The page-cache generation: one counter that every cached page and validator includes.
+"""The page-cache generations: counters that every cached page is stored against.
 
-Ingest (and anything else that changes what readers see) calls ``bump_generation()`` once
-the change is committed. Every cache key and ETag built from ``generation()`` then changes at
-once, so no page has to be deleted by name: the old entries are simply never asked for again
-and expire on their own.
+Two kinds, both in the default cache (Redis when REDIS_URL is set, so every web worker and
+Celery worker shares them):
 
-The counter lives in the default cache (Redis when REDIS_URL is set, so all web workers and
-Celery workers share it). A cache outage never breaks a page: ``state()`` returns ``None``
-and callers serve uncached pages without validators.
+* the **global** generation: ``bump_generation()`` invalidates every page at once. Editors'
+  changes, deploys and anything whose reach is hard to name call it.
+* one counter per **listing** a story can appear on (``scope``): ``latest`` (home, ``/feed/``,
+  search, sitemaps, storylines: anything that lists any story), ``country:<slug>``,
+  ``topic:<slug>``, ``source:<slug>`` and ``story:<pk>`` (a story's own page).
+  ``bump_listings()`` bumps only those a set of changed stories appears on, so a new Norway
+  story leaves ``/country/finland/`` and every other story's page cached.
+
+A page is stored with the values of the global counter and of its scopes (``versions``); it is
+current while they are unchanged. No page has to be deleted by name: an out-of-date entry is
+simply rebuilt on its next request. A counter that is missing (first use, eviction) starts
+from the clock in microseconds, never from a value it may have had before. A cache outage
+never breaks a page: ``versions`` answers ``None`` and callers serve uncached pages.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -22,7 +31,11 @@ GENERATION_KEY = "feeds:generation"
 CHANGED_AT_KEY = "feeds:generation:changed_at"
 # Bump when templates or page structure change in a way old cached pages must not survive
 # (a deploy can also just call bump_generation()).
-LAYOUT_VERSION = "1"
+LAYOUT_VERSION = "2"
+# A listing's counter may be evicted (it has a lifetime, so Redis's volatile-lru can reclaim
+# the one per story page); starting again from the clock keeps it above any value it had.
+SCOPE_TIMEOUT = 7 * 24 * 3600
+LATEST = "latest"
 
 
 @dataclass(frozen=True)
@@ -84,3 +97,59 @@ def generation() -> int | None:
     """The current generation number (None when the cache is unreachable)."""
     current = state()
     return current.generation if current else None
+
+
+def scope_key(scope: str) -> str:
+    return f"{GENERATION_KEY}:{scope}"
+
+
+def watched(scopes: Iterable[str]) -> list[str]:
+    """The cache keys of the counters a page depends on: the global one, then its scopes'."""
+    return [GENERATION_KEY, *(scope_key(scope) for scope in scopes)]
+
+
+def versions(values: Mapping[str, object], keys: list[str]) -> tuple[int, ...] | None:
+    """The counters' values (``keys`` from ``watched``) as read in ``values`` (one
+    ``get_many`` with whatever else the caller needed); missing ones are started from the
+    clock. None when the cache is unreachable."""
+    missing = [key for key in keys if key not in values]
+    if missing:
+        now = _now_us()
+        for key in missing:
+            if key == GENERATION_KEY:
+                _initialise()
+            else:
+                cache.add(key, now, timeout=SCOPE_TIMEOUT)
+        values = {**values, **cache.get_many(missing)}
+        if any(key not in values for key in keys):
+            return None
+    return tuple(int(values[key]) for key in keys)  # type: ignore[call-overload]
+
+
+def listing_scopes(listed_on: Mapping[str, Iterable[object]]) -> list[str]:
+    """The scopes of changed stories: ``latest`` and one per listing they appear on, from
+    ``StoryQuerySet.listed_on()`` (kind -> slugs or story ids)."""
+    scopes = [LATEST]
+    for kind, values in listed_on.items():
+        scopes += sorted({f"{kind}:{value}" for value in values})
+    return scopes
+
+
+def bump_listings(listed_on: Mapping[str, Iterable[object]]) -> list[str]:
+    """Invalidate the pages these changed stories can appear on, and only those (see
+    ``listing_scopes``). Returns the scopes bumped (none on a cache outage)."""
+    scopes = listing_scopes(listed_on)
+    bumped = []
+    for scope in scopes:
+        key = scope_key(scope)
+        try:
+            value = cache.incr(key)
+        except ValueError:  # missing: start it from the clock, above any value it had
+            cache.add(key, _now_us(), timeout=SCOPE_TIMEOUT)
+            try:
+                value = cache.incr(key)
+            except ValueError:
+                value = None
+        if value is not None:
+            bumped.append(scope)
+    return bumped

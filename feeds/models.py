@@ -264,6 +264,31 @@ class StoryQuerySet(models.QuerySet["Story"]):
         search vector, which are most of a row's width and which such a card never shows."""
         return self.defer(*UNSHOWN, "content")
 
+    def listed_on(self) -> dict[str, set]:
+        """The listings these stories can appear on, for ``generation.bump_listings``: their
+        countries', topics' and sources' slugs (rejected tags too: a story just taken off a
+        country must leave its page), and the pages of the stories and of their originals
+        (a copy shows on its original's page). Three queries."""
+        countries = StoryCountry.objects.filter(story__in=self.values("pk")).values_list(
+            "country__slug", flat=True
+        )
+        topics = StoryTopic.objects.filter(story__in=self.values("pk")).values_list(
+            "topic__slug", flat=True
+        )
+        stories: set = set()
+        sources: set = set()
+        for pk, source, canonical in self.values_list("pk", "source__slug", "canonical_id"):
+            stories.add(pk)
+            sources.add(source)
+            if canonical is not None:
+                stories.add(canonical)
+        return {
+            "country": set(countries),
+            "topic": set(topics),
+            "source": sources,
+            "story": stories,
+        }
+
     def for_cards(self) -> StoryQuerySet:
         """What a page's story cards render: a listing without the story's body (cards show
         the headline, the teaser and the tags; at 1.5 KB a row the body was most of what a

@@ -19,7 +19,7 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from feeds.digest import drafting, mailing
-from feeds.generation import bump_generation
+from feeds.generation import bump_listings
 from feeds.ingest import images, leases
 from feeds.ingest import pipeline as ingest
 from feeds.models import Digest, Feed, Story
@@ -46,7 +46,8 @@ def retried_task(name: str, *, max_retries: int = 5) -> Any:
 
 def after_fetch(result: ingest.FeedRunResult, *, suggest: bool = True) -> None:
     """Everything a fetch that changed stories sets off, once its transaction commits:
-    pages and feeds showing them are rebuilt (a new cache generation), the WebSub hub is
+    the pages and feeds they can appear on are rebuilt (their listings' generations: home,
+    /feed/, their countries, topics, source and story pages; no other page), the WebSub hub is
     pinged, and (``suggest``) their related boxes are suggested and refreshed in a task.
 
     Callers that suggest boxes themselves, in-process (the management commands, the admin's
@@ -57,7 +58,7 @@ def after_fetch(result: ingest.FeedRunResult, *, suggest: bool = True) -> None:
         return
 
     def queue() -> None:
-        bump_generation()
+        bump_listings(Story.objects.filter(pk__in=ids).listed_on())
         if settings.WEBSUB_HUB_URL:
             publish_websub.delay(ids)
         if suggest:

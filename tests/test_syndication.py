@@ -835,11 +835,16 @@ def test_it_names_every_feed_a_story_changes(world, settings):
 
 
 def test_it_publishes_changes_to_the_hub(client, world, hub, django_assert_num_queries):
-    before = generation()
+    from feeds import generation as generations
+
+    watched = generations.watched(["country:russia", "latest", "country:greenland"])
+    before = generations.versions({}, watched)
     with django_assert_num_queries(3):
         pinged = websub.publish_changes([world["lead"].pk, world["plain"]])
 
-    assert generation() > before
+    after = generations.versions({}, watched)
+    assert after[1] > before[1] and after[2] > before[2]  # the stories' listings, rebuilt
+    assert after[3] == before[3]  # a country neither story is in keeps its pages
     assert len(hub.received) == 1
     topics = hub.received[0][2]["hub.url"]
     assert topics == pinged

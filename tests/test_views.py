@@ -11,6 +11,7 @@ import itertools
 import json
 import re
 import secrets
+import time
 from datetime import timedelta
 from xml.etree import ElementTree
 
@@ -729,6 +730,66 @@ def test_anonymous_pages_are_cached_until_the_generation_changes(client, django_
     assert fresh.status_code == 200
     assert "Fresh news" in fresh.content.decode()
     assert fresh["ETag"] != etag
+
+
+@pytest.mark.services
+def test_a_new_story_rebuilds_only_the_pages_it_can_appear_on(client, django_assert_num_queries):
+    """What ingest does once a new Norway story is stored (``tasks.after_fetch``): home,
+    /feed/ and Norway's pages are rebuilt; Finland's page, Finland's feed and another story's
+    page stay in the cache (no query), on PostgreSQL and Redis."""
+    make_many(2)
+    finnish = make_story("Oulu port reopens", countries=("finland",), topics=("shipping",))
+    untouched = ["/country/finland/", "/country/finland/feed/", f"/story/{finnish.pk}/"]
+    rebuilt = ["/", "/feed/", "/country/norway/", "/country/norway/feed/", "/topic/energy/"]
+    before = {path: client.get(path) for path in untouched + rebuilt}
+    assert all(r.status_code == 200 for r in before.values())
+
+    new = make_story(
+        "Hammerfest LNG restarts",
+        countries=("norway",),
+        topics=("energy",),
+        published=timezone.now(),
+    )
+    assert generation.bump_listings(Story.objects.filter(pk=new.pk).listed_on())
+
+    for path in untouched:
+        with django_assert_num_queries(0):
+            again = client.get(path)
+        assert again.content == before[path].content, path
+    for path in rebuilt:
+        fresh = client.get(path)
+        assert "Hammerfest LNG restarts" in fresh.content.decode(), path
+        assert fresh["ETag"] != before[path]["ETag"], path
+
+
+@pytest.mark.services
+def test_entries_go_stale_spread_out_and_one_request_rebuilds(client):
+    """No bucket boundary at which every page misses at once: each entry is fresh for its own
+    share of the policy's lifetime, and while one request rebuilds an out-of-date entry, the
+    others are served the old one instead of all going to the database."""
+    from feeds.web import caching
+
+    make_many(1)
+    factory = RequestFactory()
+    paths = ["/", "/country/norway/", "/country/russia/", "/topic/energy/", "/topic/shipping/"]
+    lifetimes = []
+    for path in paths:
+        client.get(path)
+        stored = cache.get(caching.entry_key(caching.identity_of(factory.get(path))))
+        lifetimes.append(stored.fresh_until - time.time())
+    assert all(0 < left <= caching.BUCKET_SECONDS for left in lifetimes)
+    assert max(lifetimes) - min(lifetimes) > 1  # not one expiry for all (spread over 75 s)
+
+    make_story("Late news from Vardø", countries=("norway",), published=timezone.now())
+    generation.bump_listings({"country": {"norway"}})
+    lock = caching.rebuild_key(caching.identity_of(factory.get("/country/norway/")))
+    cache.add(lock, 1, 30)  # another worker is rebuilding Norway's page right now
+    try:
+        stale = client.get("/country/norway/")
+    finally:
+        cache.delete(lock)
+    assert stale.status_code == 200 and "Late news from Vardø" not in stale.content.decode()
+    assert "Late news from Vardø" in client.get("/country/norway/").content.decode()
 
 
 def test_editors_always_get_a_fresh_page(client, admin_user):

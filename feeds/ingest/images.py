@@ -29,7 +29,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from feeds.generation import bump_generation
+from feeds.generation import bump_listings
 from feeds.ingest.fetching import FetchError, fetch
 from feeds.models import IMAGE_WIDTHS, Story, image_name
 
@@ -146,7 +146,7 @@ def store_images(story_ids: Iterable[int], *, offline: bool = False) -> int:
     ``offline``: take the bundled sample images instead of the network (load_sample_feeds).
     Stories whose image is already stored from the same URL are skipped.
     """
-    stored = 0
+    stored: list[int] = []
     stories = Story.objects.filter(pk__in=list(story_ids)).exclude(image_url="")
     for story in stories.only("pk", "image_url", "image_file", "image_source"):
         if story.image_file and story.image_source == story.image_url:
@@ -170,7 +170,7 @@ def store_images(story_ids: Iterable[int], *, offline: bool = False) -> int:
             image_source=story.image_url,
             image_checked_at=timezone.now(),
         )
-        stored += 1
-    if stored:
-        bump_generation()  # pages showing these stories now have their images
-    return stored
+        stored.append(story.pk)
+    if stored:  # the pages showing these stories now have their images; no other page
+        bump_listings(Story.objects.filter(pk__in=stored).listed_on())
+    return len(stored)

@@ -15,8 +15,9 @@ What every feed promises subscribers:
 * no story content can break the document: every string is stripped of the characters
   XML 1.0 forbids here, at output, whatever the database holds (threats.md finding 5, D5, D7);
 * conditional GET (strong ETag, Last-Modified, 304) and ``Cache-Control: public``; the bytes
-  are generated once per cache generation (``feeds.generation``) and then served from the cache
-  without touching the database (``feeds.web.caching``, the same cache as the reader pages).
+  are generated once per change to their listing (``feeds.generation``) and then served from
+  the cache without touching the database (``feeds.web.caching``, the same cache as the reader
+  pages).
 
 The formats themselves (which generator, which URL, which media type) are listed once, in
 ``feeds.syndication.formats``.

@@ -70,15 +70,15 @@ def _listing_feed_urls(source: str, countries: set[str], topics: set[str]) -> li
 def publish_changes(stories: Iterable[Story | int]) -> list[str]:
     """Make changed stories visible in feeds and push them: call once the change committed.
 
-    Bumps the cache generation (so every feed is rebuilt on its next request, the hub's
-    included) and, when a hub is configured, pings it once for the union of the stories'
-    feeds (see :func:`changed_feed_urls`), in three queries whatever the number of stories.
-    Returns the topic URLs pinged.
+    Bumps the generations of the stories' listings (so each of their feeds is rebuilt on its
+    next request, the hub's included) and, when a hub is configured, pings it once for the
+    union of the stories' feeds (see :func:`changed_feed_urls`), in three queries whatever
+    the number of stories. Returns the topic URLs pinged.
     """
-    generations.bump_generation()
-    if not hub_url():
-        return []
     ids = {item.pk if isinstance(item, Story) else int(item) for item in stories}
+    if not hub_url():
+        generations.bump_listings(Story.objects.filter(pk__in=ids).listed_on())
+        return []
     countries: dict[int, set[str]] = {}
     topics: dict[int, set[str]] = {}
     for story_id, slug in StoryCountry.objects.filter(story_id__in=ids).values_list(
@@ -90,6 +90,7 @@ def publish_changes(stories: Iterable[Story | int]) -> list[str]:
     ):
         topics.setdefault(story_id, set()).add(slug)
     urls: dict[str, None] = {}
+    listed_on: dict[str, set] = {"country": set(), "topic": set(), "source": set(), "story": ids}
     for story_id, source in (
         Story.objects.filter(pk__in=ids).order_by("pk").values_list("pk", "source__slug")
     ):
@@ -97,6 +98,12 @@ def publish_changes(stories: Iterable[Story | int]) -> list[str]:
             source, countries.get(story_id, set()), topics.get(story_id, set())
         )
         urls.update(dict.fromkeys(found))
+        listed_on["source"].add(source)
+    for slugs in countries.values():
+        listed_on["country"] |= slugs
+    for slugs in topics.values():
+        listed_on["topic"] |= slugs
+    generations.bump_listings(listed_on)
     pinged = list(urls)
     ping_hub(pinged)
     return pinged

@@ -1,24 +1,32 @@
 """The one HTTP cache of public GET responses: pages, feeds, sitemaps and OPML alike.
 
-A response is rendered once per cache generation (``feeds.generation``, bumped by every change
-readers can see) and per *identity*: the origin, the path and the query parameters the view
-reads, already normalised by the caller. Anything else in the query string never reaches the
-key, so made-up parameters cannot multiply the entries.
+A response is rendered once per *identity* (the origin, the path and the query parameters the
+view reads, already normalised by the caller; anything else in the query string never reaches
+the key, so made-up parameters cannot multiply the entries) and kept with the versions of the
+generations it depends on (``feeds.generation``): the global one and its listing's
+(``scopes_of``: a country page depends on that country's counter, a story page on its own, every
+other page on ``latest``). So a new Norway story rebuilds the home page, /feed/ and Norway's
+pages, and leaves Finland's and every other story's page in the cache.
 
 Every response carries a strong ETag (a digest of its bytes) and a Last-Modified that moves
-only when the bytes do: a new generation that renders the same bytes (a change elsewhere)
-keeps answering conditional requests with 304. That date is kept per identity, in its own key,
+only when the bytes do: a rebuild that renders the same bytes (a change elsewhere) keeps
+answering conditional requests with 304. That date is kept per identity, in its own key,
 for as long as the policy says (long for a fixed page, short for a search anyone can mint).
 
-Policies differ only in numbers and in who bypasses the cache: reader pages carry relative
-times ("2 hours ago"), so their entries also turn over every ``bucket`` seconds; signed-in
-editors always get a fresh, private page so their changes show at once. A cache outage never
-breaks a page: it is rendered every time, still with validators.
+Entries are fresh for a while (reader pages carry relative times such as "2 hours ago", so at
+most ``BUCKET_SECONDS``), each for a randomly shortened span, so entries stored together do
+not all go stale at the same second. An out-of-date entry (stale, or of older versions) is
+rebuilt by ONE request, which takes a short lock; requests for it meanwhile get the old entry
+(stale-while-revalidate), so a change or an expiry never sends every worker to the database
+for the same page at once. Policies differ only in numbers and in who bypasses the cache:
+signed-in editors always get a fresh, private page so their changes show at once. A cache
+outage never breaks a page: it is rendered every time, still with validators.
 """
 
 from __future__ import annotations
 
 import hashlib
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,10 +50,10 @@ _NOT_STORED = frozenset({"etag", "last-modified", "cache-control", "expires", "v
 class Policy:
     """How one kind of response is cached."""
 
-    timeout: Callable[[], int]  # seconds an entry lives in the cache
+    timeout: Callable[[], int]  # seconds an entry is fresh (at most; each is shortened at random)
     max_age: Callable[[], int]  # seconds a browser or proxy may reuse it unasked
     state_timeout: Callable[[], int]  # how long Last-Modified is remembered per identity
-    bucket: int = 0  # > 0: entries also turn over every `bucket` seconds (relative times)
+    bucket: int = 0  # > 0: entries are fresh for at most `bucket` seconds (relative times)
     fresh_for_editors: bool = False  # signed-in users bypass the cache, privately
     max_bytes: int = 4 * 1024 * 1024  # bigger bodies (full-text feeds) are rebuilt per request
 
@@ -58,6 +66,25 @@ class Entry:
     headers: tuple[tuple[str, str], ...]
     etag: str
     last_modified: int  # epoch seconds
+
+
+@dataclass(frozen=True)
+class Stored:
+    """An entry in the cache, with what it was rendered against and until when it is fresh."""
+
+    entry: Entry
+    versions: tuple[int, ...]
+    fresh_until: float  # epoch seconds
+
+
+# How long one request may hold the right to rebuild an entry (others get the old one
+# meanwhile); a rebuild that dies holds it no longer than this.
+REBUILD_LOCK_SECONDS = 30
+# An entry stays in the cache this long after it goes stale, to be served while rebuilt.
+STALE_SECONDS = 120
+# The share of its freshness an entry may lose at random (so entries stored together expire
+# spread over this share of their lifetime, never all at once).
+JITTER = 0.25
 
 
 def _setting(name: str) -> Callable[[], int]:
@@ -154,6 +181,35 @@ def respond(request: HttpRequest, entry: Entry, policy: Policy) -> HttpResponse:
     return response if answer is None else answer
 
 
+def scopes_of(request: HttpRequest) -> tuple[str, ...]:
+    """The listing generations a page depends on, from the URL it answers (``feeds.urls``):
+    one country's, topic's or source's pages (and their feeds), a story's page, or ``latest``
+    (home, /feed/, search, storylines, sitemaps: anything that can list any story)."""
+    match = request.resolver_match
+    name = (match.url_name or "") if match else ""
+    kwargs = match.kwargs if match else {}
+    kind = name.split("_", 1)[0]  # country_topic_atom -> country: its stories are Norway's
+    if kind in ("country", "topic", "source") and "slug" in kwargs:
+        return (f"{kind}:{kwargs['slug']}",)
+    if name == "story" and "pk" in kwargs:
+        return (f"story:{kwargs['pk']}",)
+    return (generation.LATEST,)
+
+
+def entry_key(identity: str) -> str:
+    return f"feeds:http:{generation.LAYOUT_VERSION}:{digest(identity)}"
+
+
+def rebuild_key(identity: str) -> str:
+    """The lock held by the one request rebuilding this entry."""
+    return f"feeds:http:rebuild:{digest(identity)}"
+
+
+def _fresh_until(policy: Policy) -> float:
+    lifetime = policy.bucket or policy.timeout()
+    return time.time() + lifetime * (1 - JITTER * random.random())  # spread, not secret
+
+
 def serve(
     request: HttpRequest,
     identity: str,
@@ -169,20 +225,39 @@ def serve(
         response = _rendered(render())
         patch_cache_control(response, private=True, no_cache=True)
         return response
-    current = generation.generation()  # None: the cache is down, render every time
-    key = None
-    if current is not None:
-        bucket = int(time.time()) // policy.bucket if policy.bucket else 0
-        key = f"feeds:http:{generation.LAYOUT_VERSION}.{current}.{bucket}:{digest(identity)}"
-        entry = cache.get(key)
-        if isinstance(entry, Entry):
-            return respond(request, entry, policy)
+    key = entry_key(identity)
+    counters = generation.watched(scopes_of(request))
+    values = cache.get_many([key, *counters])  # one round trip: the entry and its versions
+    current = generation.versions(values, counters)  # None: the cache is down, render
+    stored = values.get(key)
+    if current is not None and isinstance(stored, Stored):
+        if stored.versions == current and time.time() < stored.fresh_until:
+            return respond(request, stored.entry, policy)
+        lock = rebuild_key(identity)
+        if not cache.add(lock, 1, REBUILD_LOCK_SECONDS):  # another request is rebuilding it
+            return respond(request, stored.entry, policy)
+        try:
+            return _render_and_store(request, identity, render, policy, key, current)
+        finally:
+            cache.delete(lock)
+    return _render_and_store(request, identity, render, policy, key, current)
+
+
+def _render_and_store(
+    request: HttpRequest,
+    identity: str,
+    render: Callable[[], HttpResponse],
+    policy: Policy,
+    key: str,
+    current: tuple[int, ...] | None,
+) -> HttpResponse:
     response = _rendered(render())
     if response.status_code != 200 or response.streaming:
         return response
     entry = entry_of(identity, response, policy)
-    if key is not None and len(entry.body) <= policy.max_bytes:
-        cache.set(key, entry, policy.timeout())
+    if current is not None and len(entry.body) <= policy.max_bytes:
+        stored = Stored(entry, current, _fresh_until(policy))
+        cache.set(key, stored, (policy.bucket or policy.timeout()) + STALE_SECONDS)
     return respond(request, entry, policy)
 
 

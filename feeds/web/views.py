@@ -6,11 +6,11 @@ a few page-specific queries. Listings use keyset pagination (``?before=<publishe
 for older stories, ``?after=…`` for newer ones): a page far back costs one index range scan,
 like the first, and its link keeps showing the same stories while new ones arrive.
 
-Anonymous GET responses go through the one page cache (``feeds.web.caching``): stored whole
-per cache generation (``feeds.generation``, which ingest bumps after every change) and per
-five-minute bucket, so the relative times on a page ("2 hours ago") are never more than five
-minutes stale, with ETag/Last-Modified validators. A page's cache identity is the parameters it
-reads, nothing else from the query string.
+Anonymous GET responses go through the one page cache (``feeds.web.caching``): stored whole,
+rebuilt when a change reaches their listing (``feeds.generation``: ingest bumps the listings a
+new story appears on) or after at most five minutes, so the relative times on a page ("2 hours
+ago") are never more than five minutes stale, with ETag/Last-Modified validators. A page's
+cache identity is the parameters it reads, nothing else from the query string.
 """
 
 from __future__ import annotations
