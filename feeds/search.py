@@ -178,11 +178,33 @@ def _text_columns() -> list[str]:
     return columns
 
 
-def _tsquery(query: str) -> SearchQuery:
-    first, *others = SEARCH_CONFIGS
-    combined = SearchQuery(query, search_type="websearch", config=first)
-    for config in others:
-        combined = combined | SearchQuery(query, search_type="websearch", config=config)
+class _Parsed(SearchQuery):
+    """A tsquery given as the text ``websearch_to_tsquery`` made of it."""
+
+    template = "%(expressions)s::tsquery"
+
+
+def _tsquery(query: str) -> SearchQuery | None:
+    """The query as every configuration parses it, each distinct parse once, ORed; None when
+    every parse is empty (only stop words).
+
+    Parsed in SQL first, then deduplicated: ORing seven copies of one lexeme (a name or a
+    word no dictionary stems) made PostgreSQL estimate thousands of matches for a word that
+    is in no story, and walk the newest stories in order instead of asking the full-text
+    index (1.6 s at 100,000 stories, against a millisecond through the index).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT websearch_to_tsquery(c::regconfig, %s)::text "
+            "FROM unnest(%s::text[]) AS c",
+            [query, list(SEARCH_CONFIGS)],
+        )
+        parsed = sorted(text for (text,) in cursor.fetchall() if text)
+    if not parsed:
+        return None
+    combined: SearchQuery = _Parsed(parsed[0])
+    for text in parsed[1:]:
+        combined = combined | _Parsed(text)
     return combined
 
 
@@ -366,8 +388,9 @@ def search_stories(
     ready for listing templates.
 
     On PostgreSQL each story carries ``rank``, ``snippet`` and ``headline`` (plain text with
-    sentinel marks; render them through ``highlight_html``). Costs one extra query (the
-    trigram fallback check). Run it inside ``search_budget()`` so that its statements time out.
+    sentinel marks; render them through ``highlight_html``). Runs two queries at once (the
+    query's parse, the matching ids) and returns the rest lazily. Run it inside
+    ``search_budget()`` so that its statements time out.
     """
     query = _bounded(query)
     base = _filtered(
@@ -379,13 +402,17 @@ def search_stories(
         return _plain_search(base, query)
 
     tsquery = _tsquery(query)
+    if tsquery is None:
+        return base.none()
     # Ranking reads every candidate's vector: over all the matches of a common word (tens of
     # thousands of stories) that took seconds. Rank the newest RANK_WINDOW matches instead,
-    # which is also all that the pages (and the count) can show.
-    window = (
+    # which is also all that the pages (and the count) can show. Their ids are read here, once:
+    # as a subquery, PostgreSQL joined them back to every story in a nested loop (12 s to ask
+    # whether "government minister" matched anything, at 100,000 stories).
+    window = list(
         base.filter(search_vector=tsquery)
         .order_by("-published_at", "-id")
-        .values("pk")[:RANK_WINDOW]
+        .values_list("pk", flat=True)[:RANK_WINDOW]
     )
     found = (
         Story.objects.filter(pk__in=window)
@@ -419,7 +446,7 @@ def search_stories(
         )
         .order_by("-rank", "-published_at", "-id")
     )
-    if found.exists():
+    if window:
         return found
     if len(query) < TRIGRAM_MIN_LENGTH or len(query_terms(query)) > TRIGRAM_MAX_TERMS:
         return found  # nothing, and no trigram scan for a query that would match anything

@@ -822,9 +822,10 @@ PAGES = [
     ("/topic/energy/", 5),
     ("/country/norway/topic/energy/", 5),
     ("/source/high-north-news/", 6),
-    # navigation 2, the statement timeout 1 (+ its savepoint and release under the test's
-    # transaction), full-text check 1, the page's ids 1, its rows 1, their tags 2, the count 1
-    ("/search/?q=story&country=norway", 11),
+    # navigation 2, the search slot 1 (+ its savepoint and release under the test's
+    # transaction), the query's parses 1, the newest matches' ids 1, the page's ids 1, its
+    # rows 1, their tags 2, the count 1
+    ("/search/?q=story&country=norway", 12),
 ]
 
 
