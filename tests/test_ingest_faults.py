@@ -471,3 +471,28 @@ def test_literal_tag_text_in_a_title_is_shown_as_text_everywhere(fixture_server,
     assert title in [e.title for e in parsed.entries]
     items = json.loads(client.get("/feed/json/").content)["items"]
     assert title in [i["title"] for i in items]
+
+
+def test_an_over_long_link_in_an_outlets_box_drops_that_line_alone(fixture_server):
+    """RelatedSlot.external_url holds 2,000 characters too: the outlet's box line with a longer
+    link is left out, the story and the box's other lines are kept (L1)."""
+    sweden_url = "https://www.sverigesradio.se/artikel/lulea-port-ice"
+    box = (
+        "<p>Ships finished the last sealift deliveries to Nunavut communities this week.</p>"
+        "<p><strong>Related stories from around the North:</strong></p>"
+        f'<p><strong>Finland:</strong> <a href="{LONG_LINK}">Finnish icebreakers start '
+        "season early</a>, Yle News<br />"
+        f'<strong>Sweden:</strong> <a href="{sweden_url}">Luleå port prepares for thick '
+        "ice</a>, Radio Sweden</p>"
+    )
+    boxed = entry(
+        "box-1",
+        title="Sealift season ends in Nunavut",
+        link="https://ok.example/sealift",
+        body=f"<![CDATA[{box}]]>",
+    )
+    feed = add_feed(fixture_server, "/box.xml", rss(boxed))
+    assert ingest.fetch_and_store(feed.pk, force=True).created == 1
+    story = Story.objects.get(feed=feed)
+    lines = {s.country.slug: s.external_url for s in story.related_slots.select_related("country")}
+    assert lines == {"sweden": sweden_url}
