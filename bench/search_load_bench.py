@@ -38,6 +38,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -120,23 +121,29 @@ def attacker(port: int, seconds: float, index: int, results: Counter, lock: thre
 
 
 class Server:
-    """gunicorn on loopback, as `make serve` runs it; stopped (by its own pid) on exit."""
+    """gunicorn on loopback with the production configuration, as `make serve` runs it (its
+    access log and messages in a temporary file); stopped (by its own pid) on exit."""
 
     def __init__(self, port: int, workers: int, env: dict[str, str]):
         self.port = port
+        self.scratch = tempfile.TemporaryDirectory(prefix="search-bench-")
+        self.log = open(Path(self.scratch.name) / "gunicorn.log", "wb")
+        env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(Path(self.scratch.name) / "metrics")}
         self.process = subprocess.Popen(
             [
                 str(Path(sys.executable).parent / "gunicorn"),
                 "arcticnews.wsgi",
-                "-w",
+                "--config",
+                "arcticnews/gunicorn_config.py",
+                "--workers",
                 str(workers),
-                "-b",
+                "--bind",
                 f"127.0.0.1:{port}",
-                "--log-level",
-                "warning",
             ],
             cwd=ROOT,
             env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -156,6 +163,8 @@ class Server:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        self.log.close()
+        self.scratch.cleanup()
 
 
 def phase(name: str, port: int, ids: list[int], seconds: float, clients: int) -> dict:
