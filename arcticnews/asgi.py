@@ -1,3 +1,5 @@
+"""The ASGI entry point (the site is served by gunicorn through ``wsgi``)."""
+
 import os
 
 from django.core.asgi import get_asgi_application

@@ -1,3 +1,5 @@
+"""The root URLconf: the reader site (``feeds.urls``), the admin, health and metrics."""
+
 import re
 
 from django.conf import settings

@@ -1,3 +1,5 @@
+"""The app's configuration: system checks registered and the Editors group kept after migrations."""
+
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 

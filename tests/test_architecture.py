@@ -16,6 +16,7 @@ cannot make the guard pass.
 from __future__ import annotations
 
 import ast
+import importlib.util
 import io
 import re
 import tokenize
@@ -272,3 +273,23 @@ def test_no_model_change_lacks_its_migration():
         call_command("makemigrations", "--check", "--dry-run", verbosity=0)
     except SystemExit as exc:
         pytest.fail(f"pending migrations (makemigrations --check exited {exc.code})")
+
+
+def _layout_script():
+    spec = importlib.util.spec_from_file_location("layout", ROOT / "scripts" / "layout.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_module_says_what_it_is_and_docs_layout_shows_it_as_it_is():
+    """docs/layout.md's tree is made from the modules' docstrings (scripts/layout.py): a module
+    added, moved or described anew without regenerating it fails here."""
+    layout = _layout_script()
+    tree = layout.tree()
+    undescribed = [line.strip() for line in tree.splitlines() if re.fullmatch(r"\s*\w+\.py", line)]
+    assert not undescribed, f"modules without a docstring (or a command's help): {undescribed}"
+    assert "  ingest/" in tree and "fetching.py" in tree  # the generator walks the packages
+    doc = (ROOT / "docs" / "layout.md").read_text(encoding="utf-8")
+    assert tree in doc, "docs/layout.md is stale: run `.venv/bin/python scripts/layout.py`"

@@ -1,0 +1,1 @@
+"""``manage.py`` commands: each one a thin call into the stage that does the work."""
