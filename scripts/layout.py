@@ -1,6 +1,7 @@
 """Print the code's layout, one line per module, from the modules' docstrings.
 
-    .venv/bin/python scripts/layout.py > docs/layout-tree.txt   (docs/layout.md embeds it)
+    .venv/bin/python scripts/layout.py            # print it
+    .venv/bin/python scripts/layout.py --write    # put it in docs/layout.md (its text block)
 
 Each line is a module's path and the first sentence of its docstring: the docstrings are the
 one description of a module, and this tree is made from them, never written by hand
@@ -79,5 +80,21 @@ def tree() -> str:
     return "\n".join(lines) + "\n"
 
 
+DOC = ROOT / "docs" / "layout.md"
+_BLOCK = re.compile(r"(?<=\n```text\n).*?(?=^```$)", re.DOTALL | re.MULTILINE)
+
+
+def write(doc: Path = DOC) -> None:
+    """Replace docs/layout.md's text block (the tree) with the tree as the code is now."""
+    text = doc.read_text(encoding="utf-8")
+    updated, count = _BLOCK.subn(lambda _: tree(), text, count=1)
+    if count != 1:
+        raise SystemExit(f"{doc}: no ```text block to write the tree into")
+    doc.write_text(updated, encoding="utf-8")
+
+
 if __name__ == "__main__":
-    sys.stdout.write(tree())
+    if sys.argv[1:] == ["--write"]:
+        write()
+    else:
+        sys.stdout.write(tree())

@@ -292,4 +292,4 @@ def test_every_module_says_what_it_is_and_docs_layout_shows_it_as_it_is():
     assert not undescribed, f"modules without a docstring (or a command's help): {undescribed}"
     assert "  ingest/" in tree and "fetching.py" in tree  # the generator walks the packages
     doc = (ROOT / "docs" / "layout.md").read_text(encoding="utf-8")
-    assert tree in doc, "docs/layout.md is stale: run `.venv/bin/python scripts/layout.py`"
+    assert tree in doc, "docs/layout.md is stale: run `.venv/bin/python scripts/layout.py --write`"
