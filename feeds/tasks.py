@@ -32,15 +32,19 @@ logger = logging.getLogger(__name__)
 TRANSIENT = (OperationalError, InterfaceError)
 
 
-def retried_task(name: str, *, max_retries: int = 5) -> Any:
-    """An idempotent task, acknowledged once done, retried with backoff on TRANSIENT errors."""
+def retried_task(name: str, *, max_retries: int = 5, **options: Any) -> Any:
+    """An idempotent task, acknowledged once done, retried with backoff on TRANSIENT errors
+    (``options``: Celery's, added or overriding these)."""
     return shared_task(
-        name=name,
-        ignore_result=True,
-        acks_late=True,
-        autoretry_for=TRANSIENT,
-        retry_backoff=True,
-        max_retries=max_retries,
+        **{
+            "name": name,
+            "ignore_result": True,
+            "acks_late": True,
+            "autoretry_for": TRANSIENT,
+            "retry_backoff": True,
+            "max_retries": max_retries,
+            **options,
+        }
     )
 
 
@@ -112,16 +116,12 @@ def enqueue_due_feeds(limit: int = 500) -> int:
     return len(ids)
 
 
-@shared_task(
-    name="feeds.fetch_feed",
-    ignore_result=True,
-    acks_late=True,
+@retried_task(
+    "feeds.fetch_feed",
+    max_retries=8,
     reject_on_worker_lost=True,
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
     retry_backoff_max=300,
     retry_jitter=True,
-    max_retries=8,
 )
 def fetch_feed(feed_id: int, force: bool = False) -> str:
     try:
@@ -187,15 +187,12 @@ def send_digest(digest_id: int) -> int:
     return len(planned)
 
 
-@shared_task(
-    name="feeds.send_digest_batch",
-    ignore_result=True,
-    acks_late=True,
+@retried_task(
+    "feeds.send_digest_batch",
+    max_retries=8,
     reject_on_worker_lost=True,
     autoretry_for=(*TRANSIENT, OSError, smtplib.SMTPException),
-    retry_backoff=True,
     retry_backoff_max=600,
-    max_retries=8,
 )
 def send_digest_batch(digest_id: int, subscriber_ids: list[int]) -> int:
     """Record, send, mark, per subscriber (``mailing.send_batch``): a redelivered or retried
