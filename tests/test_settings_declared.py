@@ -19,7 +19,8 @@ README = (ROOT / "README.md").read_text()
 _READ = re.compile(
     r"""getattr\(\s*settings\s*,\s*["']([A-Z][A-Z0-9_]*)["']"""
     r"""|\bsettings\.([A-Z][A-Z0-9_]*)\b"""
-    r"""|_django_setting\(\s*["']([A-Z][A-Z0-9_]*)["']"""
+    # Helpers that read a setting named by their argument (web.caching, ingest.fetching).
+    r"""|\b_(?:django_)?setting\(\s*["']([A-Z][A-Z0-9_]*)["']"""
 )
 _ENV = re.compile(
     r"""(?:environ\.get|environ\.setdefault|envbool|envint|envlist|environ\[)\(?\s*"""
@@ -41,11 +42,12 @@ def settings_read_by_the_code() -> set[str]:
 
 
 def test_the_detectors_see_reads_and_environment_variables():
-    sample = 'getattr(settings, "A_B", 1); settings.C_D; _django_setting("E_F", 0)'
+    sample = 'getattr(settings, "A_B", 1); settings.C_D; _django_setting("E_F", 0); _setting("G")'
     assert {next(g for g in m.groups() if g) for m in _READ.finditer(sample)} == {
         "A_B",
         "C_D",
         "E_F",
+        "G",
     }
     assert _ENV.findall('os.environ.get("X_Y", ""); envint("Z", 1)') == ["X_Y", "Z"]
 
