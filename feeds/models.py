@@ -1208,7 +1208,9 @@ class Subscriber(models.Model):
         ordering = ["-confirmed_at"]
 
     def __str__(self) -> str:
-        return self.email
+        # Not the address: str() ends up in the admin's action log and in messages that
+        # people without view_subscriber may see.
+        return f"subscriber {self.pk}"
 
 
 class UsedConfirmation(models.Model):

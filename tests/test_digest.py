@@ -26,6 +26,7 @@ from feeds.models import (
     DigestChange,
     DigestLine,
     DigestSend,
+    Story,
     Storyline,
     StorylineMembership,
     Subscriber,
@@ -639,3 +640,38 @@ def test_beat_runs_the_draft_task_daily_and_it_makes_the_last_complete_week_once
     digest = Digest.objects.get()
     assert first == second == digest.pk
     assert (digest.year, digest.week) == (expected.year, expected.week)
+
+
+def test_the_line_editor_offers_the_countrys_next_best_stories(client, draft, editor):
+    from django.core.cache import cache
+
+    cache.delete(f"digest:alternatives:{draft.pk}")
+    client.force_login(editor)
+    page = client.get(f"/admin/feeds/digest/{draft.pk}/change/").content.decode()
+    tromso = Story.objects.get(title="Tromsø library reopens")
+    # Norway's line has the three-outlet story; the lone Norwegian story is offered instead.
+    assert (
+        f'<li><a href="/story/{tromso.pk}/">{tromso.pk}</a>: Tromsø library reopens (NRK;' in page
+    )
+    listing = client.get("/admin/feeds/digest/").content.decode()
+    assert "not sent (a draft is never mailed)" in listing
+
+
+def test_the_digest_pages_cost_a_fixed_number_of_queries(
+    client, draft, editor, django_assert_max_num_queries
+):
+    publishing.approve(draft, editor)
+    for week in range(40, 48):
+        more = drafting.draft_week(IsoWeek(2026, week)).digest
+        Digest.objects.filter(pk=more.pk).update(status=Digest.Status.APPROVED)
+    bump_generation()
+    with django_assert_max_num_queries(8):
+        assert client.get("/digest/").status_code == 200
+    with django_assert_max_num_queries(10):
+        assert client.get(draft.get_absolute_url()).status_code == 200
+    with django_assert_max_num_queries(6):
+        assert client.get("/digest/feed/").status_code == 200
+
+
+def test_coverage_by_outlets_without_a_home_country_says_so_plainly():
+    assert _candidate(1, [1], outlets=2, outlet_countries=0).reason() == "2 outlets"

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.urls import reverse
 
 from feeds.digest import drafting, publishing
 from feeds.digest.weeks import IsoWeek
@@ -41,8 +42,8 @@ def week(live_server, settings):
     newest = Story.objects.visible().articles().latest("published_at")
     iso = IsoWeek.of(newest.published_at)
     digest = drafting.draft_week(iso).digest
-    editor = get_user_model().objects.create_user("edna", password="x-editor-pass-1")
-    publishing.approve(digest, editor)
+    approver = get_user_model().objects.create_user("anna", password="x-approver-pass-1")
+    publishing.approve(digest, approver)
     bump_generation()
     return digest
 
@@ -124,3 +125,39 @@ def _artifact(label: str) -> str:
 
     ARTIFACTS.mkdir(exist_ok=True)
     return str(ARTIFACTS / f"{label}.png")
+
+
+def test_an_editor_edits_and_approves_a_draft_in_the_admin(browser, live_server, editor, week):
+    from feeds.models import Digest
+
+    draft = drafting.draft_week(IsoWeek(week.year, week.week - 1)).digest
+    assert draft.status == Digest.Status.DRAFT
+    tab = test_pages_browser.Tab(browser, live_server.url, test_pages_browser.DESKTOP, "1280")
+    try:
+        tab.goto("/admin/login/")
+        tab.page.fill("#id_username", "edna")
+        tab.page.fill("#id_password", "x-editor-pass-1")
+        tab.page.click("input[type=submit]")
+        tab.goto(reverse("admin:feeds_digest_change", args=[week.pk]))
+        tab.page.screenshot(path=_artifact("digest-admin-approved-1280"), full_page=True)
+        tab.goto(reverse("admin:feeds_digest_change", args=[draft.pk]))
+        tab.page.screenshot(path=_artifact("digest-admin-draft-1280"), full_page=True)
+        tab.no_horizontal_scroll()
+        tab.axe("digest admin")
+        # Reorder: the last line first, then approve from the list.
+        positions = "input[name^='lines-'][name$='-position']:not([name*='__prefix__'])"
+        tab.page.locator(positions).last.fill("0")
+        for field in tab.page.locator(positions).all()[:-1]:
+            field.fill(str(int(field.input_value()) + 1))
+        tab.page.click("input[name=_save]")
+        tab.goto(reverse("admin:feeds_digest_changelist"))
+        tab.page.screenshot(path=_artifact("digest-admin-list-1280"), full_page=True)
+        tab.page.check(f"input[name=_selected_action][value='{draft.pk}']")
+        tab.page.select_option("select[name=action]", "approve")
+        tab.page.click("button[name=index]")
+        assert "published" in tab.page.locator(".messagelist").inner_text()
+        draft.refresh_from_db()
+        assert draft.status == Digest.Status.APPROVED and draft.approved_by == editor
+        assert [c.action for c in draft.changes.order_by("at")] == ["edit", "approve"]
+    finally:
+        tab.close()

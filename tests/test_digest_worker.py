@@ -106,6 +106,7 @@ def test_a_worker_killed_mid_send_then_restarted_mails_every_subscriber_once(
     # see it.
     in_doubt.refresh_from_db()
     assert in_doubt.state == DigestSend.State.SENDING
+    digest.refresh_from_db()
     assert "1 outcome unknown" in DigestAdmin.mailing(None, digest)  # type: ignore[arg-type]
     # The batch the first worker died in is the one the second worker finished.
     killed = re.findall(r"send_digest_batch\[([0-9a-f-]+)\] received", first.log())[-1]

@@ -6,14 +6,27 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Count, Q
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
-from feeds.digest import publishing
+from feeds.adminforms import LabelledInlineFormSet
+from feeds.digest import candidates, publishing
+from feeds.digest.choosing import alternatives
 from feeds.digest.weeks import IsoWeek
-from feeds.models import Digest, DigestChange, DigestLine, DigestSend, DigestStoryline, Subscriber
+from feeds.models import (
+    Digest,
+    DigestChange,
+    DigestLine,
+    DigestSend,
+    DigestStoryline,
+    Story,
+    Subscriber,
+)
+from feeds.permissions import RecordAdmin
 
 
 class DigestLineForm(forms.ModelForm):
@@ -31,10 +44,48 @@ class DigestLineForm(forms.ModelForm):
         return data
 
 
+ALTERNATIVES_SECONDS = 120
+
+
+def week_alternatives(digest_id: int) -> dict[int, list[tuple[int, str, str]]]:
+    """Per country, the week's next best stories (id, headline, why), for the line editor.
+
+    Read once per digest every couple of minutes, not once per line: the rows of one form
+    share it, and a past week's coverage hardly changes.
+    """
+
+    def compute() -> dict[int, list[tuple[int, str, str]]]:
+        digest = Digest.objects.get(pk=digest_id)
+        week = IsoWeek(digest.year, digest.week)
+        pool = candidates.week_candidates(week)
+        used = set(digest.lines.values_list("target_id", flat=True))
+        offers = {
+            country_id: alternatives(pool, country_id, used, limit=4)
+            for country_id in digest.lines.values_list("country_id", flat=True)
+        }
+        ids = {c.story_id for found in offers.values() for c in found}
+        stories = {s.pk: s for s in Story.objects.filter(pk__in=ids).select_related("source")}
+        return {
+            country_id: [
+                (
+                    c.story_id,
+                    stories[c.story_id].title,
+                    f"{stories[c.story_id].outlet}; {c.reason()}",
+                )
+                for c in found
+            ]
+            for country_id, found in offers.items()
+        }
+
+    found = cache.get_or_set(f"digest:alternatives:{digest_id}", compute, ALTERNATIVES_SECONDS)
+    return found if found is not None else compute()  # a cache outage: no cache
+
+
 class DraftOnlyInline(admin.TabularInline):
     """Rows of a draft: an approved digest is locked (withdraw it to change it)."""
 
     extra = 0
+    formset = LabelledInlineFormSet
 
     def _editable(self, obj: Digest | None) -> bool:
         return obj is None or not obj.is_published
@@ -52,12 +103,30 @@ class DraftOnlyInline(admin.TabularInline):
 class DigestLineInline(DraftOnlyInline):
     model = DigestLine
     form = DigestLineForm
-    fields = ["position", "country", "target", "reason"]
-    readonly_fields = ["reason"]
+    fields = ["position", "country", "target", "reason", "other_stories"]
+    readonly_fields = ["reason", "other_stories"]
     raw_id_fields = ["target"]
     ordering = ["position", "country__name"]
     verbose_name = "line"
     verbose_name_plural = "Lines (Country: Headline, Source) — change the story or the order"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("country", "target__source")
+
+    @admin.display(description="Or pick (story id: headline, outlet, coverage)")
+    def other_stories(self, line: DigestLine) -> str:
+        if not line.pk:
+            return ""
+        offers = week_alternatives(line.digest_id).get(line.country_id, [])
+        offers = [offer for offer in offers if offer[0] != line.target_id][:3]
+        if not offers:
+            return "no other story this week"
+        items = format_html_join(
+            "",
+            '<li><a href="{}">{}</a>: {} ({})</li>',
+            ((reverse("feeds:story", args=[pk]), pk, title, why) for pk, title, why in offers),
+        )
+        return format_html('<ul class="digest-offers">{}</ul>', items)
 
 
 class DigestStorylineInline(DraftOnlyInline):
@@ -71,19 +140,19 @@ class DigestStorylineInline(DraftOnlyInline):
     max_num = 5
 
 
-class DigestChangeInline(admin.TabularInline):
+class DigestChangeInline(RecordAdmin, admin.TabularInline):
     model = DigestChange
     fields = ["at", "username", "action", "before", "after"]
     readonly_fields = ["at", "username", "action", "before", "after"]
     extra = 0
-    can_delete = False
     verbose_name_plural = "History (who, when, before, after)"
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
+def send_counts(digest: Digest) -> dict[str, int]:
+    counts = dict.fromkeys(DigestSend.State.values, 0)
+    for state, n in digest.sends.values_list("state").annotate(n=Count("id")).order_by():
+        counts[state] = n
+    return counts
 
 
 class DigestAdmin(admin.ModelAdmin):
@@ -106,6 +175,14 @@ class DigestAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # the beat drafts each week once
 
+    def get_queryset(self, request):
+        # The list's mailing column from one query, not one per week.
+        counts = {
+            f"sends_{state}": Count("sends", filter=Q(sends__state=state))
+            for state in DigestSend.State.values
+        }
+        return super().get_queryset(request).select_related("approved_by").annotate(**counts)
+
     def has_change_permission(self, request, obj=None):
         return super().has_change_permission(request, obj) and (obj is None or not obj.is_published)
 
@@ -122,9 +199,12 @@ class DigestAdmin(admin.ModelAdmin):
     def mailing(self, obj: Digest) -> str:
         if not obj.is_published:
             return "not sent (a draft is never mailed)"
-        counts = dict.fromkeys(DigestSend.State.values, 0)
-        for state in obj.sends.values_list("state", flat=True):
-            counts[state] += 1
+        if obj.mailing_queued_at is None:
+            return "to be mailed to subscribers within minutes"
+        if hasattr(obj, "sends_sent"):  # annotated by get_queryset (the list)
+            counts = {state: getattr(obj, f"sends_{state}") for state in DigestSend.State.values}
+        else:
+            counts = send_counts(obj)
         text = f"{counts['sent']} sent"
         if counts["sending"]:
             text += f", {counts['sending']} outcome unknown (a worker stopped mid-send; not resent)"

@@ -51,7 +51,9 @@ class Candidate:
 
     def reason(self) -> str:
         countries, outlets = self.coverage()
-        what = f"{_count(outlets, 'outlet')} in {_count(countries, 'country', 'countries')}"
+        what = _count(outlets, "outlet")
+        if countries:  # outlets without a home country count for none
+            what += f" in {_count(countries, 'country', 'countries')}"
         if self.storyline is not None and self.coverage() != (
             self.outlet_countries,
             self.outlets,
@@ -122,3 +124,17 @@ def choose_storylines(
     grouped = [s for s in storylines if s.stories > 1]
     grouped.sort(key=lambda s: (s.countries, s.outlets, s.stories, s.storyline_id), reverse=True)
     return grouped[:limit]
+
+
+def alternatives(
+    candidates: Iterable[Candidate], country_id: int, exclude: set[int], limit: int = 3
+) -> list[Candidate]:
+    """The next best stories for a country's line (what an editor may pick instead)."""
+    eligible = [
+        c
+        for c in candidates
+        if c.story_id not in exclude
+        and (country_id in c.countries or c.primary_country == country_id)
+    ]
+    eligible.sort(key=lambda c: _key(c, country_id), reverse=True)
+    return eligible[:limit]
