@@ -12,6 +12,7 @@ import dj_database_url
 import dj_email_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -255,6 +256,20 @@ CELERY_WORKER_MAX_TASKS_PER_CHILD = 500
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = 300_000  # KiB
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Queues, so fetching and enrichment can be scaled apart (README, "Scaling out"): "fetch" polls
+# the feeds and stores their items; "enrich" runs what a stored item sets off (storylines and
+# related boxes, images, WebSub pings); "celery" (the default) has beat's own tasks and the
+# digest's mailings. A worker started without -Q consumes every queue listed here, so one
+# worker (make run, make worker) still does everything.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = [Queue("celery"), Queue("fetch"), Queue("enrich")]
+CELERY_TASK_ROUTES = {
+    "feeds.fetch_feed": {"queue": "fetch"},
+    "feeds.suggest_related": {"queue": "enrich"},
+    "feeds.refresh_related": {"queue": "enrich"},
+    "feeds.fetch_images": {"queue": "enrich"},
+    "feeds.publish_websub": {"queue": "enrich"},
+}
 # How often beat looks for due feeds (each feed's own schedule decides when it is due).
 FEEDS_POLL_SECONDS = float(envint("FEEDS_POLL_SECONDS", 60))
 # The weekly digest: the newest complete ISO week's draft, looked for daily (made once per

@@ -156,10 +156,13 @@ def staff_without_rights(django_user_model):
 class Worker:
     """A real `celery worker` process on the real Redis, using the test database."""
 
-    def __init__(self, env: dict[str, str], concurrency: int = 2, name: str = "w1"):
+    def __init__(
+        self, env: dict[str, str], concurrency: int = 2, name: str = "w1", queues: str = ""
+    ):
         self.env = env
         self.concurrency = concurrency
         self.name = name
+        self.queues = queues  # -Q: comma-separated queues; empty: every queue (settings)
         self.proc: subprocess.Popen | None = None
         ARTIFACTS.mkdir(exist_ok=True)
         self.log_path = ARTIFACTS / f"celery-{name}.log"
@@ -183,6 +186,7 @@ class Worker:
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
+                *(["-Q", self.queues] if self.queues else []),
             ],
             cwd=ROOT,
             env=self.env,

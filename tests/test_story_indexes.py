@@ -196,3 +196,19 @@ def test_only_copies_are_in_the_copies_index(postgresql):
         assert [row[0].split(" WHERE ")[-1] for row in cursor.fetchall()] == [
             "(canonical_id IS NOT NULL)"
         ]
+
+
+def test_the_round_ups_box_reads_only_round_ups(no_seq_scans):
+    """The home page's newsletters box: an index of round-ups alone, never the index of every
+    visible story walked back to the third round-up."""
+    plan = Story.objects.visible().roundups().without_bodies()[:3].explain()
+    assert "story_roundup_recent_idx" in plan, plan
+
+
+def test_growing_tables_are_vacuumed_and_analysed_early(postgresql):
+    tables = ["feeds_story", "feeds_storycountry", "feeds_storytopic"]
+    early = {"autovacuum_vacuum_insert_scale_factor=0.02", "autovacuum_analyze_scale_factor=0.02"}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relname, reloptions FROM pg_class WHERE relname = ANY(%s)", [tables])
+        options = dict(cursor.fetchall())
+    assert all(early <= set(options[table] or ()) for table in tables), options
