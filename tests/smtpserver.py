@@ -58,6 +58,8 @@ class _Handler:
     async def handle_RCPT(self, smtp_server, session, envelope, address, rcpt_options) -> str:
         if address in self.server.refuse_rcpt:
             return "550 5.1.1 no such user"
+        if address in self.server.defer_rcpt:
+            return "451 4.7.1 greylisted, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -69,6 +71,7 @@ class SmtpServer:
         self.lock = threading.Lock()
         self.refuse: set[str] = set()
         self.refuse_rcpt: set[str] = set()
+        self.defer_rcpt: set[str] = set()
         self.hold_after: int | None = None
         self.holding = threading.Event()
         self.release = threading.Event()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -675,3 +676,32 @@ def test_the_digest_pages_cost_a_fixed_number_of_queries(
 
 def test_coverage_by_outlets_without_a_home_country_says_so_plainly():
     assert _candidate(1, [1], outlets=2, outlet_countries=0).reason() == "2 outlets"
+
+
+def test_a_try_later_is_retried_and_a_refusal_is_not_and_nobody_gets_two(smtp, draft, editor):
+    import smtplib
+
+    publishing.approve(draft, editor)
+    readers = _subscribers(4)
+    ids = [s.pk for s in readers]
+    smtp.defer_rcpt.add("reader1@example.org")  # 451 at RCPT: greylisted
+    smtp.refuse.add("reader3@example.org")  # 550 after DATA
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        mailing.send_batch(draft.pk, ids)  # the task retries on this
+    assert smtp.recipients() == ["reader0@example.org"]
+    assert dict(DigestSend.objects.values_list("subscriber__email", "state")) == {
+        "reader0@example.org": "sent"
+    }
+    smtp.defer_rcpt.clear()
+    retried = mailing.send_batch(draft.pk, ids)
+    assert (retried.sent, retried.refused, retried.skipped) == (2, 1, 1)
+    assert Counter(smtp.recipients()) == Counter(
+        {
+            "reader0@example.org": 1,
+            "reader1@example.org": 1,
+            "reader2@example.org": 1,
+            "reader3@example.org": 1,
+        }
+    )  # the server received reader3's message and answered 550: it will not deliver it
+    assert DigestSend.objects.get(subscriber=readers[3]).state == "failed"
+    assert "550" in DigestSend.objects.get(subscriber=readers[3]).error

@@ -200,11 +200,15 @@ class BatchResult:
     refused: int = 0
 
 
-def _refused(error: Exception) -> bool:
-    """The server answered and said no: the message was certainly not accepted."""
-    if isinstance(error, smtplib.SMTPRecipientsRefused | smtplib.SMTPSenderRefused):
-        return True
-    return isinstance(error, smtplib.SMTPResponseException) and 500 <= error.smtp_code < 600
+def refusal_code(error: Exception) -> int | None:
+    """The SMTP code with which the server refused the message, or None when nothing says it
+    was not accepted (a connection that broke mid-message: it may have been)."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in error.recipients.values()]
+        return max(codes) if codes else None
+    if isinstance(error, smtplib.SMTPResponseException) and 400 <= error.smtp_code < 600:
+        return error.smtp_code
+    return None
 
 
 def send_batch(digest_id: int, subscriber_ids: Sequence[int]) -> BatchResult:
@@ -234,8 +238,14 @@ def send_batch(digest_id: int, subscriber_ids: Sequence[int]) -> BatchResult:
             try:
                 digest_message(edition, subscriber, connection).send()
             except Exception as error:
-                if not _refused(error):
+                code = refusal_code(error)
+                if code is None:
                     raise  # outcome unknown: the record stays "sending", never retried
+                if code < 500:
+                    # "Try later": certainly not accepted, so the record goes and the task's
+                    # retry sends it (the subscribers already recorded are skipped then).
+                    claim.delete()
+                    raise
                 claim.state, claim.error = DigestSend.State.FAILED, str(error)[:500]
                 claim.save(update_fields=["state", "error"])
                 result.refused += 1
