@@ -6,14 +6,15 @@ than building filters of their own.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.core.files.storage import default_storage
 from django.db import connection, models
-from django.db.models import F, Q, Window
+from django.db.models import Count, F, Q, Window
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
 from django.db.models.functions import RowNumber
@@ -218,6 +219,10 @@ class StoryQuerySet(models.QuerySet["Story"]):
 
     def for_topic(self, topic: Topic) -> StoryQuerySet:
         return self.filter(topics__topic=topic, topics__rejected=False)
+
+    def for_entity(self, entity_id: int) -> StoryQuerySet:
+        """Stories linked to an entity (not removed by an editor)."""
+        return self.filter(entity_links__entity_id=entity_id, entity_links__rejected=False)
 
     def newest_first(self) -> StoryQuerySet:
         return self.order_by("-published_at", "-id")
@@ -1253,3 +1258,170 @@ class DigestSend(models.Model):
 
     def __str__(self) -> str:
         return f"{self.digest_id} to {self.subscriber_id}: {self.state}"
+
+
+# --- Entities: the ships, ports, routes, organisations and places stories are about -------
+
+
+class EntityKind(models.TextChoices):
+    """Each kind has its own page path: /vessel/<slug>/, /port/<slug>/, …"""
+
+    VESSEL = "vessel", "Vessel"
+    PORT = "port", "Port or terminal"
+    ROUTE = "route", "Sea route or waters"
+    ORG = "org", "Company or institution"
+    PLACE = "place", "Place"
+
+
+class EntityQuerySet(models.QuerySet["Entity"]):
+    def shown(self) -> EntityQuerySet:
+        """What readers see: entities editors have neither hidden nor merged into another."""
+        return self.filter(hidden=False, merged_into__isnull=True)
+
+
+class Entity(models.Model):
+    """A named thing stories are about. Seeded from ``feeds/entities/data/*.toml`` (``data_key``
+    set; the data's facts are refreshed on migrate unless an editor changed the entity) and
+    added, merged, aliased and hidden by editors in the admin."""
+
+    kind = models.CharField(max_length=10, choices=EntityKind.choices)
+    slug = models.SlugField(max_length=100)
+    name = models.CharField(max_length=200)
+    country = models.ForeignKey(
+        Country, null=True, blank=True, on_delete=models.SET_NULL, related_name="entities"
+    )
+    latitude = models.FloatField(null=True, blank=True)
+    longitude = models.FloatField(null=True, blank=True)
+    imo = models.PositiveIntegerField(
+        null=True, blank=True, verbose_name="IMO number", help_text="Vessels: only when known."
+    )
+    ice_class = models.CharField(max_length=40, blank=True, default="")
+    operator = models.CharField(max_length=200, blank=True, default="")
+    description = models.CharField(max_length=500, blank=True, default="")
+    source = models.CharField(
+        max_length=500, blank=True, default="", help_text="Where the facts come from."
+    )
+    data_key = models.CharField(
+        max_length=120,
+        blank=True,
+        default="",
+        editable=False,
+        help_text="kind/slug of the data file entry it came from; empty for editors' own.",
+    )
+    edited = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="An editor changed it: the data file no longer overwrites its facts.",
+    )
+    hidden = models.BooleanField(
+        default=False, help_text="Hidden entities get no page and no new stories."
+    )
+    merged_into = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Set when an editor merged this entity into another (its page redirects).",
+    )
+
+    objects = EntityQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "entities"
+        ordering = ["kind", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "slug"], name="entity_kind_slug_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse(f"feeds:{self.kind}", args=[self.slug])
+
+
+class EntityAlias(models.Model):
+    """A name an entity goes by, in the tagger's term syntax ("Sabetta", "сабетт*", "=NSR").
+    ``needs_cue``: the name is also an ordinary word or another thing's name ("Yamal",
+    "Healy", "Arktika"), so it counts only next to a word of its kind ("icebreaker Yamal")."""
+
+    entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="aliases")
+    term = models.CharField(max_length=200)
+    needs_cue = models.BooleanField(default=False)
+    # The term as search compares it: folded like the tagger folds words, the stars dropped
+    # (written by feeds.entities, never by hand).
+    folded = models.CharField(max_length=200, blank=True, default="", editable=False)
+    stem = models.BooleanField(default=False, editable=False)
+    origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.EDITOR)
+
+    class Meta:
+        verbose_name_plural = "entity aliases"
+        constraints = [
+            models.UniqueConstraint(fields=["entity", "term"], name="entityalias_uniq"),
+        ]
+        indexes = [models.Index(fields=["folded"], name="entityalias_folded_idx")]
+
+    def __str__(self) -> str:
+        return self.term
+
+
+class StoryEntityQuerySet(TagQuerySet):
+    def shown(self) -> StoryEntityQuerySet:
+        """Links readers see: not removed by an editor, to an entity that is shown."""
+        return self.filter(rejected=False, entity__hidden=False, entity__merged_into__isnull=True)
+
+    def most_covered(
+        self, since: datetime, kinds: Sequence[str], topic: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """The shown entities of these kinds by their visible stories published since
+        ``since`` (of one topic, by slug, if given), most first: one query, for the maps."""
+        rows = self.shown().filter(
+            visible_q("story__"), story__published_at__gte=since, entity__kind__in=kinds
+        )
+        if topic:
+            rows = rows.filter(story__topics__topic__slug=topic, story__topics__rejected=False)
+        values: Any = (
+            rows.values(
+                "entity_id",
+                "entity__kind",
+                "entity__slug",
+                "entity__name",
+                "entity__data_key",
+                "entity__latitude",
+                "entity__longitude",
+            )
+            .annotate(n=Count("story_id", distinct=True))
+            .order_by("-n", "entity__name")[:limit]
+        )
+        return list(values)
+
+
+class StoryEntity(Tag):
+    """A story is about an entity: a tag like a country's. The system's rows come from the
+    tagger's matched terms at ingest (``feeds.entities.linking``; ``reason`` names the term);
+    an editor's rows (added, or ``rejected``: removed) always win and are never touched."""
+
+    story = models.ForeignKey(
+        Story, on_delete=models.CASCADE, related_name="entity_links", db_index=False
+    )
+    entity = models.ForeignKey(
+        Entity, on_delete=models.CASCADE, related_name="story_links", db_index=False
+    )
+    in_title = models.BooleanField(default=False, editable=False)
+
+    objects: ClassVar = StoryEntityQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "story's entity"
+        verbose_name_plural = "story's entities"
+        constraints = [
+            models.UniqueConstraint(fields=["story", "entity"], name="storyentity_uniq"),
+        ]
+        indexes = [
+            # Entity listings and the map's weekly counts: stories linked to an entity.
+            models.Index(fields=["entity", "story"], name="storyentity_entity_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.entity)
