@@ -22,6 +22,7 @@ from feeds import tasks
 from feeds.adminforms import URL_OVERRIDES, LabelledInlineFormSet
 from feeds.columns import width
 from feeds.digest import admin as digest_admin
+from feeds.entities import admin as entities_admin
 from feeds.generation import bump_generation
 from feeds.ingest.fetching import FetchError, validate_feed_url
 from feeds.models import (
@@ -35,6 +36,7 @@ from feeds.models import (
     Source,
     Story,
     StoryCountry,
+    StoryEntity,
     StoryTopic,
     Topic,
 )
@@ -442,7 +444,12 @@ class StoryAdmin(EditorOriginMixin, NewsroomAdmin):
             },
         ),
     ]
-    inlines = [StoryCountryInline, StoryTopicInline, RelatedSlotInline]
+    inlines = [
+        StoryCountryInline,
+        StoryTopicInline,
+        entities_admin.StoryEntityInline,
+        RelatedSlotInline,
+    ]
     actions = ["hide", "unhide", "resuggest_related", "retag"]
 
     # A green tick for the usual case: an "Is hidden" column was a red cross on every row.
@@ -538,7 +545,7 @@ class StoryAdmin(EditorOriginMixin, NewsroomAdmin):
     def save_formset(self, request, form, formset, change):
         if formset.model is RelatedSlot:
             self.save_related_slots(request, form.instance, formset)
-        elif formset.model in (StoryCountry, StoryTopic):
+        elif formset.model in (StoryCountry, StoryTopic, StoryEntity):
             self.save_editor_rows(formset)
         else:
             super().save_formset(request, form, formset, change)
@@ -599,3 +606,4 @@ class RelatedChangeAdmin(RecordAdmin, admin.ModelAdmin):
 tagging_admin.register(admin.site)
 digest_admin.register(admin.site)
 storylines_admin.register(admin.site)
+entities_admin.register(admin.site)

@@ -15,8 +15,16 @@ class FeedsConfig(AppConfig):
 
         # After migrate, when Django has created the permissions the group needs.
         post_migrate.connect(_editors_group, sender=self, dispatch_uid="feeds-editors-group")
+        # The entity catalogue (feeds/entities/data/) into the database, after every migrate.
+        post_migrate.connect(_entities, sender=self, dispatch_uid="feeds-entities")
         self._ensure = ensure_editors_group
 
 
 def _editors_group(sender, **kwargs) -> None:
     sender._ensure()
+
+
+def _entities(sender, **kwargs) -> None:
+    from feeds.entities.store import sync_catalogue
+
+    sync_catalogue()

@@ -39,6 +39,10 @@ EDITOR_PERMISSIONS = {
     "storyline": ["view", "change"],
     "storylinemembership": ["view", "change"],
     "storylinechange": ["view"],
+    # Entities: add, alias, merge, hide; link or unlink stories (feeds.entities).
+    "entity": ["view", "add", "change"],
+    "entityalias": ["view", "add", "change", "delete"],
+    "storyentity": ["view", "add", "change", "delete"],
 }
 
 

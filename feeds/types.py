@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,16 @@ class TagInput:
     language: str = ""
 
 
+class TermMatch(NamedTuple):
+    """One gazetteer term the tagger matched: the term as written in the data, where, and the
+    folded words either side (what ``feeds.entities`` links stories from)."""
+
+    term: str
+    in_title: bool
+    before: tuple[str, ...]  # up to two folded words before the match, nearest last
+    after: tuple[str, ...]  # up to two folded words after it, nearest first
+
+
 @dataclass(frozen=True)
 class TagResult:
     countries: tuple[str, ...] = ()  # country slugs, primary first
@@ -100,6 +111,7 @@ class TagResult:
     basis: str = ""
     margin: float = 1.0  # the primary's lead over the runner-up, as a share of its score
     why: Mapping[str, str] = field(default_factory=dict)  # country or topic slug → why
+    terms: tuple[TermMatch, ...] = ()  # every gazetteer term matched, in text order
 
     @property
     def primary(self) -> str | None:

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from feeds.bulk import relax_commit
 from feeds.columns import TooLong, cut, fit, width
+from feeds.entities import store as entities
 from feeds.ingest import scheduling
 from feeds.ingest.copies import link_copies
 from feeds.ingest.decide import Incoming, Known, decide
@@ -284,12 +285,16 @@ def store_parsed(
         # Read once, and only if a story is new or changed (a re-sent feed often has none).
         vocab = functools.cache(vocabulary)
         notes: list[str] = []
+        if entries:
+            entities.prepare()  # the tagger must know the current entity names
         created, updated, leads = _upsert(feed, entries, now, vocab, notes)
         changed = created + updated
         if created:
             link_copies(created)
         if changed:
-            apply_tags(changed, vocab(), leads=leads.by_id, pretagged=leads.pretagged)
+            tags: dict = {}
+            apply_tags(changed, vocab(), leads=leads.by_id, pretagged=leads.pretagged, results=tags)
+            entities.link_stories(changed, tags, new=(s.pk for s in created))
             boxes.store_outlet_boxes(changed, entries, vocab().countries)
             boxes.resolve_outlet_lines(created)
         _record_success(

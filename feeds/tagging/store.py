@@ -168,12 +168,14 @@ def apply_tags(
     *,
     leads: Mapping[int, str] | None = None,
     pretagged: Mapping[int, TagResult] | None = None,
+    results: dict[int, TagResult] | None = None,
 ) -> int:
     """Tag stories automatically. Editor rows (added or rejected) are left as they are.
 
     ``leads``: opening texts by story id, where the caller has them. ``pretagged``: the tags
     ``pretag`` gave new stories before their INSERT, by story id; those stories have no tag
-    rows yet, so none are looked up.
+    rows yet, so none are looked up. ``results``, if given, gets every story's tags by id (the
+    matched terms entity linking reads).
 
     A constant number of queries per batch, not per story: ingest tags whole feeds at once.
     Returns the number of stories whose tags changed.
@@ -207,6 +209,8 @@ def apply_tags(
         already = result is not None
         if result is None:
             result = tagger.tag(tag_input(story, leads.get(story.pk)))
+        if results is not None:
+            results[story.pk] = result
         before = (story.primary_country_id, story.tag_basis, story.tag_margin)
         wanted_c = {
             countries[s].pk: (result.scores.get(s, 0.0), result.why.get(s, ""))

@@ -32,7 +32,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -47,9 +47,9 @@ from feeds.tagging.countries import (
     check_term,
 )
 from feeds.text.keys import LETTER_FOLDS
-from feeds.types import TagInput, TagResult
+from feeds.types import TagInput, TagResult, TermMatch
 
-__all__ = ["fold", "outlet_countries", "parse_categories", "tag"]
+__all__ = ["fold", "outlet_countries", "parse_categories", "set_name_terms", "tag", "term_key"]
 
 
 # --- Tunable weights (one place, with the reason for each) ----------------------------------
@@ -385,7 +385,7 @@ def _scan(root: _Node, toks: list[_Tok]) -> Iterator[tuple[int, int, Any]]:
 @dataclass(frozen=True, slots=True)
 class _Entry:
     weights: tuple[tuple[str, float], ...]
-    kind: str  # a KIND_WEIGHTS key, "shared", "spread" or "neutral"
+    kind: str  # a KIND_WEIGHTS key, "shared", "spread", "neutral" or "entity" (a name only)
     term: str
 
     @property
@@ -426,7 +426,9 @@ def _spellings(term: str) -> tuple[str, ...]:
     return (term,) if other == term else (term, other)
 
 
-def _build_country_trie(extra: Sequence[tuple[str, str, str]] = ()) -> tuple[_Node, _TypoIndex]:
+def _build_country_trie(
+    extra: Sequence[tuple[str, str, str]] = (), names: Sequence[str] = ()
+) -> tuple[_Node, _TypoIndex]:
     root = _Node()
     entries: dict[tuple[tuple[str, bool], ...], _Entry] = {}
     spelt: dict[tuple[tuple[str, bool], ...], str] = {}  # key → the spelling inserted
@@ -460,10 +462,33 @@ def _build_country_trie(extra: Sequence[tuple[str, str, str]] = ()) -> tuple[_No
         put(term, _Entry(tuple(weights.items()), "spread", term), combine=False)
     for term in gz.NEUTRAL_TERMS:
         put(term, _Entry((), "neutral", term), combine=False)
+    typos = _build_typo_index(entries.values())
+    if names:
+        # Names of things (ships, terminals) that are no gazetteer term are matched too, so
+        # the story's matched terms name them; they give no country. A name that holds a
+        # gazetteer term ("Port of Sabetta") keeps that term's evidence, so adding names never
+        # takes country evidence away.
+        base = _Node()
+        for key, entry in entries.items():
+            _insert(base, spelt[key], entry)
+        _finish(base)
+        for term in names:
+            for spelling in _spellings(term):
+                key = tuple(_term_keys(spelling))
+                if not key or key in entries:
+                    continue
+                words = _tokenize(" ".join(k for k, _ in key)) if term[:1] not in "=!" else []
+                inner = [e for _, _, e in _scan(base, words) if e.kind != "neutral"]
+                best = max(inner, key=lambda e: e.top, default=None)
+                entry = (
+                    _Entry(best.weights, best.kind, term) if best else _Entry((), "entity", term)
+                )
+                put(spelling, entry, combine=False)
+        _ROOT_HITS.pop(id(base), None)
     for key, entry in entries.items():
         _insert(root, spelt[key], entry)
     _finish(root)
-    return root, _build_typo_index(entries.values())
+    return root, typos
 
 
 def _merge_topic(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
@@ -515,18 +540,39 @@ _DATELINE_RE = re.compile(
 )
 
 
+_EXTRA: list[tuple[str, str, str]] = []
+_ENTITY_NAMES: list[str] = []
+
+
 def set_extra_terms(terms: Iterable[tuple[str, str, str]]) -> None:
     """Add editors' terms, (country slug, kind, term), on top of the data files: the matcher
     is rebuilt (tens of milliseconds), so call it only when the terms changed. A term the
     data files already hold keeps its own entry and gains the editor's country."""
-    global _COUNTRY_TRIE, _TYPO_INDEX
     checked = []
     for country, kind, term in terms:
         if country not in COUNTRY_SLUGS or kind not in gz.KIND_WEIGHTS:
             raise ValueError(f"{term!r}: unknown country {country!r} or kind {kind!r}")
         checked.append((country, kind, check_term(Path("<editors' terms>"), term, term)))
-    _COUNTRY_TRIE, _TYPO_INDEX = _build_country_trie(checked)
+    _EXTRA[:] = checked
+    _rebuild()
+
+
+def set_name_terms(terms: Iterable[str]) -> None:
+    """Names the matcher should report without their giving any country (``feeds.entities``:
+    ships, terminals, routes). Same syntax and cost as ``set_extra_terms``."""
+    _ENTITY_NAMES[:] = sorted({check_term(Path("<entity names>"), t, t) for t in terms})
+    _rebuild()
+
+
+def _rebuild() -> None:
+    global _COUNTRY_TRIE, _TYPO_INDEX
+    _COUNTRY_TRIE, _TYPO_INDEX = _build_country_trie(_EXTRA, _ENTITY_NAMES)
     _ROOT_HITS.clear()
+
+
+def term_key(term: str) -> tuple[tuple[str, bool], ...]:
+    """The matcher's key of a term: two terms with one key are one term ("Tromso", "Tromsø")."""
+    return tuple(_term_keys(term))
 
 
 # --- Outlets and categories ----------------------------------------------------------------
@@ -641,10 +687,20 @@ def _is_comparison(toks: list[_Tok], start: int, end: int) -> bool:
     return after[:1] == ["s"] and any(w in _COMPARE_AFTER_POSSESSIVE for w in after[1:])
 
 
-def _mentions(toks: list[_Tok], in_title: bool, offset: int, dateline_words: int) -> list[_Mention]:
+def _mentions(
+    toks: list[_Tok], in_title: bool, offset: int, dateline_words: int, found: list[TermMatch]
+) -> list[_Mention]:
     out: list[_Mention] = []
     for start, end, entry in _scan(_COUNTRY_TRIE, toks):
-        if entry.kind == "neutral":
+        found.append(
+            TermMatch(
+                entry.term,
+                in_title,
+                tuple(t.fold for t in toks[max(0, start - 2) : start]),
+                tuple(t.fold for t in toks[end : end + 2]),
+            )
+        )
+        if entry.kind in {"neutral", "entity"}:
             continue
         if in_title:
             weight = TITLE_WEIGHT
@@ -753,6 +809,7 @@ class _Evidence:
     first: dict[str, int]
     best: dict[str, tuple[float, str, bool]]  # country → its strongest mention (w, term, title)
     companies: float = 0.0  # zone-weighted company mentions: evidence for "business"
+    terms: list[TermMatch] = field(default_factory=list)  # every term matched, in order
 
 
 _NO_MENTION = (0.0, "", False)
@@ -760,7 +817,9 @@ _NO_MENTION = (0.0, "", False)
 
 def _country_evidence(title: list[_Tok], body: list[_Tok], dateline_words: int) -> _Evidence:
     ev = _Evidence({}, {}, set(), set(), {}, {}, {})
-    mentions = _mentions(title, True, 0, 0) + _mentions(body, False, 10_000, dateline_words)
+    mentions = _mentions(title, True, 0, 0, ev.terms) + _mentions(
+        body, False, 10_000, dateline_words, ev.terms
+    )
     seen_in_body: dict[str, int] = {}
     first_title_country: str | None = None
     spread: list[_Mention] = []
@@ -926,6 +985,7 @@ def tag(item: TagInput) -> TagResult:
     """Countries (primary first), topics and relative scores for one story."""
     a = _analyse(item)
     title, body, ev, cat_topics = a.title, a.body, a.ev, a.cat_topics
+    terms = tuple(ev.terms)
     text_scores, category, prior, total = a.text_scores, a.category, a.prior, a.total
 
     topic_scores = _topic_scores(title, body, cat_topics)
@@ -949,7 +1009,9 @@ def tag(item: TagInput) -> TagResult:
         # circumpolar outlet or source, else a place in the byline (editors' last resort).
         fallback = _fallback(item)
         if fallback is None:
-            return TagResult(countries=(), topics=topics, scores=scores, basis="none", why=why)
+            return TagResult(
+                countries=(), topics=topics, scores=scores, basis="none", why=why, terms=terms
+            )
         country, reason = fallback
         why[country] = reason
         scores[country] = 1.0
@@ -960,6 +1022,7 @@ def tag(item: TagInput) -> TagResult:
             basis="fallback",
             margin=0.0,
             why=why,
+            terms=terms,
         )
 
     never = 1 << 30
@@ -1018,7 +1081,13 @@ def tag(item: TagInput) -> TagResult:
     else:
         basis = "outlet"
     return TagResult(
-        countries=countries, topics=topics, scores=scores, basis=basis, margin=margin, why=why
+        countries=countries,
+        topics=topics,
+        scores=scores,
+        basis=basis,
+        margin=margin,
+        why=why,
+        terms=terms,
     )
 
 

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from feeds.entities import store as entities
 from feeds.models import Story
 from feeds.tagging.store import apply_tags
 
@@ -11,7 +12,10 @@ BATCH = 500
 
 
 class Command(BaseCommand):
-    help = "Re-run automatic tagging. Editors' tags and primary countries are never touched."
+    help = (
+        "Re-run automatic tagging and entity linking. Editors' tags, primary countries and "
+        "entity links are never touched."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--since", help="only stories published on or after DATE (YYYY-MM-DD)")
@@ -36,11 +40,14 @@ class Command(BaseCommand):
             stories = stories.filter(published_at__gte=moment)
         total = changed = 0
         last = 0
+        entities.prepare()
         while True:
             batch = list(stories.filter(pk__gt=last)[:BATCH])
             if not batch:
                 break
-            changed += apply_tags(batch)
+            results: dict = {}
+            changed += apply_tags(batch, results=results)
+            entities.link_stories(batch, results)
             total += len(batch)
             last = batch[-1].pk
         self.stdout.write(f"retagged {total} stories, {changed} changed")

