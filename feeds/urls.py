@@ -7,7 +7,7 @@ from feeds.digest import views as digest
 from feeds.digest.feeds import DigestFeed
 from feeds.syndication import feeds as syndication
 from feeds.syndication.formats import LISTING_FORMATS, PRIMARY, SITE_FORMATS
-from feeds.web import pages, views
+from feeds.web import entities, pages, views
 from feeds.web.sitemaps import SITEMAPS, NewsSitemap
 
 app_name = "feeds"
@@ -39,6 +39,13 @@ urlpatterns = [
     *listing(
         "storyline/<slug:slug>/", views.storyline_detail, "storyline", syndication.StorylineFeed
     ),
+    # Entities: ships, ports, routes and waters, organisations, places (feeds/entities).
+    *listing("vessel/<slug:slug>/", entities.vessel_detail, "vessel", syndication.EntityFeed),
+    *listing("port/<slug:slug>/", entities.port_detail, "port", syndication.EntityFeed),
+    *listing("route/<slug:slug>/", entities.route_detail, "route", syndication.EntityFeed),
+    *listing("org/<slug:slug>/", entities.org_detail, "org", syndication.EntityFeed),
+    *listing("place/<slug:slug>/", entities.place_detail, "place", syndication.EntityFeed),
+    path("shipping/", entities.shipping, name="shipping"),
     *(path(f.route, f.view, {"feed_format": PRIMARY.name}, name=f.name) for f in SITE_FORMATS),
     path("story/<int:pk>/", views.story_detail, name="story"),
     # The weekly digest: the archive (with its feeds), each week, and the email subscription.

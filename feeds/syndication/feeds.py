@@ -50,7 +50,7 @@ from django.utils.xmlutils import SimplerXMLGenerator
 from django.views.decorators.http import require_safe
 
 from feeds.columns import max_length
-from feeds.models import Country, Source, Story, Storyline, StoryQuerySet, Topic
+from feeds.models import Country, Entity, Source, Story, Storyline, StoryQuerySet, Topic
 from feeds.search import (
     SearchBusy,
     check_query,
@@ -303,6 +303,7 @@ class Listing:
     topic: Topic | None = None
     source: Source | None = None
     storyline: Storyline | None = None
+    entity: Entity | None = None
     query: str = ""
     since: date | None = None
     until: date | None = None
@@ -416,6 +417,8 @@ class StoryFeed(Feed):
             stories = stories.filter(source=listing.source)
         if listing.storyline is not None:
             stories = stories.filter(storyline_membership__storyline=listing.storyline)
+        if listing.entity is not None:
+            stories = stories.for_entity(listing.entity.pk)
         return stories
 
     def items(self, listing: Listing) -> list[Item]:
@@ -567,6 +570,24 @@ class StorylineFeed(StoryFeed):
             title=f"{site_name()}: storyline: {title}",
             description=f"Every story on {title}, from every outlet around the North.",
             storyline=line,
+        )
+
+
+class EntityFeed(StoryFeed):
+    """A vessel's, port's, route's, organisation's or place's stories (the kind from the URL's
+    name: ``vessel_rss`` is a vessel's)."""
+
+    def get_object(self, request: HttpRequest, slug: str) -> Listing:
+        match = request.resolver_match
+        kind = match.url_name.split("_")[0] if match and match.url_name else ""
+        entity = get_object_or_404(Entity.objects.shown(), kind=kind, slug=slug)
+        name = clean_text(entity.name, 200)
+        return Listing(
+            origin=_origin(request),
+            path=entity.get_absolute_url(),
+            title=f"{site_name()}: {name}",
+            description=entity.description or f"Stories about {name} from around the North.",
+            entity=entity,
         )
 
 

@@ -38,12 +38,15 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_safe
 
+from feeds.entities import geo
+from feeds.entities.store import find_by_name
 from feeds.models import (
     Country,
     RelatedSlot,
     Source,
     Story,
     StoryCountry,
+    StoryEntity,
     Storyline,
     StorylineMembership,
     StoryQuerySet,
@@ -252,6 +255,70 @@ def _map_regions(countries: list[Country]) -> list[dict]:
     return sorted(regions, key=lambda r: r["shape"].order if r["shape"] else 1 << 30)
 
 
+MAP_PINS = 12  # ports and places on the home page's map
+# Where the map writes the countries' names (two lines: name and count): no pin's name there.
+_COUNTRY_LABELS = tuple(
+    (
+        c.map.label_x
+        - (
+            0
+            if c.map.anchor == "start"
+            else 16 * len(c.name)
+            if c.map.anchor == "end"
+            else 8 * len(c.name)
+        ),
+        c.map.label_y - 24.0,
+        c.map.label_x
+        + (
+            0
+            if c.map.anchor == "end"
+            else 16 * len(c.name)
+            if c.map.anchor == "start"
+            else 8 * len(c.name)
+        ),
+        c.map.label_y + 30.0,
+    )
+    for c in COUNTRY_DEFS
+    if c.map
+)
+PIN_LABELS = 6  # of which the most covered carry their name on the map itself
+
+
+def map_pins(
+    since: datetime, kinds: tuple[str, ...], topic: str | None = None, limit: int = MAP_PINS
+) -> list[dict]:
+    """The entities of these kinds most covered since ``since``, as the map draws them
+    (projected, sized by story count, linked to their pages), in ONE query."""
+    rows = StoryEntity.objects.most_covered(since, kinds, topic=topic, limit=limit)
+    most = max((r["n"] for r in rows), default=0)
+    pins = []
+    for r in rows:
+        lat, lon = r["entity__latitude"], r["entity__longitude"]
+        on_map = geo.on_map(lat)
+        x, y = geo.project(lat, lon) if on_map else (0.0, 0.0)
+        pins.append(
+            {
+                "kind": r["entity__kind"],
+                "name": r["entity__name"],
+                "data_key": r["entity__data_key"],
+                "url": cached_reverse(f"feeds:{r['entity__kind']}", r["entity__slug"]),
+                "count": r["n"],
+                "on_map": on_map,
+                "x": x,
+                "y": y,
+                "r": geo.pin_radius(r["n"], most),
+                "label": None,
+            }
+        )
+    drawn = [p for p in pins if p["on_map"] and p["kind"] != "route"]
+    labels = geo.place_labels(
+        [(p["x"], p["y"], p["r"], p["name"]) for p in drawn], PIN_LABELS, _COUNTRY_LABELS
+    )
+    for pin, label in zip(drawn, labels, strict=True):
+        pin["label"] = label
+    return pins
+
+
 @require_safe
 @public_page(ListingParams.parse)
 def home(request: HttpRequest, params: ListingParams) -> HttpResponse:
@@ -282,6 +349,9 @@ def home(request: HttpRequest, params: ListingParams) -> HttpResponse:
         storylines=list(Storyline.objects.this_week()[:HOME_STORYLINES]),
         map_regions=[region for region in regions if region["shape"]],
         map_list=sorted(regions, key=lambda region: region["name"]),
+        map_pins=[
+            pin for pin in map_pins(timezone.now() - MAP_WINDOW, ("port", "place")) if pin["on_map"]
+        ],
     )
     return TemplateResponse(request, "feeds/home.html", context)
 
@@ -491,6 +561,13 @@ def story_detail(request: HttpRequest, pk: int, params: NoParams) -> HttpRespons
             to_attr="related_lines",
         ),
         Prefetch(
+            "entity_links",
+            queryset=StoryEntity.objects.shown()
+            .select_related("entity")
+            .order_by("-in_title", "entity__kind", "entity__name"),
+            to_attr="shown_entities",
+        ),
+        Prefetch(
             "copies",
             queryset=Story.objects.filter(is_hidden=False)
             .select_related("source")
@@ -631,6 +708,8 @@ def search(request: HttpRequest, params: SearchRequest) -> HttpResponse:
     )
     if not checked.query:
         return TemplateResponse(request, "feeds/search.html", context)
+    # A query that is one of an entity's names offers its page first ("Sabetta", "Севморпуть").
+    context["entity_pages"] = find_by_name(checked.query)
 
     def refused(reason: str, status: int, retry_after: int | None = None) -> HttpResponse:
         """The search page without results, saying why (the template reads ``reason``)."""
