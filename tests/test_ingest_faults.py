@@ -132,12 +132,22 @@ def test_addfeed_refuses_an_over_long_url_with_a_clear_error():
 # --- 2. identity: recurring headlines and colliding keys ------------------------------------
 
 
-def test_a_recurring_headline_is_a_new_story_and_the_old_one_is_kept(fixture_server):
+@pytest.mark.parametrize(
+    "lead",
+    [
+        "",  # briefs too short for a lead key
+        # Long enough for a lead key: the headline is looked for, and must not be enough.
+        " The harbour master said the crossing would resume when the storm over the Varanger"
+        " peninsula has passed and the coast guard has checked the quay in the morning.",
+    ],
+    ids=["short", "with-lead"],
+)
+def test_a_recurring_headline_is_a_new_story_and_the_old_one_is_kept(fixture_server, lead):
     monday = entry(
         "brief-mon",
         title="News in brief",
         link="https://ok.example/brief/mon",
-        body="Monday: the ferry to Vardø is cancelled.",
+        body="Monday: the ferry to Vardø is cancelled." + lead,
     )
     feed = add_feed(fixture_server, "/brief.xml", rss(monday))
     ingest.fetch_and_store(feed.pk, force=True)
@@ -145,7 +155,7 @@ def test_a_recurring_headline_is_a_new_story_and_the_old_one_is_kept(fixture_ser
         "brief-tue",
         title="News in brief",
         link="https://ok.example/brief/tue",
-        body="Tuesday: the airport in Kirkenes reopens.",
+        body="Tuesday: the airport in Kirkenes reopens." + lead.replace("harbour", "airport"),
     )
     fixture_server.add("/brief.xml", rss(tuesday))  # Monday's item has left the feed
     run = ingest.fetch_and_store(feed.pk, force=True)
