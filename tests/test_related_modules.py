@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from feeds.related import boxes, profiles, words
+from feeds.related.candidates import WEEK_SECONDS, weeks_query
 from feeds.related.words import VocabularyError, parse_vocabulary
 from tests.test_views import make_story
 
@@ -63,3 +66,12 @@ def test_primary_country_first_even_without_its_tag_row() -> None:
     assert names == ["russia", "canada", "norway"]
     story = make_story("Fishing talks again", countries=("norway", "canada"), primary="norway")
     assert [c.slug for c in story.countries_primary_first()] == ["norway", "canada"]
+
+
+def test_the_candidate_query_asks_for_every_week_its_window_touches() -> None:
+    """Weeks since 1970 (as ``related_week`` in migration 0021 counts them), each once."""
+    start = datetime(2026, 11, 27, 12, tzinfo=UTC)
+    week = int(start.timestamp()) // WEEK_SECONDS
+    assert weeks_query([(start, start)]) == f"'~w{week}'"
+    both = weeks_query([(start - timedelta(days=14), start), (start, start + timedelta(days=7))])
+    assert both.split(" | ") == [f"'~w{w}'" for w in range(week - 2, week + 2)]
