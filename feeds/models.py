@@ -1121,6 +1121,29 @@ class Digest(models.Model):
     def is_published(self) -> bool:
         return self.status == self.Status.APPROVED
 
+    def shown_lines(self) -> models.QuerySet[DigestLine]:
+        """The lines readers and subscribers get, in order: a story hidden since is left out."""
+        return self.lines.shown()
+
+    def shown_storylines(self) -> models.QuerySet[DigestStoryline]:
+        """The storylines of the week readers get: none hidden or merged away since."""
+        return (
+            self.storylines.filter(storyline__hidden=False, storyline__merged_into__isnull=True)
+            .select_related("storyline")
+            .order_by("position", "id")
+        )
+
+
+class DigestLineQuerySet(models.QuerySet["DigestLine"]):
+    def shown(self) -> DigestLineQuerySet:
+        """Lines as readers and subscribers get them, in order: a story hidden since a
+        digest was approved is left out."""
+        return (
+            self.filter(target__is_hidden=False)
+            .select_related("country", "target__source")
+            .order_by("position", "country__name")
+        )
+
 
 class DigestLine(models.Model):
     """One country's line of a digest, ``Country: Headline, Source`` like a related-box line
@@ -1133,6 +1156,8 @@ class DigestLine(models.Model):
     # Why the system chose it ("3 outlets in 2 countries"): shown to editors.
     reason = models.CharField(max_length=200, blank=True, editable=False)
     external_url = ""  # the related-box template's external line: digests have none
+
+    objects = DigestLineQuerySet.as_manager()
 
     class Meta:
         ordering = ["position", "country__name"]

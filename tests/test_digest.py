@@ -705,3 +705,18 @@ def test_a_try_later_is_retried_and_a_refusal_is_not_and_nobody_gets_two(smtp, d
     )  # the server received reader3's message and answered 550: it will not deliver it
     assert DigestSend.objects.get(subscriber=readers[3]).state == "failed"
     assert "550" in DigestSend.objects.get(subscriber=readers[3]).error
+
+
+def test_a_story_hidden_after_approval_leaves_the_page_the_feed_and_the_email(
+    client, smtp, draft, editor
+):
+    publishing.approve(draft, editor)
+    Story.objects.filter(title="Kirkenes port deal signed").update(is_hidden=True)
+    bump_generation()
+    assert "Kirkenes" not in client.get(draft.get_absolute_url()).content.decode()
+    assert "Murmansk shipyard" in client.get(draft.get_absolute_url()).content.decode()
+    assert b"Kirkenes" not in client.get("/digest/feed/json/").content
+    reader = _subscribers(1)[0]
+    mailing.send_batch(draft.pk, [reader.pk])
+    text = smtp.messages[0].part("text/plain")
+    assert "Kirkenes" not in text and "Murmansk shipyard" in text

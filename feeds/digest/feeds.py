@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.db.models import Prefetch
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -58,22 +59,12 @@ class DigestFeed(StoryFeed):
         )
 
     def items(self, listing: Listing) -> list[DigestItem]:  # type: ignore[override]
-        digests = list(
+        digests = (
             Digest.objects.published()
             .newest_first()
-            .prefetch_related("lines__country", "lines__target__source")[:ITEMS_PER_FEED]
+            .prefetch_related(Prefetch("lines", DigestLine.objects.shown(), to_attr="shown"))
         )
-        return [
-            DigestItem(
-                d,
-                sorted(
-                    (line for line in d.lines.all() if not line.target.is_hidden),
-                    key=lambda line: (line.position, line.country.name),
-                ),
-                listing.origin,
-            )
-            for d in digests
-        ]
+        return [DigestItem(d, d.shown, listing.origin) for d in digests[:ITEMS_PER_FEED]]
 
     def item_title(self, item: DigestItem) -> str:  # type: ignore[override]
         return plain_title(f"{item.digest.title}: {item.week.label}")

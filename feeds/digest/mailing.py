@@ -56,14 +56,8 @@ class Edition:
 
     @classmethod
     def load(cls, digest: Digest) -> Edition:
-        lines = list(
-            digest.lines.select_related("country", "target__source").order_by("position", "id")
-        )
-        storylines = list(
-            digest.storylines.select_related("storyline")
-            .filter(storyline__hidden=False)
-            .order_by("position", "id")
-        )
+        lines = list(digest.shown_lines())
+        storylines = list(digest.shown_storylines())
         return cls(digest, IsoWeek(digest.year, digest.week), lines, storylines)
 
     def context(self) -> dict:

@@ -101,6 +101,17 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def confirmation_problem(token: str) -> Outcome | None:
+    """Why a confirmation link cannot be used, without using it (None: it can be)."""
+    try:
+        signing.loads(token, salt=CONFIRM_SALT, max_age=settings.DIGEST_CONFIRM_MAX_AGE)
+    except signing.SignatureExpired:
+        return Outcome.EXPIRED
+    except signing.BadSignature:
+        return Outcome.INVALID
+    return None
+
+
 def confirm(token: str) -> tuple[Outcome, Subscriber | None]:
     """Subscribe the address a confirmation link carries, once."""
     max_age = settings.DIGEST_CONFIRM_MAX_AGE

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from http import HTTPStatus
 
 from django.conf import settings
-from django.core import signing
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -25,7 +24,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from feeds.digest import mailing, subscriptions
 from feeds.digest.subscriptions import InvalidAddress, Outcome
 from feeds.digest.weeks import IsoWeek, NoSuchWeek
-from feeds.models import Digest, DigestLine, DigestStoryline
+from feeds.models import Digest
 from feeds.permissions import is_editor
 from feeds.web.caching import public_page
 from feeds.web.params import NoParams
@@ -37,7 +36,7 @@ FEED_TITLE = "Around the North, weekly"
 
 
 @dataclass(frozen=True)
-class Edition:
+class ArchiveRow:
     digest: Digest
     week: IsoWeek
 
@@ -54,22 +53,6 @@ def _context(request: HttpRequest, **extra) -> dict:
     }
 
 
-def _lines(digest: Digest) -> list[DigestLine]:
-    return list(
-        digest.lines.select_related("country", "target__source")
-        .filter(target__is_hidden=False)
-        .order_by("position", "country__name")
-    )
-
-
-def _storylines(digest: Digest) -> list[DigestStoryline]:
-    return list(
-        digest.storylines.select_related("storyline")
-        .filter(storyline__hidden=False, storyline__merged_into__isnull=True)
-        .order_by("position", "id")
-    )
-
-
 @require_safe
 @public_page(NoParams.parse)
 def archive(request: HttpRequest, params: NoParams) -> HttpResponse:
@@ -79,10 +62,10 @@ def archive(request: HttpRequest, params: NoParams) -> HttpResponse:
     latest = digests[0] if digests else None
     context = _context(
         request,
-        editions=[Edition(d, IsoWeek(d.year, d.week)) for d in digests],
+        editions=[ArchiveRow(d, IsoWeek(d.year, d.week)) for d in digests],
         latest=latest,
         latest_week=IsoWeek(latest.year, latest.week) if latest else None,
-        lines=_lines(latest) if latest else [],
+        lines=list(latest.shown_lines()) if latest else [],
         description="Around the North: each week, one story from every Arctic country, "
         "chosen from the week's most covered news. By web, feed or email.",
     )
@@ -107,8 +90,8 @@ def week(request: HttpRequest, year: int, week: int, params: NoParams) -> HttpRe
         request,
         digest=digest,
         week=iso,
-        lines=_lines(digest),
-        storylines=_storylines(digest),
+        lines=list(digest.shown_lines()),
+        storylines=list(digest.shown_storylines()),
         older=older.last(),
         newer=newer.first(),
         description=f"{digest.title}, {iso.label}: one story from every Arctic country.",
@@ -193,19 +176,6 @@ _CONFIRM_STATUS = {
 }
 
 
-def _confirmable(token: str) -> Outcome | None:
-    """Why a confirmation link cannot be used, without using it (None: it can)."""
-    try:
-        signing.loads(
-            token, salt=subscriptions.CONFIRM_SALT, max_age=settings.DIGEST_CONFIRM_MAX_AGE
-        )
-    except signing.SignatureExpired:
-        return Outcome.EXPIRED
-    except signing.BadSignature:
-        return Outcome.INVALID
-    return None
-
-
 @csrf_exempt
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -213,7 +183,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows a button (mail scanners follow links; they must not subscribe anyone);
     POST confirms."""
     if request.method != "POST":
-        problem = _confirmable(token)
+        problem = subscriptions.confirmation_problem(token)
         if problem is not None:
             return _answer(
                 request,
