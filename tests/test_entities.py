@@ -30,7 +30,7 @@ def test_every_entry_of_every_file_parses_with_a_source():
     assert all(e.source for e in CATALOGUE)
     kinds = {e.kind for e in CATALOGUE}
     assert kinds == set(FILES.values())
-    assert set(load_cues()) == {"vessel", "port"}
+    assert set(load_cues()) == {"vessel", "port", "ship-class"}
 
 
 def test_the_catalogue_names_what_the_issue_asks_for():
@@ -271,3 +271,28 @@ def test_editors_alias_merge_and_hide_reach_new_and_old_stories(catalogue_rows):
     call_command("retag", stdout=open("/dev/null", "w"))
     assert "port/murmansk" not in _linked(old)
     assert not StoryEntity.objects.filter(story=old, entity__slug="murmansk").exists()
+
+
+# --- The labelled sets -------------------------------------------------------------------------
+def test_evaluate_entities_reports_both_sets_above_the_bar(catalogue_rows):
+    import io
+    import re
+
+    out = io.StringIO()
+    call_command("evaluate_entities", stdout=out)
+    figures = re.findall(
+        r"^(.+?): (\d+) stories.*precision ([\d.]+), recall ([\d.]+)", out.getvalue(), re.M
+    )
+    assert [f[0] for f in figures] == ["development (tuned on)", "held out"]
+    assert sum(int(f[1]) for f in figures) >= 200
+    for label, _, precision, recall in figures:
+        assert float(precision) >= 0.9 and float(recall) >= 0.8, (label, precision, recall)
+
+
+def test_a_labelled_line_naming_an_unknown_entity_is_refused(tmp_path: Path):
+    from feeds.entities.evaluate import parse_cases
+
+    path = tmp_path / "set.txt"
+    path.write_text("port/atlantis | Outlet | Headline | Teaser\n")
+    with pytest.raises(ValueError, match="set.txt:1: unknown entities"):
+        parse_cases(path, {"port/murmansk"})

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from feeds.entities.catalogue import Cues
+from feeds.entities.catalogue import SHIP_CLASS, Cues
 from feeds.tagging.tagger import fold, term_key
 from feeds.types import TermMatch
 
@@ -55,13 +55,26 @@ class Index:
 
     def lookup(self, term: str) -> tuple[Alias, ...]:
         key = normalized_key(term)
-        found = self.by_key.get(key)
-        if found is not None:
-            return tuple(found)
         cached = self._sub.get(key)
         if cached is None:
-            cached = self._sub[key] = self._inner(key)
+            found = list(self.by_key.get(key, ()))
+            # Another entity's stem may name the same words ("Мурманск" is the icebreaker's
+            # name as written and the port's "мурманск*"): the matcher kept only one term.
+            found += [a for a in self._stems(key) if a not in found]
+            cached = self._sub[key] = tuple(found) or self._inner(key)
         return cached
+
+    def _stems(self, key: Key) -> list[Alias]:
+        out: list[Alias] = []
+        for alias_key, aliases in self.by_key.items():
+            if alias_key == key or len(alias_key) != len(key) or not any(s for _, s in alias_key):
+                continue
+            if all(
+                word.startswith(k) if stem else word == k
+                for (k, stem), (word, _) in zip(alias_key, key, strict=True)
+            ):
+                out += aliases
+        return out
 
     def _inner(self, key: Key) -> tuple[Alias, ...]:
         """The aliases of the longest run of the term's words that is an alias's key."""
@@ -107,6 +120,8 @@ def link(terms: Sequence[TermMatch], index: Index) -> dict[int, tuple[bool, str]
     previous_vessel = False
     for match in terms:
         aliases = index.lookup(match.term)
+        if aliases and _cued(match, index.cues.get(SHIP_CLASS)):
+            aliases = ()  # "a Taymyr-class icebreaker" is no ship called Taymyr
         if not aliases:
             previous_vessel = False
             continue
