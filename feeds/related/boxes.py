@@ -114,13 +114,21 @@ def gather(story: Story, *, every_country: bool = False, weights: Weights = WEIG
     topics = candidates.topics_of(story)
     now = timezone.now()
     found = candidates.candidates(story, query)
+    own_line = candidates.storyline_stories(story, subject.storyline, [c.id for c in found])
+    found = candidates.with_storylines(found + own_line)
     first = rank(subject, vec, themes, found, corpus, topics, now, weights)
     lacking = [
         cid
         for cid in candidates.country_order(())
         if cid != story.primary_country_id and (every_country or not first.has_subject(cid))
     ]
-    recent = candidates.recent_by_country(story, lacking, [c.id for c in found]) if lacking else []
+    recent = (
+        candidates.with_storylines(
+            candidates.recent_by_country(story, lacking, [c.id for c in found])
+        )
+        if lacking
+        else []
+    )
     return Gathered(story, subject, vec, themes, topics, corpus, found, recent, now)
 
 
@@ -130,6 +138,7 @@ def ranked_from(g: Gathered, weights: Weights = WEIGHTS) -> Ranking:
     story's primary country: the box has one line for each of the others."""
     own = g.story.primary_country_id or 0
     result = rank(g.subject, g.vec, g.themes, g.found, g.corpus, g.topics, g.now, weights)
+    result.own_storyline = g.subject.storyline
     result.ranked.pop(own, None)
     lacking = {cid for cid in candidates.country_order(()) if not result.has_subject(cid)}
     if g.recent:
@@ -202,6 +211,13 @@ def refresh_box(story: Story) -> bool:
             used_outlets=[slot.outlet.casefold() for slot in kept.values()],
             vectors=ranked.vectors,
             published=ranked.published,
+            storylines=ranked.storylines,
+            own_storyline=ranked.own_storyline,
+            used_storylines={
+                ranked.storylines[slot.target_id]
+                for slot in kept.values()
+                if slot.target_id in ranked.storylines
+            },
         )
         for cid, slot in existing.items():
             if cid in kept or (cid == story.primary_country_id and slot.origin != Origin.SYSTEM):

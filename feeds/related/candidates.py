@@ -25,7 +25,7 @@ from django.db.models import Case, QuerySet, TextField, Value, When
 from django.db.models.functions import Length, Substr
 from django.utils import timezone
 
-from feeds.models import Country, Source, Story, StoryCountry, StoryTopic
+from feeds.models import Country, Source, Story, StoryCountry, StorylineMembership, StoryTopic
 from feeds.related.profiles import (
     CONTENT_CHARS,
     SHORT_SUMMARY,
@@ -54,6 +54,7 @@ SCAN_LIMIT = 1500  # SQLite fallback: newest stories compared in Python
 # published before ``NEAR`` after the story and at most ``WIDE_WINDOW`` before it (a box is
 # left empty only when a country has had no story for that long).
 RECENT_PER_COUNTRY = 20
+STORYLINE_STORIES = 30  # the story's own storyline: its newest other stories, read as such
 WIDE_WINDOW = timedelta(days=365)
 REFRESH_WINDOW = timedelta(days=30)
 REFRESH_PER_STORY = 15
@@ -87,7 +88,24 @@ def subject(story: Story) -> Subject:
         story.source_id,
         story.published_at,
         (story.title_key, story.url_key, story.lead_key),
+        StorylineMembership.objects.filter(story_id=story.pk)
+        .values_list("storyline_id", flat=True)
+        .first(),
     )
+
+
+def with_storylines(cands: list[Candidate]) -> list[Candidate]:
+    """The candidates, each with its storyline (one query): a box never shows two stories
+    of one storyline."""
+    if cands:
+        lines = dict(
+            StorylineMembership.objects.filter(story_id__in=[c.id for c in cands]).values_list(
+                "story_id", "storyline_id"
+            )
+        )
+        for cand in cands:
+            cand.storyline = lines.get(cand.id)
+    return cands
 
 
 def profile_of(story: Story) -> tuple[Profile, Vector, list[str], Corpus]:
@@ -251,12 +269,7 @@ def _pg_query(
     pool: int,
     also_exclude: Iterable[int],
 ) -> list[Candidate]:
-    t = {
-        "story": Story._meta.db_table,
-        "source": Source._meta.db_table,
-        "sc": StoryCountry._meta.db_table,
-        "st": StoryTopic._meta.db_table,
-    }
+    t = _tables()
     dates = " OR ".join(
         f"s.published_at BETWEEN %(since{i})s AND %(until{i})s" for i in range(len(ranges))
     )
@@ -278,14 +291,7 @@ def _pg_query(
         top AS (
             SELECT id, rank FROM r WHERE n <= %(per_country)s ORDER BY rank DESC LIMIT %(pool)s
         )
-        SELECT s.id, s.source_id, s.published_at, s.content_hash, s.title,
-            s.title_key, s.url_key, s.lead_key,
-            COALESCE(NULLIF(s.original_outlet, ''), src.name), s.primary_country_id,
-            ARRAY(SELECT sc.country_id FROM {t["sc"]} sc
-                  WHERE sc.story_id = s.id AND NOT sc.rejected),
-            ARRAY(SELECT st.topic_id FROM {t["st"]} st
-                  WHERE st.story_id = s.id AND NOT st.rejected),
-            {_COPIES_SQL.format(story=t["story"])}
+        {_columns_sql(t)}
         FROM top JOIN {t["story"]} s ON s.id = top.id
         JOIN {t["source"]} src ON src.id = s.source_id
         ORDER BY top.rank DESC
@@ -304,6 +310,58 @@ def _pg_query(
 
 # Copies of a story we carry (story_copies_idx): other outlets thought it worth republishing.
 _COPIES_SQL = "(SELECT count(*) FROM {story} c WHERE c.canonical_id = s.id)"
+
+
+def _tables() -> dict[str, str]:
+    return {
+        "story": Story._meta.db_table,
+        "source": Source._meta.db_table,
+        "sc": StoryCountry._meta.db_table,
+        "st": StoryTopic._meta.db_table,
+    }
+
+
+def _columns_sql(t: dict[str, str]) -> str:
+    """What ``_fetch`` reads of a candidate ``s`` (its outlet ``src``)."""
+    return f"""SELECT s.id, s.source_id, s.published_at, s.content_hash, s.title,
+            s.title_key, s.url_key, s.lead_key,
+            COALESCE(NULLIF(s.original_outlet, ''), src.name), s.primary_country_id,
+            ARRAY(SELECT sc.country_id FROM {t["sc"]} sc
+                  WHERE sc.story_id = s.id AND NOT sc.rejected),
+            ARRAY(SELECT st.topic_id FROM {t["st"]} st
+                  WHERE st.story_id = s.id AND NOT st.rejected),
+            {_COPIES_SQL.format(story=t["story"])}"""
+
+
+def storyline_stories(
+    story: Story, storyline_id: int | None, exclude: Iterable[int]
+) -> list[Candidate]:
+    """The other visible stories of the story's storyline (``STORYLINE_STORIES`` newest): each
+    country's telling of the event, whatever its language, which the word index may miss."""
+    if storyline_id is None:
+        return []
+    skip = [pk for pk in (story.pk, story.canonical_id, *exclude) if pk]
+    members = StorylineMembership.objects.filter(storyline_id=storyline_id).values("story_id")
+    if connection.vendor != "postgresql":
+        rows = (
+            text_columns(
+                Story.objects.visible().articles().filter(pk__in=members).exclude(pk__in=skip)
+            )
+            .order_by("-published_at", "-id")
+            .values_list(*_PYTHON_COLUMNS)[:STORYLINE_STORIES]
+        )
+        return _python_tagged(rows)
+    t = _tables()
+    sql = f"""
+        {_columns_sql(t)}
+        FROM {t["story"]} s
+        JOIN {t["source"]} src ON src.id = s.source_id
+        WHERE s.id IN (SELECT m.story_id FROM {StorylineMembership._meta.db_table} m
+                       WHERE m.storyline_id = %(line)s)
+          AND {visible_sql("s", articles=True)} AND s.id <> ALL(%(exclude)s)
+        ORDER BY s.published_at DESC LIMIT %(limit)s
+    """
+    return _fetch(sql, {"line": storyline_id, "exclude": skip, "limit": STORYLINE_STORIES})
 
 
 def _fetch(sql: str, params: dict[str, Any]) -> list[Candidate]:
@@ -352,21 +410,9 @@ def recent_by_country(
     skip = [pk for pk in (story.pk, story.canonical_id, *exclude) if pk]
     if connection.vendor != "postgresql":
         return _python_recent(wanted, since, until, skip)
-    t = {
-        "story": Story._meta.db_table,
-        "source": Source._meta.db_table,
-        "sc": StoryCountry._meta.db_table,
-        "st": StoryTopic._meta.db_table,
-    }
+    t = _tables()
     sql = f"""
-        SELECT s.id, s.source_id, s.published_at, s.content_hash, s.title,
-            s.title_key, s.url_key, s.lead_key,
-            COALESCE(NULLIF(s.original_outlet, ''), src.name), s.primary_country_id,
-            ARRAY(SELECT sc.country_id FROM {t["sc"]} sc
-                  WHERE sc.story_id = s.id AND NOT sc.rejected),
-            ARRAY(SELECT st.topic_id FROM {t["st"]} st
-                  WHERE st.story_id = s.id AND NOT st.rejected),
-            {_COPIES_SQL.format(story=t["story"])}
+        {_columns_sql(t)}
         FROM unnest(%(countries)s::integer[]) AS wanted(id)
         CROSS JOIN LATERAL (
             SELECT r.id FROM {t["story"]} r

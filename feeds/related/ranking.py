@@ -45,6 +45,9 @@ OFF_THEME_RELEVANCE: Final = 0.2
 # Two lines on one event ("ferry ran aground", "ferry refloated") are one line too many.
 SAME_EVENT_SIMILARITY: Final = 0.6
 SAME_EVENT_GAP: Final = timedelta(days=3)
+# A story of the box's own storyline, from the country of a line, comes first in that line:
+# how each country told the event (feeds.storylines).
+OWN_STORYLINE: Final = 1.0
 WEIGHTS_FILE: Final = Path(__file__).with_name("weights.toml")
 
 
@@ -109,6 +112,7 @@ class Subject:
     source_id: int | None
     published_at: datetime | None
     keys: tuple[str, str, str]  # headline, link and lead keys (feeds.text.keys)
+    storyline: int | None = None  # the storyline it is part of
 
 
 @dataclass
@@ -124,6 +128,7 @@ class Candidate:
     topics: set[int] = field(default_factory=set)
     roundup: bool = False
     copies: int = 0  # other outlets' copies of it that we carry
+    storyline: int | None = None
 
 
 @dataclass
@@ -132,6 +137,8 @@ class Ranking:
     outlets: dict[int, str]  # candidate id → outlet, case-folded (for variety)
     vectors: dict[int, Vector] = field(default_factory=dict)  # candidate id → its vector
     published: dict[int, datetime] = field(default_factory=dict)
+    storylines: dict[int, int] = field(default_factory=dict)  # candidate id → its storyline
+    own_storyline: int | None = None  # the box's story's storyline
 
     def merge(self, other: Ranking) -> None:
         """Add another batch of ranked candidates (a story already here is not added twice)."""
@@ -143,6 +150,7 @@ class Ranking:
         self.outlets.update(other.outlets)
         self.vectors.update(other.vectors)
         self.published.update(other.published)
+        self.storylines.update(other.storylines)
 
     def has_subject(self, country_id: int) -> bool:
         return any(s.tier == SUBJECT for s in self.ranked.get(country_id, ()))
@@ -236,11 +244,18 @@ def rank(
             score = importance(cand, w) * fresh
         if cand.source_id == subject.source_id:
             score *= 1.0 - w.same_source_penalty
+        own = subject.storyline is not None and cand.storyline == subject.storyline
+        if cand.storyline is not None:
+            out.storylines[cand.id] = cand.storyline
         out.outlets[cand.id] = cand.outlet.casefold()
         out.vectors[cand.id] = vec
         out.published[cand.id] = cand.published_at
         for cid in cand.countries:
             factor = 1.0 if cid == cand.primary_country_id else w.secondary_tag
+            if own and cid == cand.primary_country_id:
+                # The story's own storyline as this country told it: first in its line.
+                ranked[cid].append(Scored(cand.id, round(score + OWN_STORYLINE, 6), 1.0, SUBJECT))
+                continue
             ranked[cid].append(Scored(cand.id, round(score * factor, 6), round(relevance, 4), tier))
     for lst in ranked.values():
         lst.sort(key=_order)
@@ -271,11 +286,16 @@ def pick(
     vectors: Mapping[int, Vector] | None = None,
     published: Mapping[int, datetime] | None = None,
     weights: Weights = WEIGHTS,
+    storylines: Mapping[int, int] | None = None,
+    own_storyline: int | None = None,
+    used_storylines: Iterable[int] = (),
 ) -> dict[int, Scored]:
     """One story per country: the strongest line (best tier, then score) is placed first, no
     story is used twice, no story of an event already in the box (given ``vectors`` and
-    ``published``), and within a tier each earlier line from the same outlet costs a
-    candidate ``outlet_repeat_penalty``."""
+    ``published``), never two stories of one storyline (given ``storylines``: candidate →
+    storyline) but the story's own (``own_storyline``: each country's telling of it), and
+    within a tier each earlier line from the same outlet costs a candidate
+    ``outlet_repeat_penalty``."""
     picks: dict[int, Scored] = {}
     used = set(used_stories)
     outlet_count: dict[str, int] = defaultdict(int)
@@ -287,7 +307,15 @@ def pick(
     dates = published or {}
     events = [s for s in used if s in vecs]
 
+    lines_of = storylines or {}
+    used_lines = set(used_storylines)
+
     def taken(story_id: int) -> bool:
+        line = lines_of.get(story_id)
+        if line is not None and line == own_storyline:
+            return story_id in used  # the story's own event, told by another country
+        if line is not None and line in used_lines:
+            return True
         return story_id in used or any(same_event(story_id, e, vecs, dates) for e in events)
 
     while todo:
@@ -307,7 +335,11 @@ def pick(
         _, cid, chosen = best
         picks[cid] = chosen
         used.add(chosen.story_id)
-        events.append(chosen.story_id)
+        line = lines_of.get(chosen.story_id)
+        if line is None or line != own_storyline:
+            events.append(chosen.story_id)
+        if line is not None and line != own_storyline:
+            used_lines.add(line)
         outlet_count[outlets.get(chosen.story_id, "")] += 1
         del todo[cid]
     return picks

@@ -49,8 +49,10 @@ def _db_key() -> tuple[object, ...]:
     return (connection.alias, connection.settings_dict.get("NAME"))
 
 
-def _story_rows(qs) -> Iterable[tuple[int, str, str, str, object]]:
-    return qs.values_list("pk", "title", "summary", "content", "published_at")
+def _story_rows(qs) -> Iterable[tuple[int, str, str, str, object, str | None]]:
+    return qs.values_list(
+        "pk", "title", "summary", "content", "published_at", "primary_country__slug"
+    )
 
 
 def statistics() -> scoring.Stats:
@@ -79,8 +81,10 @@ def statistics() -> scoring.Stats:
     return stats
 
 
-def story_signature(title: str, summary: str, content: str, published) -> scoring.Signature:
-    return scoring.signature(title, summary or "", content or "", published)
+def story_signature(
+    title: str, summary: str, content: str, published, country: str = ""
+) -> scoring.Signature:
+    return scoring.signature(title, summary or "", content or "", published, country)
 
 
 def sketches_near(keys: Sequence[str], sig: scoring.Signature) -> list[scoring.Sketch]:
@@ -131,7 +135,8 @@ def assign(story_ids: Iterable[int]) -> list[Placed]:
             storyline_membership__isnull=True,
         )
         .order_by("published_at", "id")
-        .only("pk", "title", "summary", "content", "published_at")
+        .select_related("primary_country")
+        .only("pk", "title", "summary", "content", "published_at", "primary_country__slug")
     )
     placed = []
     for story in stories:
@@ -142,7 +147,8 @@ def assign(story_ids: Iterable[int]) -> list[Placed]:
 def place(story: Story) -> Placed:
     """Place one story (see ``assign``)."""
     stats = statistics()
-    sig = story_signature(story.title, story.summary, story.content, story.published_at)
+    country = story.primary_country.slug if story.primary_country else ""
+    sig = story_signature(story.title, story.summary, story.content, story.published_at, country)
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
@@ -197,8 +203,11 @@ def refresh(
     stats = stats or statistics()
     if terms is None:
         terms = {}
-        for _, title, summary, content, published in _story_rows(members.order_by("published_at")):
-            terms = scoring.merge(terms, story_signature(title, summary, content, published))
+        for _, title, summary, content, published, country in _story_rows(
+            members.order_by("published_at")
+        ):
+            sig = story_signature(title, summary, content, published, country or "")
+            terms = scoring.merge(terms, sig)
     Storyline.objects.filter(pk=storyline_id).update(
         story_count=agg["stories"],
         outlet_count=agg["outlets"],

@@ -26,12 +26,16 @@ from feeds.storylines.anchors import find
 WINDOW: Final = timedelta(days=21)
 NEAR: Final = timedelta(days=2)
 FAR_FACTOR: Final = 0.5  # a story WINDOW after the storyline's newest counts this much
-THRESHOLD: Final = 0.24  # join the best storyline scoring at least this (tuned on dev)
+THRESHOLD: Final = 0.20  # join the best storyline scoring at least this (tuned on dev)
 ANCHOR_SHARE: Final = 0.75  # anchors alone (another language) weigh this much of a full match
 MIN_SHARED_ANCHORS: Final = 2
 # Two stories naming people and places, none of them the same, are rarely one event, however
 # alike their words ("border crossing closed" at Storskog and at Salla).
-NO_SHARED_NAME: Final = 0.6
+NO_SHARED_NAME: Final = 0.4
+# A story about another country than every story of the storyline (the tagger's primary
+# country) is another event on the same subject: Norway's cod quota is not Iceland's.
+OTHER_COUNTRY: Final = 0.5
+COUNTRY_KEY: Final = "^"  # a storyline's terms hold its stories' primary countries so
 ANCHOR_WEIGHT: Final = 1.2  # an anchor's weight beside a word's
 NAME_WEIGHT: Final = 0.8
 NUMBER_WEIGHT: Final = 0.6
@@ -79,6 +83,10 @@ def is_anchor(key: str) -> bool:
     return key[0] in "@=#"
 
 
+def _is_country(key: str) -> bool:
+    return key[0] == COUNTRY_KEY
+
+
 def _stem(t: str) -> str:
     """Russian words by their opening letters; word pairs word by word."""
     if t.isascii():
@@ -88,9 +96,12 @@ def _stem(t: str) -> str:
     return t[:CYRILLIC_STEM] if "а" <= t[0] <= "я" or t[0] == "ё" else t
 
 
-def signature(title: str, summary: str, content: str, published_at: datetime) -> Signature:
-    """``summary`` and ``content`` are HTML, as stored."""
-    terms: dict[str, float] = {}
+def signature(
+    title: str, summary: str, content: str, published_at: datetime, country: str = ""
+) -> Signature:
+    """``summary`` and ``content`` are HTML, as stored; ``country`` the story's primary
+    country (its slug), if it has one."""
+    terms: dict[str, float] = {COUNTRY_KEY + country: 1.0} if country else {}
     for t, w in Profile.of(title, summary, content).base.items():
         if t[0] == "~":
             continue  # broad subjects ("fishery") join unrelated events
@@ -110,7 +121,7 @@ def signature(title: str, summary: str, content: str, published_at: datetime) ->
 
 
 def weighted(terms: Mapping[str, float], stats: Stats) -> tuple[dict[str, float], float]:
-    out = {t: w * stats.idf(t) for t, w in terms.items()}
+    out = {t: w * stats.idf(t) for t, w in terms.items() if not _is_country(t)}
     return out, math.sqrt(sum(v * v for v in out.values())) or 1.0
 
 
@@ -185,6 +196,10 @@ def score(sig: Signature, sketch: Sketch, stats: Stats) -> Match:
     names = [t for t in anchors if t[0] == "="]
     if names and not any(t in theirs for t in names) and any(t[0] == "=" for t in theirs):
         best *= NO_SHARED_NAME
+    mine_country = [t for t in sig.terms if _is_country(t)]
+    line_countries = [t for t in sketch.terms if _is_country(t)]
+    if mine_country and line_countries and mine_country[0] not in line_countries:
+        best *= OTHER_COUNTRY
     return Match(sketch.id, round(best * when, 4), round(text, 4), round(anchor_share, 4))
 
 
@@ -213,7 +228,11 @@ def merge(terms: Mapping[str, float], sig: Signature) -> dict[str, float]:
 
 def top_keys(terms: Mapping[str, float], stats: Stats, limit: int) -> list[str]:
     """The most distinctive single keys (no word pairs), strongest first."""
-    singles = [(t, w * stats.idf(t)) for t, w in terms.items() if " " not in t and len(t) <= 64]
+    singles = [
+        (t, w * stats.idf(t))
+        for t, w in terms.items()
+        if " " not in t and len(t) <= 64 and not _is_country(t)
+    ]
     singles.sort(key=lambda kv: (-kv[1], kv[0]))
     return [t for t, _ in singles[:limit]]
 

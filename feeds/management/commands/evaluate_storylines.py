@@ -5,11 +5,12 @@
 Without FILE, both sets: ``tests/fixtures/storylines/dev.txt`` (the thresholds and weights
 of ``feeds.storylines.scoring`` were tuned on it) and ``holdout.txt`` (never used for
 tuning), each reported apart. Each set is stored as ingest would store it, in the order the
-stories were published: its outlets and feeds, each story with its copy keys, copy
-detection (``feeds.ingest.copies``: a word-for-word republication becomes a copy, never a
-storyline's story), then placement (``feeds.storylines.assign``), one story at a time, as
-the worker places stories after each fetch. Everything happens in one transaction that is
-rolled back; storylines already in the database are hidden inside it so they do not compete.
+stories were published: its outlets and feeds, each story with its copy keys and the
+tagger's countries, copy detection (``feeds.ingest.copies``: a word-for-word republication
+becomes a copy, never a storyline's story), then placement (``feeds.storylines.assign``),
+one story at a time, as the worker places stories after each fetch. Everything happens in
+one transaction that is rolled back; storylines already in the database are hidden inside
+it so they do not compete.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from django.utils.text import slugify
 from feeds.ingest.copies import link_copies
 from feeds.models import Country, Feed, Source, Story, Storyline, StorylineMembership
 from feeds.storylines import assign, evaluate, scoring
+from feeds.tagging.store import apply_tags
 from feeds.text.keys import lead_key, title_key, url_key
 
 SETS = Path(settings.BASE_DIR) / "tests" / "fixtures" / "storylines"
@@ -53,6 +55,8 @@ def run_set(items: list[evaluate.Item]) -> tuple[dict[str, str], dict[str, int |
             url=f"https://fixtures.arcticnews.invalid/storylines/{key}.xml",
             defaults={"source": source},
         )
+    # A set stored before (kept by hand, or left by a run that crashed) is stored afresh.
+    Story.objects.filter(feed__in=feeds.values()).delete()
     stored: dict[str, Story] = {}
     for item in sorted(items, key=lambda i: (i.published_at, i.key)):
         feed = feeds[item.outlet]
@@ -73,6 +77,8 @@ def run_set(items: list[evaluate.Item]) -> tuple[dict[str, str], dict[str, int |
             lead_key=lead_key(item.lead, words=20),
         )
         story.save()
+        apply_tags([story])  # as ingest tags each story before it is placed
+        story.refresh_from_db(fields=["primary_country"])
         link_copies([story])
         assign.assign([story.pk])
         stored[item.key] = story
