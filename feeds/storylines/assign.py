@@ -102,7 +102,7 @@ def sketches_near(keys: Sequence[str], sig: scoring.Signature) -> list[scoring.S
     )
     rows = (
         Storyline.objects.shown()
-        .filter(pk__in=list(ids))
+        .filter(pk__in=ids)  # one query: the index range is a subquery
         .values_list("pk", "profile", "first_published_at", "last_published_at")
     )
     return [
@@ -154,8 +154,8 @@ def place(story: Story) -> Placed:
             with connection.cursor() as cursor:
                 # Two workers placing two stories of one new event would each start it.
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
-        sketches = sketches_near(scoring.query_keys(sig, stats), sig)
-        match = scoring.choose(sig, sketches, stats)
+        sketches = {s.id: s for s in sketches_near(scoring.query_keys(sig, stats), sig)}
+        match = scoring.choose(sig, sketches.values(), stats)
         created = match is None
         if match is None:
             line = Storyline.objects.create(
@@ -166,8 +166,8 @@ def place(story: Story) -> Placed:
             )
             terms: dict[str, float] = {}
         else:
-            line = Storyline.objects.only("pk", "profile").get(pk=match.storyline_id)
-            terms = line.profile or {}
+            line = Storyline(pk=match.storyline_id)
+            terms = sketches[match.storyline_id].terms
         StorylineMembership.objects.create(
             story=story, storyline=line, score=match.score if match else 1.0
         )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -72,11 +72,15 @@ class Stats:
 
     n: int
     df: Mapping[str, int]
+    _memo: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
 
     def idf(self, key: str) -> float:
-        n = max(self.n, MIN_STORIES)
-        df = self.df.get(key, 0)
-        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        got = self._memo.get(key)
+        if got is None:
+            n = max(self.n, MIN_STORIES)
+            df = self.df.get(key, 0)
+            got = self._memo[key] = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        return got
 
 
 def is_anchor(key: str) -> bool:
@@ -144,13 +148,18 @@ def _cyrillic(t: str) -> bool:
     return not t.isascii() and ("а" <= t[0] <= "я" or t[0] == "ё")
 
 
-def script_share(story: Mapping[str, float], line: Mapping[str, float]) -> float:
-    """The share of the storyline's word weight written in the story's script: 1 for an
-    English story and an English storyline, 0 for a Russian story and an English storyline.
-    Anchors stand in for words only across scripts: within one, shared words say more, and
-    a storyline's anchors alone ("LKAB", "Kiruna", "mine") also fit its neighbours."""
-    words = [(t, w) for t, w in story.items() if not is_anchor(t)]
-    mine = sum(w for t, w in words if _cyrillic(t)) > sum(w for t, w in words if not _cyrillic(t))
+def is_cyrillic_story(story: Mapping[str, float]) -> bool:
+    words = [(t, w) for t, w in story.items() if not is_anchor(t) and not _is_country(t)]
+    return sum(w for t, w in words if _cyrillic(t)) > sum(w for t, w in words if not _cyrillic(t))
+
+
+def script_share(story: Mapping[str, float] | bool, line: Mapping[str, float]) -> float:
+    """The share of the storyline's word weight written in the story's script (``story``:
+    its terms, or whether it is in Cyrillic): 1 for an English story and an English
+    storyline, 0 for a Russian story and an English storyline. Anchors stand in for words
+    only across scripts: within one, shared words say more, and a storyline's anchors alone
+    ("LKAB", "Kiruna", "mine") also fit its neighbours."""
+    mine = story if isinstance(story, bool) else is_cyrillic_story(story)
     total = same = 0.0
     for t, w in line.items():
         if is_anchor(t):
@@ -169,21 +178,37 @@ class Match:
     anchors: float
 
 
-def score(sig: Signature, sketch: Sketch, stats: Stats) -> Match:
+@dataclass(frozen=True)
+class Weighted:
+    """A story's terms weighted by rarity, once for all the storylines it is scored against."""
+
+    terms: dict[str, float]
+    norm: float
+    cyrillic: bool
+
+    @classmethod
+    def of(cls, sig: Signature, stats: Stats) -> Weighted:
+        terms, norm = weighted(sig.terms, stats)
+        return cls(terms, norm, is_cyrillic_story(sig.terms))
+
+
+def score(sig: Signature, sketch: Sketch, stats: Stats, story: Weighted | None = None) -> Match:
     """How well the story continues the storyline: the cosine of their rarity-weighted terms,
     or, for a story in another language (few shared words), the share of the story's anchors
-    the storyline has, when at least MIN_SHARED_ANCHORS of them; then nearness in time."""
+    the storyline has, when at least MIN_SHARED_ANCHORS of them; then nearness in time.
+    ``story``: the story's ``Weighted`` terms, when the caller scores it more than once."""
     when = time_factor(sig.published_at, sketch)
     if not when:
         return Match(sketch.id, 0.0, 0.0, 0.0)
-    mine, my_norm = weighted(sig.terms, stats)
+    story = story or Weighted.of(sig, stats)
+    mine, my_norm = story.terms, story.norm
     theirs, their_norm = weighted(sketch.terms, stats)
     dot = sum(w * theirs[t] for t, w in mine.items() if t in theirs)
     text = dot / (my_norm * their_norm)
     anchors = [t for t in mine if is_anchor(t)]
     shared = [t for t in anchors if t in theirs]
     anchor_share = 0.0
-    other_script = 1.0 - script_share(sig.terms, sketch.terms)
+    other_script = 1.0 - script_share(story.cyrillic, sketch.terms)
     if len(shared) >= MIN_SHARED_ANCHORS and other_script > 0:
         total = sum(mine[t] for t in anchors)
         # The story's anchors the storyline has, and the storyline's it has: both ways, so a
@@ -210,8 +235,9 @@ def choose(
     THRESHOLD), or None."""
     threshold = THRESHOLD if threshold is None else threshold
     best: Match | None = None
+    story = Weighted.of(sig, stats)
     for sketch in sketches:
-        m = score(sig, sketch, stats)
+        m = score(sig, sketch, stats, story)
         if m.score >= threshold and (best is None or m.score > best.score):
             best = m
     return best
