@@ -993,7 +993,7 @@ class StorylineMembership(models.Model):
         indexes = [models.Index(fields=["storyline", "story"], name="storylinemember_line_idx")]
 
     def __str__(self) -> str:
-        return f"{self.story_id} in {self.storyline_id}"
+        return f"Story {self.story_id}{' (pinned by an editor)' if self.pinned else ''}"
 
 
 class StorylineTerm(models.Model):

@@ -83,15 +83,7 @@ class ChangeInline(RecordAdmin, admin.TabularInline):
 
 
 class StorylineAdmin(admin.ModelAdmin):
-    list_display = [
-        "title",
-        "story_count",
-        "country_count",
-        "outlet_count",
-        "last_published_at",
-        "hidden",
-        "merged_into",
-    ]
+    list_display = ["title", "told_by", "in_countries", "in_outlets", "last_published_at", "hidden"]
     list_filter = ["hidden"]
     search_fields = ["title", "slug"]
     date_hierarchy = "last_published_at"
@@ -107,6 +99,18 @@ class StorylineAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # hide or merge instead: both are recorded, and links keep working
 
+    @admin.display(description="Stories", ordering="story_count")
+    def told_by(self, obj: Storyline) -> int:
+        return obj.story_count
+
+    @admin.display(description="Countries", ordering="country_count")
+    def in_countries(self, obj: Storyline) -> int:
+        return obj.country_count
+
+    @admin.display(description="Outlets", ordering="outlet_count")
+    def in_outlets(self, obj: Storyline) -> int:
+        return obj.outlet_count
+
     @admin.display(description="Coverage")
     def counts(self, obj: Storyline) -> str:
         return (
@@ -115,7 +119,16 @@ class StorylineAdmin(admin.ModelAdmin):
 
     @admin.display(description="Published")
     def dates(self, obj: Storyline) -> str:
-        return f"{obj.first_published_at or 'none'} – {obj.last_published_at or 'none'}"
+        def when(value) -> str:
+            return f"{value:%d %B %Y, %H:%M} UTC" if value else "none"
+
+        return f"{when(obj.first_published_at)} – {when(obj.last_published_at)}"
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if "title" in form.base_fields:
+            form.base_fields["title"].widget.attrs["class"] = "vLargeTextField"
+        return form
 
     def save_model(self, request: HttpRequest, obj: Storyline, form, change: bool) -> None:
         stored = Storyline.objects.get(pk=obj.pk)
