@@ -296,3 +296,49 @@ def test_a_labelled_line_naming_an_unknown_entity_is_refused(tmp_path: Path):
     path.write_text("port/atlantis | Outlet | Headline | Teaser\n")
     with pytest.raises(ValueError, match="set.txt:1: unknown entities"):
         parse_cases(path, {"port/murmansk"})
+
+
+# --- The editors' admin ------------------------------------------------------------------------
+def test_editors_add_an_alias_remove_a_link_and_merge_in_the_admin(client, editor, catalogue_rows):
+    from tests.test_editor_tags import form_data
+
+    story = make_story("Gas carrier Arctic Mulan anchors off Murmansk")
+    _tag_and_link([story])
+    client.force_login(editor)
+    assert client.get("/admin/feeds/entity/").status_code == 200
+
+    # An alias on an entity's page: the next story with that name is linked at once.
+    kosygin = Entity.objects.get(slug="aleksey-kosygin")
+    url = f"/admin/feeds/entity/{kosygin.pk}/change/"
+    data = form_data(client.get(url).content.decode(), "entity_form")
+    total = int(data["aliases-TOTAL_FORMS"][0])
+    data[f"aliases-{total - 1}-term"] = ["Arctic Mulan"]
+    response = client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert EntityAlias.objects.get(term="Arctic Mulan").origin == Origin.EDITOR
+    new = make_story("Arctic Mulan unloads in Beihai")
+    _tag_and_link([new])
+    assert _linked(new) == {"vessel/aleksey-kosygin"}
+
+    # A system link deleted on the story's page stays removed through retag.
+    url = f"/admin/feeds/story/{story.pk}/change/"
+    data = form_data(client.get(url).content.decode())
+    row = StoryEntity.objects.get(story=story, entity__slug="murmansk")
+    for key, value in list(data.items()):
+        if key.startswith("entity_links-") and key.endswith("-id") and value == [str(row.pk)]:
+            data[key.replace("-id", "-DELETE")] = ["on"]
+    response = client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    call_command("retag", stdout=open("/dev/null", "w"))
+    assert "port/murmansk" not in _linked(story)
+    assert _linked(story) == {"vessel/aleksey-kosygin"}  # the editor's alias, on retag
+
+    # Merge: an action on the list, into the entity with the most stories.
+    atomflot, rosatom = Entity.objects.get(slug="atomflot"), Entity.objects.get(slug="rosatom")
+    response = client.post(
+        "/admin/feeds/entity/",
+        {"action": "merge_selected", "_selected_action": [atomflot.pk, rosatom.pk]},
+    )
+    assert response.status_code == 302
+    merged = Entity.objects.filter(pk__in=[atomflot.pk, rosatom.pk], merged_into__isnull=False)
+    assert merged.count() == 1

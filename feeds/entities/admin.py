@@ -64,7 +64,7 @@ class EntityAdmin(admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change: bool) -> None:
         super().save_related(request, form, formsets, change)
-        transaction.on_commit(entities_changed)
+        entities_changed()
         transaction.on_commit(bump_generation)
 
     @admin.action(description="Merge the selected entities into the one with the most stories")

@@ -38,8 +38,11 @@ _state: dict[str, Any] = {"version": None, "index": None}
 
 
 def entities_changed() -> None:
-    """Call after entities or aliases change: every process reloads at its next batch."""
+    """Call after entities or aliases change: every process reloads at its next batch. Once
+    now (this process, inside its transaction, sees the change at once) and once when the
+    transaction commits (a process that reloaded meanwhile read the old rows)."""
     cache.delete(VERSION_KEY)
+    transaction.on_commit(lambda: cache.delete(VERSION_KEY))
 
 
 def _facts(entity: EntityDef, countries: Mapping[str, int]) -> dict[str, Any]:

@@ -131,8 +131,10 @@ def shipping(request: HttpRequest, params: ListingParams) -> HttpResponse:
     else:
         stories = Story.objects.none()
     page = keyset_page(params, stories)
-    mentioned = map_pins(since, ("port", "place", "route", "vessel"), SHIPPING_TOPIC, limit=60)
     courses = {e.key: e.path for e in catalogue() if e.path}
+    mentioned = map_pins(
+        since, ("port", "place", "route", "vessel"), SHIPPING_TOPIC, 60, frozenset(courses)
+    )
     routes = [
         {**pin, "path": geo.svg_path(courses[pin["data_key"]])}
         for pin in mentioned

@@ -285,10 +285,15 @@ PIN_LABELS = 6  # of which the most covered carry their name on the map itself
 
 
 def map_pins(
-    since: datetime, kinds: tuple[str, ...], topic: str | None = None, limit: int = MAP_PINS
+    since: datetime,
+    kinds: tuple[str, ...],
+    topic: str | None = None,
+    limit: int = MAP_PINS,
+    lines: frozenset[str] = frozenset(),
 ) -> list[dict]:
     """The entities of these kinds most covered since ``since``, as the map draws them
-    (projected, sized by story count, linked to their pages), in ONE query."""
+    (projected, sized by story count, linked to their pages), in ONE query. ``lines``: data
+    keys of routes drawn as their course, which get no pin."""
     rows = StoryEntity.objects.most_covered(since, kinds, topic=topic, limit=limit)
     most = max((r["n"] for r in rows), default=0)
     pins = []
@@ -303,14 +308,14 @@ def map_pins(
                 "data_key": r["entity__data_key"],
                 "url": cached_reverse(f"feeds:{r['entity__kind']}", r["entity__slug"]),
                 "count": r["n"],
-                "on_map": on_map,
+                "on_map": on_map and r["entity__data_key"] not in lines,
                 "x": x,
                 "y": y,
                 "r": geo.pin_radius(r["n"], most),
                 "label": None,
             }
         )
-    drawn = [p for p in pins if p["on_map"] and p["kind"] != "route"]
+    drawn = [p for p in pins if p["on_map"] and p["kind"] != "vessel"]
     labels = geo.place_labels(
         [(p["x"], p["y"], p["r"], p["name"]) for p in drawn], PIN_LABELS, _COUNTRY_LABELS
     )
