@@ -45,9 +45,12 @@ from feeds.related.ranking import Candidate, Subject, is_roundup
 from feeds.search import config_for
 
 WINDOW = timedelta(days=90)  # candidates published within this of the story
-NEAR = timedelta(days=14)  # … searched first; the rest only if this finds too few
-POOL = 150  # candidates fetched from the full-text index
-PER_COUNTRY = 25  # … at most this many per primary country
+NEAR = timedelta(days=14)  # a box suggested within this of its story is suggested again later
+# The index is asked for this close to the story first, the rest of WINDOW only if it finds
+# too few: freshness halves every week (weights.toml), so stories further away rarely win.
+FIRST = timedelta(days=7)
+POOL = 120  # candidates fetched from the full-text index
+PER_COUNTRY = 15  # … at most this many per primary country (a line and the editor's five)
 SCAN_LIMIT = 1500  # SQLite fallback: newest stories compared in Python
 # Bounded re-suggestion work per new story.
 # A country with no candidate on the story's subject: its newest stories, up to this many,
@@ -238,12 +241,12 @@ def candidates(story: Story, words: list[str]) -> list[Candidate]:
 def _pg_candidates(story: Story, words: list[str]) -> list[Candidate]:
     """The index's best matches, at most ``PER_COUNTRY`` per primary country, with tags.
 
-    Bounded work: the index is first asked for stories within ``NEAR`` of the story. Only
+    Bounded work: the index is first asked for stories within ``FIRST`` of the story. Only
     when that finds fewer than ``POOL`` (a rare subject, so the wider search is cheap too)
     is the rest of ``WINDOW`` searched for the remainder. A busy subject thus never makes
     PostgreSQL read and rank the vectors of months of matching stories.
     """
-    near_since, near_until = window(story, NEAR)
+    near_since, near_until = window(story, FIRST)
     since, until = window(story)
     query = words_query(story, words)
     cands = _pg_query(story, query, [(near_since, near_until)], POOL, ())
