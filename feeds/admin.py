@@ -44,6 +44,7 @@ from feeds.permissions import RecordAdmin, is_editor
 from feeds.related import boxes, curation
 from feeds.search import VECTOR_SOURCE_FIELDS, set_search_vector
 from feeds.storylines import admin as storylines_admin
+from feeds.storylines import assign as storylines
 from feeds.tagging import admin as tagging_admin
 from feeds.tagging.store import apply_tags, record_correction, tag_reasons, tag_snapshot
 from feeds.text.sanitizing import clean_html
@@ -540,6 +541,8 @@ class StoryAdmin(EditorOriginMixin, NewsroomAdmin):
         if "kind" in form.changed_data:
             # Marked a newsletter or podcast: it leaves every box it was a line of.
             boxes.withdraw_roundups([form.instance.pk])
+        if {"kind", "is_hidden"} & set(form.changed_data):
+            storylines.refresh_for([form.instance.pk])
         _changed()
 
     def save_formset(self, request, form, formset, change):
@@ -553,22 +556,27 @@ class StoryAdmin(EditorOriginMixin, NewsroomAdmin):
     def delete_model(self, request, obj):
         # Deleting would let the next fetch bring the story back: hide it instead.
         Story.objects.filter(pk=obj.pk).update(is_hidden=True)
+        storylines.refresh_for([obj.pk])
         _changed()
 
     def delete_queryset(self, request, queryset):
-        queryset.update(is_hidden=True)
+        self._set_hidden(queryset, True)
+
+    def _set_hidden(self, queryset, hidden: bool) -> int:
+        ids = list(queryset.values_list("pk", flat=True))
+        n = Story.objects.filter(pk__in=ids).update(is_hidden=hidden)
+        storylines.refresh_for(ids)  # their storylines count what readers see
         _changed()
+        return n
 
     @admin.action(description="Hide from readers (kept hidden on re-fetch)")
     def hide(self, request, queryset):
-        n = queryset.update(is_hidden=True)
-        _changed()
+        n = self._set_hidden(queryset, True)
         self.message_user(request, f"{n} stories hidden.")
 
     @admin.action(description="Show to readers again")
     def unhide(self, request, queryset):
-        n = queryset.update(is_hidden=False)
-        _changed()
+        n = self._set_hidden(queryset, False)
         self.message_user(request, f"{n} stories visible again.")
 
     @admin.action(description="Re-suggest related boxes (unlocked, unpinned slots)")

@@ -169,3 +169,17 @@ def test_editors_rename_split_move_and_merge_in_the_admin(client, editor) -> Non
     }
     history = client.get("/admin/feeds/storylinechange/")
     assert history.status_code == 200 and "edna" in history.content.decode()
+
+
+def test_hiding_a_story_in_the_admin_recounts_its_storyline(client, editor) -> None:
+    line, stories = build_storyline()
+    client.force_login(editor)
+    response = client.post(
+        "/admin/feeds/story/", {"action": "hide", "_selected_action": [stories[2].pk]}
+    )
+    assert response.status_code == 302
+    line.refresh_from_db()
+    assert (line.story_count, line.country_count) == (3, 2)  # Eye on the Arctic's was Canada's
+    client.post("/admin/feeds/story/", {"action": "unhide", "_selected_action": [stories[2].pk]})
+    line.refresh_from_db()
+    assert (line.story_count, line.country_count) == (4, 3)

@@ -192,7 +192,9 @@ def refresh(
 ) -> None:
     """A storyline's counts and dates from its visible members, and (given ``terms``, or
     rebuilt from every member) its terms and index rows."""
-    members = Story.objects.filter(visible_q(), storyline_membership__storyline_id=storyline_id)
+    members = Story.objects.filter(
+        visible_q(), kind=StoryKind.STORY, storyline_membership__storyline_id=storyline_id
+    )
     agg = members.aggregate(
         stories=Count("id"),
         outlets=Count("source_id", distinct=True),
@@ -222,6 +224,19 @@ def refresh(
             StorylineTerm(storyline_id=storyline_id, term=t, last_published_at=agg["last"])
             for t in scoring.index_keys(terms, stats)
         )
+
+
+def refresh_for(story_ids: Iterable[int]) -> int:
+    """Recount the storylines of these stories (an editor hid or showed them, or made one a
+    round-up): "N stories from K countries" counts what readers see."""
+    lines = set(
+        StorylineMembership.objects.filter(story_id__in=list(story_ids)).values_list(
+            "storyline_id", flat=True
+        )
+    )
+    for line_id in lines:
+        refresh(line_id)
+    return len(lines)
 
 
 def _release_copies(ids: list[int]) -> None:
