@@ -346,6 +346,41 @@ def test_the_original_publisher_is_canonical_even_when_an_aggregator_came_first(
     assert original.canonical_id is None and copy.canonical_id == original.pk
 
 
+def test_a_republication_that_opens_with_its_credit_is_still_a_copy(fixture_server):
+    # As Eye on the Arctic republishes CBC: its own link, the credit in dc:creator and the
+    # teaser opening "By <author>" before the original's first sentence.
+    own = entry("c-1", title="Quay decision", link="https://cbc.example/news/quay", body=LEAD)
+    original = outlet_feed(
+        fixture_server, "/cbc.xml", rss(own), name="CBC News", homepage="https://cbc.example/"
+    )
+    ingest.fetch_and_store(original.pk, force=True)
+    again = entry(
+        "r-1",
+        title="Quay decision",
+        link="https://rci.example/2026/03/01/quay/",
+        body=f"By Danielle Okpik {LEAD} [&#8230;]",
+        extra=(
+            "<dc:creator>CBC News</dc:creator>"
+            f"<content:encoded><![CDATA[<p>By Danielle Okpik</p><p>{LEAD}.</p>]]></content:encoded>"
+        ),
+    )
+    namespaces = (
+        '<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"'
+        ' xmlns:content="http://purl.org/rss/1.0/modules/content/">'
+    )
+    republisher = outlet_feed(
+        fixture_server,
+        "/rci.xml",
+        rss(again).replace('<rss version="2.0">', namespaces),
+        name="Eye on the Arctic",
+        homepage="https://rci.example/",
+    )
+    ingest.fetch_and_store(republisher.pk, force=True)
+    first, copy = Story.objects.get(feed=original), Story.objects.get(feed=republisher)
+    assert copy.author == "Danielle Okpik"
+    assert first.canonical_id is None and copy.canonical_id == first.pk
+
+
 # --- 5. expensive steps only on capped input ---------------------------------------------------
 
 

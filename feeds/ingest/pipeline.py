@@ -455,7 +455,7 @@ def _prepare(entry: ParsedEntry, now: datetime) -> _Prepared:
         "source_updated_at": entry.updated,
         "title_key": keys.title_key(entry.title),
         "url_key": keys.url_key(entry.link),
-        "lead_key": keys.lead_key(lead),
+        "lead_key": keys.lead_key(lead, byline=(entry.author, entry.original_outlet)),
         "content_hash": _content_hash(entry),
     }
     # Every string checked against its column: a required one that does not fit rejects

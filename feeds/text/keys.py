@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -114,13 +115,29 @@ def same_outlet(a: str, b: str) -> bool:
     return bool(na and nb) and (na == nb or na in nb or nb in na)
 
 
-def lead_key(text: str, words: int = 20) -> str:
+def _words_of(text: str) -> list[str]:
+    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+def lead_key(text: str, words: int = 20, *, byline: Sequence[str] = ()) -> str:
     """A hash of the first words of a story's text, or "" when there are too few to trust.
 
     Copies of one story keep its opening word for word (feed-sources §3); an exact key can be
-    looked up in an index, where a fuzzy one would mean comparing every recent story.
+    looked up in an index, where a fuzzy one would mean comparing every recent story. A
+    republisher often opens with the credit ("By Danielle Okpik · CBC News Arviat, …") where
+    the original's teaser starts with the story, so a leading "By" followed by the names in
+    ``byline`` (the author, the credited outlet) is not part of the opening.
     """
-    tokens = _WORD.findall(unicodedata.normalize("NFKC", text).casefold())[:words]
+    tokens = _words_of(text)
+    if tokens[:1] == ["by"]:
+        rest = tokens[1:]
+        for name in byline:
+            named = _words_of(name)
+            if named and rest[: len(named)] == named:
+                rest = rest[len(named) :]
+        if len(rest) < len(tokens) - 1:
+            tokens = rest
+    tokens = tokens[:words]
     if len(tokens) < 12:
         return ""
     return hashlib.sha1(" ".join(tokens).encode(), usedforsecurity=False).hexdigest()
