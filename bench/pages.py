@@ -79,7 +79,7 @@ def prepare(stories: int, reseed: bool) -> dict[str, str]:
     from django.core.management import call_command
     from django.db import connection
 
-    from feeds.models import Country, Story
+    from feeds.models import Country, Source, Story, Storyline
 
     call_command("migrate", verbosity=0)
     have = Story.objects.count()
@@ -101,16 +101,27 @@ def prepare(stories: int, reseed: bool) -> dict[str, str]:
     far = listing.values_list("published_at", "pk")[50 * 20 - 1 : 50 * 20]
     stamp, pk = far[0]
     cursor = f"{stamp.astimezone(django_utc()):%Y-%m-%dT%H:%M:%S.%fZ},{pk}"
+    source = Source.objects.order_by("slug").values_list("slug", flat=True).first()
+    storyline = (
+        Storyline.objects.filter(hidden=False, merged_into__isnull=True)
+        .order_by("-last_published_at")
+        .values_list("slug", flat=True)
+        .first()
+    )
     connection.close()
-    return {
+    pages = {
         "home /": "/",
         "/country/norway/": "/country/norway/",
         "/topic/shipping/": "/topic/shipping/",
+        f"/source/{source}/": f"/source/{source}/",
         "a story page": f"/story/{story}/",
         "/search/?q=icebreaker": "/search/?q=icebreaker",
         "/feed/": "/feed/",
         "country page 50 × next": f"/country/norway/?before={cursor}",
     }
+    if storyline:  # seed_demo makes none; an archive that ingested real feeds has them
+        pages["a storyline page"] = f"/storyline/{storyline}/"
+    return pages
 
 
 def django_utc():
