@@ -275,3 +275,22 @@ def test_a_box_prefers_its_storylines_story_from_each_country() -> None:
     boxes.refresh_boxes([en.pk])
     line = RelatedSlot.objects.get(story=en, country__slug="russia")
     assert line.target_id == ru.pk
+
+
+def test_a_storyline_first_told_in_russian_takes_the_first_english_headline() -> None:
+    line = scoring.Sketch(1, {}, T0, T0, title=RU[0])
+    assert scoring.better_title(line, EN[0])
+    assert not scoring.better_title(line, RU[0])
+    assert not scoring.better_title(scoring.Sketch(1, {}, T0, T0, title=EN[0]), EN_FOLLOW_UP[0])
+    edited = scoring.Sketch(1, {}, T0, T0, title=RU[0], title_set_by_editor=True)
+    assert not scoring.better_title(edited, EN[0])
+
+
+@pytest.mark.services
+@pytest.mark.django_db
+def test_the_storylines_title_turns_english_when_an_english_story_joins() -> None:
+    ru = make_story(RU[0], summary=RU[1], source=barents("ru"), published=T0)
+    en = make_story(EN[0], summary=EN[1], source=barents(), published=T0 + timedelta(hours=2))
+    assign.assign([ru.pk, en.pk])
+    line = Storyline.objects.get(memberships__story=ru)
+    assert line.story_count == 2 and line.title == EN[0]

@@ -103,11 +103,20 @@ def sketches_near(keys: Sequence[str], sig: scoring.Signature) -> list[scoring.S
     rows = (
         Storyline.objects.shown()
         .filter(pk__in=ids)  # one query: the index range is a subquery
-        .values_list("pk", "profile", "first_published_at", "last_published_at")
+        .values_list(
+            "pk",
+            "profile",
+            "first_published_at",
+            "last_published_at",
+            "title",
+            "title_set_by_editor",
+        )
     )
     return [
-        scoring.Sketch(pk, profile or {}, first or sig.published_at, last or sig.published_at)
-        for pk, profile, first, last in rows
+        scoring.Sketch(
+            pk, profile or {}, first or sig.published_at, last or sig.published_at, title, edited
+        )
+        for pk, profile, first, last, title, edited in rows
     ]
 
 
@@ -167,7 +176,10 @@ def place(story: Story) -> Placed:
             terms: dict[str, float] = {}
         else:
             line = Storyline(pk=match.storyline_id)
-            terms = sketches[match.storyline_id].terms
+            sketch = sketches[match.storyline_id]
+            terms = sketch.terms
+            if scoring.better_title(sketch, story.title):
+                Storyline.objects.filter(pk=line.pk).update(title=story.title[:300])
         StorylineMembership.objects.create(
             story=story, storyline=line, score=match.score if match else 1.0
         )

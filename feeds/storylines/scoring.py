@@ -64,6 +64,8 @@ class Sketch:
     terms: dict[str, float]
     first_published_at: datetime
     last_published_at: datetime
+    title: str = ""
+    title_set_by_editor: bool = False
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,22 @@ def time_factor(published_at: datetime, sketch: Sketch) -> float:
     if gap <= NEAR:
         return 1.0
     return 1.0 - (1.0 - FAR_FACTOR) * (gap - NEAR) / (WINDOW - NEAR)
+
+
+def better_title(sketch: Sketch, story_title: str) -> bool:
+    """Should the storyline take this story's headline? Only a system title in Cyrillic, for a
+    headline in Latin letters: the site's readers read English (a Russian first report names
+    the storyline until an English one arrives)."""
+    return (
+        not sketch.title_set_by_editor
+        and _mostly_cyrillic(sketch.title)
+        and not _mostly_cyrillic(story_title)
+    )
+
+
+def _mostly_cyrillic(text: str) -> bool:
+    letters = [c for c in text if c.isalpha()]
+    return sum(1 for c in letters if "а" <= c.lower() <= "я" or c in "ёЁ") > len(letters) / 2
 
 
 def _cyrillic(t: str) -> bool:
