@@ -21,8 +21,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.sitemaps import views as sitemap_views
-from django.db import OperationalError
-from django.db.models import Count, Prefetch, prefetch_related_objects
+from django.db import DEFAULT_DB_ALIAS, OperationalError
+from django.db.models import Count, Prefetch, Value, prefetch_related_objects
 from django.http import (
     Http404,
     HttpRequest,
@@ -102,14 +102,30 @@ TIMELINE_SIZE = 200  # a storyline's page lists at most this many of its newest 
 
 @dataclass(frozen=True)
 class Navigation:
-    """The fixed vocabularies, read once per page (two small queries)."""
+    """The fixed vocabularies, read once per page in ONE query."""
 
     countries: list[Country]
     topics: list[Topic]
 
     @classmethod
     def load(cls) -> Navigation:
-        return cls(list(Country.objects.order_by("name")), list(Topic.objects.order_by("name")))
+        """Countries and topics, each by name, as one UNION of the two small tables: every
+        page reads both, and on a busy server a round trip to PostgreSQL costs far more than
+        the rows (docs/performance.md: 5-7 ms each at load 11 on 2 cores, for 0.02 ms of
+        work)."""
+        fields = ["id", "slug", "name", "description"]
+        countries = Country.objects.order_by().annotate(kind=Value("country"))
+        topics = Topic.objects.order_by().annotate(kind=Value("topic"))
+        both = countries.values_list(*fields, "kind").union(
+            topics.values_list(*fields, "kind"), all=True
+        )
+        nav = cls([], [])
+        for *values, kind in both.order_by("name", "id"):
+            if kind == "country":
+                nav.countries.append(Country.from_db(DEFAULT_DB_ALIAS, fields, values))
+            else:
+                nav.topics.append(Topic.from_db(DEFAULT_DB_ALIAS, fields, values))
+        return nav
 
     def country(self, slug: str | None) -> Country | None:
         return next((c for c in self.countries if c.slug == slug), None)
