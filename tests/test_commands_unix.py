@@ -99,6 +99,22 @@ def test_addfeed_with_an_over_long_url_is_a_clear_error():
     assert "Traceback" not in done.stderr
 
 
+def test_addfeed_with_an_over_long_source_name_is_a_clear_error_before_any_network(
+    fixture_server, allow_private
+):
+    # Source.name is 200 characters: PostgreSQL refused the row with a DataError traceback
+    # after the feed had been fetched (SQLite stored it).
+    fixture_server.add("/rss.xml", make_feed(BASIC))
+    with pytest.raises(CommandError, match="at most 200") as failure:
+        call_command(
+            "addfeed", fixture_server.url("/rss.xml"), source="S" * 300, stdout=io.StringIO()
+        )
+    assert failure.value.returncode == 2
+    assert fixture_server.count() == 0
+    assert not Source.objects.filter(slug="s" * 300).exists()
+    assert not Feed.objects.filter(url=fixture_server.url("/rss.xml")).exists()
+
+
 @pytest.mark.parametrize("url", ["http://127.0.0.1:9/feed.xml", "http://localhost:9/rss"])
 def test_addfeed_refuses_a_loopback_url_and_names_the_setting_that_allows_it(url):
     done = run_manage("addfeed", url, "--source", "Local")

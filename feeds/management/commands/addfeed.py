@@ -71,6 +71,19 @@ class Command(BaseCommand):
             raise CommandError(
                 "the source name needs at least one letter or digit", returncode=BAD_INPUT
             )
+        # The columns' limits, checked here: PostgreSQL would refuse the row with a traceback
+        # after the feed had been fetched (SQLite stores it whatever its length).
+        limits = {
+            "name": (source.strip(), Source._meta.get_field("name").max_length or 0),
+            "slug": (slug, Source._meta.get_field("slug").max_length or 0),
+        }
+        for field, (value, limit) in limits.items():
+            if len(value) > limit:
+                raise CommandError(
+                    f"the source's {field} would be {len(value)} characters long; "
+                    f"it has at most {limit}",
+                    returncode=BAD_INPUT,
+                )
         url = self._allowed(url)
         if not no_check:
             url = self._check(url, discover)
