@@ -150,3 +150,31 @@ def test_the_offline_demo_shows_the_bundled_images():
     assert not with_url.filter(image_file="").exists()
     story = with_url.first()
     assert default_storage.exists(story.image_file + f"-{story.image_width}.jpg")
+
+
+def test_pages_show_no_image_of_an_outlets_own_in_the_summary_or_body(client):
+    """CBC North's descriptions open with the outlet's <img> (the sample's too), WordPress bodies
+    hold figures: the CSP lets only our copies load, so such an image would be a broken one
+    whose alt text reads the headline a second time. Pages leave them out; our feeds keep them."""
+    call_command("load_sample_feeds", stdout=StringIO())
+    cbc = Story.objects.filter(source__slug="cbc-north", summary__contains="<img").first()
+    assert cbc is not None  # the sample carries CBC's real description markup
+    body = (
+        '<p>Intro.</p><figure class="wp-caption"><a href="https://x.example/big.jpg">'
+        '<img src="https://x.example/p-1024x678.jpg" alt="A slug-like alt"></a>'
+        "<figcaption>Caption (Photographer / Agency)</figcaption></figure><p>More text.</p>"
+    )
+    full = make_story("Full text with a figure", content=body, summary="<p>Deck.</p>")
+    full.source.show_full_text = True
+    full.source.save()
+    for story in (cbc, full):
+        page = client.get(f"/story/{story.pk}/")
+        tree = parse(page)
+        sources = [img.get("src") for img in tree.iter("img")]
+        assert all(src.startswith("/") for src in sources), sources
+        assert not [a for a in tree.iter("a") if not "".join(a.itertext()).strip()]
+        text = page.content.decode()
+        assert f'alt="{story.title}"' not in text and "slug-like" not in text
+    assert len(list(parse(client.get(f"/story/{cbc.pk}/")).iter("img"))) == 1
+    full_text = client.get(f"/story/{full.pk}/").content.decode()
+    assert "Intro." in full_text and "More text." in full_text

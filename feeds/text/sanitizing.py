@@ -34,6 +34,7 @@ __all__ = [
     "safe_url",
     "strip_controls",
     "too_deeply_nested",
+    "without_images",
 ]
 
 MAX_HTML_LENGTH = 512 * 1024  # characters; threats.md D4 caps bodies at 512 KB
@@ -90,6 +91,13 @@ _SERIALISED_BLOCK_RE = re.compile(
     r"|section|article|header|footer|aside|dd|dt|hr))\b" + _SERIALISED_TAG
 )
 _SERIALISED_TAG_RE = re.compile("<" + _SERIALISED_TAG)
+# In the same serialised form: a figure holding an image (figures do not nest in article
+# markup), an image, and the link or paragraph an image leaves empty.
+_SERIALISED_IMAGE_FIGURE_RE = re.compile(
+    r"<figure\b" + _SERIALISED_TAG + r"(?:(?!</figure>).)*?<img\b.*?</figure>", re.DOTALL
+)
+_SERIALISED_IMG_RE = re.compile(r"<img\b" + _SERIALISED_TAG)
+_SERIALISED_EMPTY_RE = re.compile(r"<(a|p)\b" + _SERIALISED_TAG + r"\s*</\1>")
 
 MAX_UNCLOSED_TAGS = 256
 # Tags whose open instances make an HTML5 parser's per-tag work grow: the containers that
@@ -288,6 +296,22 @@ def clean_html_to_text(html: str) -> str:
         return ""
     spaced = _SERIALISED_BLOCK_RE.sub(" ", html)
     return normalize_space(htmllib.unescape(_SERIALISED_TAG_RE.sub("", spaced)))
+
+
+def without_images(html: str) -> str:
+    """What ``clean_html`` returned, without its images, their figures (captions and
+    credits of a picture no longer there) and the links or paragraphs they leave empty.
+
+    Stored summaries and bodies keep the outlet's ``<img>`` (our feeds carry them, and the
+    lead image is read from them), but pages show only the copy a worker re-encoded: their
+    content-security policy loads images from our origin alone, so an outlet's image would be
+    a broken one whose alt text (CBC North's: the headline) is read a second time.
+    """
+    if "<img" not in html:
+        return html
+    out = _SERIALISED_IMG_RE.sub("", _SERIALISED_IMAGE_FIGURE_RE.sub("", html))
+    # Twice: a paragraph that held only a linked image is empty once its link is gone.
+    return _SERIALISED_EMPTY_RE.sub("", _SERIALISED_EMPTY_RE.sub("", out))
 
 
 def _without_decoded_controls(out: str, source: str) -> str:

@@ -17,6 +17,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from feeds.models import Country, RelatedSlot, Source, Story, Topic
+from feeds.text.sanitizing import without_images
 
 register = template.Library()
 
@@ -136,6 +137,13 @@ def plaintext(value: str, words: int | None = None) -> str:
         if len(parts) > int(words):
             text = " ".join(parts[: int(words)]).rstrip(",.;:–—-") + "…"
     return text
+
+
+@register.filter
+def story_html(value: str) -> SafeString:
+    """A stored (sanitised) summary or body as a page shows it: without the outlet's images,
+    which the page's content-security policy would block (our own copy is the lead figure)."""
+    return mark_safe(without_images(value or ""))
 
 
 @register.filter
