@@ -11,7 +11,8 @@ in the same run on the same database, is the home page's indexed query
 (``Story.objects.visible().newest_first()[:20]``), so the ratio cancels out the noisy shared
 machine; the load average is printed beside the figures. Also shown: the index plan of one
 candidate query (it must use ``story_related_idx``) and ``boxes_affected_by`` for batches of new
-stories (the bounded refresh work per new story).
+stories (the bounded refresh work per new story: the similar boxes, and those with an empty line
+for the new story's country).
 
 ``--read-only`` times nothing that writes (no migrate, no seeding, no ``refresh_box``): for
 an archive shared with others, such as ``arcticnews_1m``.
@@ -128,6 +129,11 @@ def main() -> None:
     new_batch = sorted(recent)[-20:]
     affected_ms = timed(related.boxes_affected_by, new_batch)
     affected = related.boxes_affected_by(new_batch)
+    # Of which boxes with an empty line for a new story's country (RelatedGap: one indexed
+    # query per new story, at most GAPS_PER_STORY boxes each).
+    news = list(Story.objects.filter(pk__in=new_batch))
+    gaps_ms = timed(related.gaps_filled_by, news, new_batch)
+    gap_boxes = related.gaps_filled_by(news, new_batch)
     if args.read_only:
         boxes = list(Story.objects.filter(pk__in=affected))
         refresh_all_ms = sum(timed(related.suggest, story) for story in boxes)
@@ -166,9 +172,14 @@ def main() -> None:
     n = len(new_batch)
     print(
         f"{n} new stories: boxes_affected_by {affected_ms:.0f} ms ({affected_ms / n:.0f} ms a "
-        f"story), {len(affected)} boxes to refresh (at most {related.REFRESH_PER_STORY} a story), "
+        f"story), {len(affected)} boxes to refresh (at most "
+        f"{related.REFRESH_PER_STORY} + {related.GAPS_PER_STORY} a story), "
         f"refreshing them {refresh_all_ms:.0f} ms"
         + (" (suggest only: --read-only)" if args.read_only else "")
+    )
+    print(
+        f"  of which {len(gap_boxes)} boxes with an empty line for a new story's country "
+        f"(found in {gaps_ms:.1f} ms, {gaps_ms / n:.2f} ms a story)"
     )
     print(f"refresh cost per new story: {(affected_ms + refresh_all_ms) / n:.0f} ms")
     print(f"countries with a candidate per box: median {statistics.median(sizes):.0f} of 8")
@@ -190,6 +201,8 @@ def main() -> None:
             "suggest_warm_median_ms": statistics.median(warm),
             "suggest_warm_p99_ms": percentile(warm, 0.99),
             "boxes_affected_by_ms_per_story": affected_ms / n,
+            "gap_boxes": len(gap_boxes),
+            "gaps_filled_by_ms_per_story": gaps_ms / n,
             "refresh_per_new_story_ms": (affected_ms + refresh_all_ms) / n,
             "gin_index_used": uses_index,
             "load_average": [load_before, load_after],

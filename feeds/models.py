@@ -716,6 +716,47 @@ class RelatedSlot(models.Model):
         return target.get_absolute_url() if target is not None else self.external_url
 
 
+class RelatedGapQuerySet(models.QuerySet["RelatedGap"]):
+    def waiting_for(
+        self, country_id: int, since: datetime, until: datetime, limit: int
+    ) -> list[int]:
+        """Unlocked, visible boxes of stories published between ``since`` and ``until`` that
+        have no line for this country, newest first, at most ``limit`` (relatedgap_wait_idx)."""
+        return list(
+            self.filter(
+                country_id=country_id,
+                published_at__range=(since, until),
+                story__related_locked=False,
+                story__in=Story.objects.visible(),
+            )
+            .order_by("-published_at", "-story_id")
+            .values_list("story_id", flat=True)[:limit]
+        )
+
+
+class RelatedGap(models.Model):
+    """A country whose line a box leaves empty (no story of it to show when the box was made,
+    and no editor cleared it): a new story of that country fills the newest such boxes at once
+    (``feeds.related.boxes.boxes_affected_by``). Written only by ``boxes.refresh_box``; the
+    story's date is copied here so the newest gaps of a country are one index range."""
+
+    story = models.ForeignKey(Story, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # Both are the first column of an index below.
+    country = models.ForeignKey(Country, on_delete=models.CASCADE, related_name="+", db_index=False)
+    published_at = models.DateTimeField()
+
+    objects = RelatedGapQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["story", "country"], name="relatedgap_uniq"),
+        ]
+        indexes = [models.Index(fields=["country", "-published_at"], name="relatedgap_wait_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.story_id}: no line for {self.country_id}"
+
+
 class FetchLog(models.Model):
     """One fetch attempt, so editors can see what a feed did and why it failed."""
 

@@ -26,7 +26,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from feeds.management.commands.evaluate_related import ingest_set, load_set, score_boxes
-from feeds.models import Country, Origin, RelatedChange, RelatedSlot, Story
+from feeds.models import Country, Origin, RelatedChange, RelatedGap, RelatedSlot, Story
 from feeds.related import boxes as related
 from feeds.related import curation, profiles, ranking
 from feeds.search import update_search_vectors
@@ -538,6 +538,52 @@ def test_new_stories_refresh_the_boxes_they_improve_with_bounded_work(world):
     assert not set(again) & locked, "locked boxes are skipped"
     enrich([new.pk])
     assert box(anchor)["finland"].target_id == new.pk
+
+
+def test_a_countrys_first_story_fills_the_empty_lines_of_recent_boxes_but_not_locked_ones():
+    """Iceland has no story when the boxes are made; its first story, on another subject
+    (nothing the similar-boxes search would find), fills the Iceland line of the newest
+    unlocked boxes waiting for it, at most ``GAPS_PER_STORY`` of them, without a manual
+    refresh; a locked box stays as it was."""
+    anchor = make(
+        "russia",
+        "Northern Sea Route cargo hits a record as tankers sail east",
+        "Cargo ships and tankers carried a record volume on the Northern Sea Route along "
+        "Russia's Arctic coast this year, Rosatom says.",
+        hours=3,
+    )
+    for slug, (title, lead) in SHIPPING.items():
+        make(slug, title, lead, hours=40)
+    locked = make(
+        "norway", "Hurtigruten ship calls at Honningsvåg", "A cruise ship called.", hours=2
+    )
+    waiting = [  # older boxes, newest first
+        make("finland", f"Rovaniemi council meeting {n}", f"The council met, item {n}.", hours=n)
+        for n in range(4, related.GAPS_PER_STORY + 7)
+    ]
+    related.refresh_boxes([anchor.pk, locked.pk, *[s.pk for s in waiting]])
+    assert "iceland" not in box(anchor) and "iceland" not in box(locked)
+    assert RelatedGap.objects.filter(story=anchor, country=country("iceland")).exists()
+    assert not RelatedGap.objects.filter(story=anchor, country=country("norway")).exists()
+    Story.objects.filter(pk=locked.pk).update(related_locked=True)
+
+    iceland = make(*("iceland", *OTHER["iceland"]), topics=("culture",), hours=1)
+    affected = related.boxes_affected_by([iceland.pk])
+    gaps = related.gaps_filled_by([iceland], [iceland.pk])
+    assert len(gaps) == related.GAPS_PER_STORY, "bounded per new story"
+    newest = [anchor.pk] + [s.pk for s in waiting[: related.GAPS_PER_STORY - 1]]
+    assert gaps == newest, "the newest unlocked boxes first"
+    assert set(gaps) <= set(affected) and locked.pk not in affected
+
+    enrich([iceland.pk])  # what the worker runs for a new story
+    assert box(anchor)["iceland"].target_id == iceland.pk
+    assert "iceland" not in box(locked), "a locked box is never changed"
+    assert not RelatedGap.objects.filter(story=anchor, country=country("iceland")).exists()
+    # The older boxes beyond the bound wait for Iceland's next story (or beat's refresh).
+    assert "iceland" not in box(waiting[-1])
+    second = make("iceland", "Reykjavík opens a new library", "The city library opened.")
+    enrich([second.pk])
+    assert "iceland" in box(waiting[-1])
 
 
 def test_boxes_pointing_at_a_hidden_or_merged_story_or_older_than_their_window_are_stale(world):

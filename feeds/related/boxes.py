@@ -5,9 +5,11 @@ Owns: ``suggest`` (a story's candidates ranked per country: its profile, the can
 the ranking), ``refresh_box``/``refresh_boxes`` (the system's lines of a box: one story for
 each country other than the story's primary country, strongest countries choose first, lines
 in the countries' alphabetical order; locked boxes, pinned lines, editors' and outlets'
-lines and lines an editor cleared are never touched), ``boxes_affected_by`` (the bounded set
-of recent boxes new stories may improve), and an outlet's own box as published in its feed
-(``store_outlet_boxes``, ``resolve_outlet_lines``). ``clear()`` empties every per-process
+lines and lines an editor cleared are never touched; the lines it leaves empty are recorded as
+``RelatedGap``), ``boxes_affected_by`` (the bounded set of recent boxes new stories may
+improve: the most similar, and the newest with an empty line for the story's country), and
+an outlet's own box as published in its feed (``store_outlet_boxes``,
+``resolve_outlet_lines``). ``clear()`` empties every per-process
 cache of the related box.
 May import: ``feeds.models``, ``feeds.types``, ``feeds.text`` and the related modules below it
 (words, profiles, ranking, candidates). Ingest calls it; it never calls ingest.
@@ -26,9 +28,17 @@ from django.utils import timezone
 
 from feeds.bulk import relax_commit
 from feeds.columns import fit
-from feeds.models import Country, Origin, RelatedChange, RelatedSlot, Story, StoryKind
+from feeds.models import (
+    Country,
+    Origin,
+    RelatedChange,
+    RelatedGap,
+    RelatedSlot,
+    Story,
+    StoryKind,
+)
 from feeds.related import candidates, profiles, words
-from feeds.related.candidates import NEAR, REFRESH_PER_STORY, WINDOW
+from feeds.related.candidates import NEAR, REFRESH_PER_STORY, WIDE_WINDOW, WINDOW
 from feeds.related.profiles import Corpus, Vector
 from feeds.related.ranking import (
     THEME_SHARE,
@@ -45,6 +55,9 @@ from feeds.text import keys
 from feeds.types import ParsedEntry
 
 REFRESH_MAX = 600  # boxes re-suggested per call of boxes_affected_by, at most
+# Boxes with an empty line for a new story's country, newest first, refreshed per new story
+# at most (the next story of that country fills the next ones; beat's stale_boxes the rest).
+GAPS_PER_STORY = 15
 STALE_BATCH = 100  # stale boxes found per call of stale_boxes (beat calls it every minute)
 SUGGESTED_AT_REFRESH = timedelta(hours=1)  # an unchanged box's time is rewritten at most this often
 
@@ -65,6 +78,7 @@ SLOT_FIELDS = (
 )
 
 __all__ = [
+    "GAPS_PER_STORY",
     "REFRESH_MAX",
     "REFRESH_PER_STORY",
     "Scored",
@@ -247,12 +261,28 @@ def refresh_box(story: Story) -> bool:
         if new:
             RelatedSlot.objects.bulk_create(new)
             changed = True
+        _record_gaps(story, set(kept) | set(picks) | cleared)
         # Beat looks for boxes never suggested (NULL); the admin shows when. Rewriting the
         # story row on every unchanged refresh would only churn the table and its indexes.
         now = timezone.now()
         if changed or row is None or now - row > SUGGESTED_AT_REFRESH:
             Story.objects.filter(pk=story.pk).update(related_suggested_at=now)
     return changed
+
+
+def _record_gaps(story: Story, filled: set[int]) -> None:
+    """Keep ``RelatedGap`` to the countries this box leaves empty (neither a line nor an
+    editor's clearing, never its primary country): one read, writes only when they change."""
+    own = story.primary_country_id
+    empty = {cid for cid in candidates.country_order(()) if cid != own and cid not in filled}
+    stored = set(RelatedGap.objects.filter(story_id=story.pk).values_list("country_id", flat=True))
+    if stored - empty:
+        RelatedGap.objects.filter(story_id=story.pk, country_id__in=stored - empty).delete()
+    if empty - stored:
+        RelatedGap.objects.bulk_create(
+            RelatedGap(story_id=story.pk, country_id=cid, published_at=story.published_at)
+            for cid in sorted(empty - stored)
+        )
 
 
 def refresh_boxes(story_ids: Iterable[int]) -> int:
@@ -273,7 +303,9 @@ def boxes_affected_by(new_story_ids: Iterable[int]) -> list[int]:
     For each new story, the ``REFRESH_PER_STORY`` visible, unlocked stories published within
     ``REFRESH_WINDOW`` of it that it resembles most: one index query per new story on
     PostgreSQL, a bounded comparison in Python elsewhere. At most ``REFRESH_MAX`` in all,
-    most similar first; the new stories themselves are left out (``enrich`` refreshes them).
+    most similar first; then the boxes with an empty line for a new story's country
+    (``gaps_filled_by``, at most ``GAPS_PER_STORY`` more per new story). The new stories
+    themselves are left out (``enrich`` refreshes them).
     """
     new_ids = list(dict.fromkeys(new_story_ids))
     if not new_ids:
@@ -287,7 +319,27 @@ def boxes_affected_by(new_story_ids: Iterable[int]) -> list[int]:
         return []
     found = candidates.similar_boxes(news, new_ids)
     limit = min(REFRESH_PER_STORY * len(news), REFRESH_MAX)
-    return sorted(found, key=lambda pk: (-found[pk], -pk))[:limit]
+    similar = sorted(found, key=lambda pk: (-found[pk], -pk))[:limit]
+    return list(dict.fromkeys(similar + gaps_filled_by(news, new_ids)))[:REFRESH_MAX]
+
+
+def gaps_filled_by(news: Sequence[Story], new_ids: Sequence[int]) -> list[int]:
+    """Boxes with an empty line for a new story's primary country that the story may fill:
+    unlocked boxes of visible stories published from ``NEAR`` before it (a box takes a
+    country's recent story up to ``NEAR`` after its own) to ``WIDE_WINDOW`` after it, newest
+    first, ``GAPS_PER_STORY`` per new story (one indexed query each). Whatever its words: a
+    country's only story fills the line even when it is on another subject."""
+    out: list[int] = []
+    skip = set(new_ids)
+    for story in news:
+        if story.primary_country_id is None:
+            continue
+        ref = story.published_at
+        waiting = RelatedGap.objects.waiting_for(
+            story.primary_country_id, ref - NEAR, ref + WIDE_WINDOW, GAPS_PER_STORY + len(skip)
+        )
+        out += [pk for pk in waiting if pk not in skip][:GAPS_PER_STORY]
+    return out
 
 
 def stale_boxes(limit: int = STALE_BATCH) -> list[int]:
