@@ -412,6 +412,19 @@ def test_a_story_dated_2030_does_not_top_the_home_page_or_the_feed(client, fixtu
         assert entry.published_parsed.tm_year < 2030
 
 
+def test_an_item_dated_year_1_is_stored_with_its_feed_not_failing_it(fixture_server):
+    # "Mon, 01 Jan 0001" parses; the copy search's window (published - 2 days) then raised
+    # OverflowError and the whole feed failed, its other items lost, run after run.
+    items = item(1, date=datetime(1, 1, 1, tzinfo=UTC)) + item(2)
+    feed = add_feed(fixture_server, "/year-one.xml", rss(items))
+    assert ingest.fetch_and_store(feed.pk, force=True).created == 2
+    feed.refresh_from_db()
+    assert (feed.consecutive_failures, feed.last_error) == (0, "")
+    # Dated as an undated item is: when we first saw it.
+    odd = Story.objects.get(guid="hostile-1")
+    assert odd.published_at == odd.first_seen_at
+
+
 def test_a_5000_item_feed_stores_only_the_newest_entries(fixture_server, settings):
     base = datetime(2026, 1, 1, tzinfo=UTC)
     # Oldest first in the document: the cap must rank by date, not by position.

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
@@ -48,6 +48,9 @@ logger = logging.getLogger(__name__)
 
 # A date later than this past "now" is a publisher's clock or typo, not news from the future.
 FUTURE_SKEW = timedelta(minutes=10)
+# A date before this is a publisher's bug (the epoch, year 1), not news: and date arithmetic on
+# it (the copy search's window, published - 2 days) would overflow and fail the whole feed.
+PAST_FLOOR = datetime(1990, 1, 1, tzinfo=UTC)
 # How far back an item under a new guid is looked for by its headline and opening words.
 RECENT = timedelta(days=14)
 # An entry is refused rather than stored without these; the others may be dropped or cut.
@@ -465,8 +468,11 @@ def _prepare(entry: ParsedEntry, now: datetime) -> _Prepared:
 
 
 def _published(source_published: object, first_seen: datetime) -> datetime:
-    """Never after we first saw it: a story dated next year must not top the home page."""
-    if not isinstance(source_published, datetime) or source_published > first_seen + FUTURE_SKEW:
+    """Never after we first saw it: a story dated next year must not top the home page; a
+    story dated before the web had news feeds is dated as an undated one."""
+    if not isinstance(source_published, datetime):
+        return first_seen
+    if source_published > first_seen + FUTURE_SKEW or source_published < PAST_FLOOR:
         return first_seen
     return source_published
 
