@@ -349,12 +349,20 @@ RATELIMIT_FAIL_OPEN = True
 PAGES_MAX_AGE = envint("PAGES_MAX_AGE", 60)
 # Real editors' labels that `evaluate_tagging` also measures against: read from outside the
 # repository (they must not be copied into it), skipped when the file is absent.
-TAGGING_REAL_LABELS = Path(
-    os.environ.get(
-        "TAGGING_REAL_LABELS",
-        BASE_DIR.parent / "shared" / "data" / "real-labels" / "rci_dev_labels.tsv",
-    )
-)
+REAL_LABELS_PATH = Path("shared") / "data" / "real-labels" / "rci_dev_labels.tsv"
+
+
+def find_real_labels(checkout: Path) -> Path:
+    """``../shared/data/real-labels/`` from the checkout, or from the nearest folder above it
+    that has one (a worktree in ``wt/<name>/`` shares its clone's); the sibling path when
+    none has it, so the command can say where it looked."""
+    for folder in checkout.parents:
+        if (folder / REAL_LABELS_PATH).is_file():
+            return folder / REAL_LABELS_PATH
+    return checkout.parent / REAL_LABELS_PATH
+
+
+TAGGING_REAL_LABELS = Path(os.environ.get("TAGGING_REAL_LABELS") or find_real_labels(BASE_DIR))
 
 # --- Email: the digest's mailing and its confirmations -------------------------------------
 # EMAIL_URL (dj-email-url: smtp://user:password@host:587/?tls=True, smtps://..., console:,

@@ -224,6 +224,15 @@ class StoryQuerySet(models.QuerySet["Story"]):
         """Stories linked to an entity (not removed by an editor)."""
         return self.filter(entity_links__entity_id=entity_id, entity_links__rejected=False)
 
+    def recent_primaries(self, source_id: int, bases: Sequence[str], limit: int) -> list[str]:
+        """The primary countries (slugs) of a source's newest ``limit`` stories whose primary
+        was decided on one of ``bases``: a walk of story_source_recent_idx."""
+        return list(
+            self.filter(source_id=source_id, tag_basis__in=bases, primary_country__isnull=False)
+            .order_by("-published_at")
+            .values_list("primary_country__slug", flat=True)[:limit]
+        )
+
     def newest_first(self) -> StoryQuerySet:
         return self.order_by("-published_at", "-id")
 

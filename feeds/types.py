@@ -89,6 +89,9 @@ class TagInput:
     source_name: str = ""  # the outlet whose feed we read
     source_country: str = ""  # that source's home country slug, or ""
     language: str = ""
+    # The primary country most of this source's recent stories with strong evidence got
+    # (store.usual_countries): a weak prior, used only when nothing else places a story.
+    usual_country: str = ""
 
 
 class TermMatch(NamedTuple):
@@ -107,7 +110,8 @@ class TagResult:
     topics: tuple[str, ...] = ()  # topic slugs
     scores: Mapping[str, float] = field(default_factory=dict)
     # What decided the primary: "label" (the feed editor's), "text", "outlet" (its prior),
-    # "fallback" (the text names no country: outlet's or source's home, byline) or "none".
+    # "fallback" (the text names no country: outlet's or source's home, byline, the source's
+    # usual country), "weak" (only the story's language) or "none".
     basis: str = ""
     margin: float = 1.0  # the primary's lead over the runner-up, as a share of its score
     why: Mapping[str, str] = field(default_factory=dict)  # country or topic slug → why

@@ -217,3 +217,73 @@ def test_evaluate_tagging_reports_tuned_held_out_and_real_sets_apart(
     assert "tagging_realstyle_holdout.jsonl (held-out)" in text
     assert "no real labels at" in text
     assert "worst countries (F1)" in text
+
+
+# --- evaluate_tagging from a fresh clone's layout -----------------------------------------
+REAL_TSV = (
+    "headline\tcountries\tcategory\toutlet\tdate\tteaser\tkind\tpage_url\n"
+    "Kiruna mine extends shifts\tSweden\tBusiness\tRadio Sweden\t2015-06-16\tLKAB digs more."
+    "\tlisting\thttps://x.example/\n"
+)
+
+
+def test_the_real_labels_are_found_beside_the_checkout_or_above_it(tmp_path: Path) -> None:
+    from arcticnews.settings import REAL_LABELS_PATH, find_real_labels
+
+    labels = tmp_path / REAL_LABELS_PATH
+    # A fresh clone beside shared/, and a worktree two levels down (wt/<name>/). Absent, the
+    # sibling path is named (the command says where it looked).
+    for checkout in (tmp_path / "arcticnews", tmp_path / "wt" / "h1"):
+        assert find_real_labels(checkout) == checkout.parent / REAL_LABELS_PATH
+    labels.parent.mkdir(parents=True)
+    labels.write_text(REAL_TSV, encoding="utf-8")
+    assert find_real_labels(tmp_path / "arcticnews") == labels
+    assert find_real_labels(tmp_path / "wt" / "h1") == labels
+
+
+def test_evaluate_tagging_runs_in_a_fresh_clone_and_reads_the_sibling_labels(
+    tmp_path: Path,
+) -> None:
+    """The command as a newcomer (or CI) runs it: a copy of the checkout's files with
+    ``shared/`` beside it, no TAGGING_REAL_LABELS, no database, from another folder."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    base = Path(settings.BASE_DIR)
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=base,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if listed.returncode:
+        pytest.skip("not a git checkout: nothing to clone")
+    clone = tmp_path / "arcticnews"
+    keep = ("manage.py", "arcticnews/", "feeds/", "templates/", "tests/data/tagging_")
+    for name in listed.stdout.splitlines():
+        if name.startswith(keep) and (base / name).is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(base / name, clone / name)
+    labels = tmp_path / "shared" / "data" / "real-labels" / "rci_dev_labels.tsv"
+    labels.parent.mkdir(parents=True)
+    labels.write_text(REAL_TSV, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k not in {"TAGGING_REAL_LABELS"}}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    run = subprocess.run(
+        [sys.executable, str(clone / "manage.py"), "evaluate_tagging", "--seconds", "0"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert f"== {labels} (real editors) ==" in run.stdout
+    assert "tagging_realstyle_holdout.jsonl (held-out)" in run.stdout
+    assert "primary-country accuracy              1.000" in run.stdout.split("(real editors)")[1]

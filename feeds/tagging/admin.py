@@ -38,7 +38,8 @@ BASIS_LABELS = {
     "text": "the text",
     "label": "the feed's label",
     "outlet": "the outlet only",
-    "fallback": "no place named: outlet/source home",
+    "fallback": "no place named: outlet/source home, byline, the source's usual country",
+    "weak": "no place named: weak evidence (the story's language)",
     "model": "a close call, the learned model",
     "none": "nothing",
 }

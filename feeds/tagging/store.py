@@ -3,7 +3,9 @@ editors' own terms on top of the data files; editors' corrections as labels."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 from django.core.cache import cache
@@ -27,7 +29,7 @@ from feeds.text.sanitizing import leading_text
 from feeds.types import TagInput, TagResult
 
 # Stories decided on weak evidence go to the editors' review queue.
-WEAK_BASES = ("fallback", "none", "outlet")
+WEAK_BASES = ("fallback", "weak", "none", "outlet")
 WEAK_MARGIN = 0.15
 REASON_LENGTH = StoryCountry._meta.get_field("reason").max_length or 300
 
@@ -57,6 +59,55 @@ def tag_input(story: Story, lead: str | None = None) -> TagInput:
         source_country=country.slug if country else "",
         language=story.language,
     )
+
+
+# --- A source's usual country -------------------------------------------------------------
+# Where a story decided by its own evidence was filed; these make a source's usual country.
+STRONG_BASES = ("text", "label", "model")
+USUAL_SAMPLE = 100  # the source's newest stories so decided
+USUAL_MIN = 2  # one story is no habit
+USUAL_SECONDS = 3600  # a source's habits change slowly: one query an hour per source
+USUAL_KEY = "tagging:usual:{}"
+
+
+def _source_counts(source_id: int) -> Counter[str]:
+    """How often each country was the primary of the source's newest strongly-evidenced
+    stories: one indexed query, then the cache for an hour once the source has a habit (a
+    new source is asked again at its next placeless story, so its first stories count)."""
+    key = USUAL_KEY.format(source_id)
+    counts = cache.get(key)
+    if counts is None:
+        counts = Counter(Story.objects.recent_primaries(source_id, STRONG_BASES, USUAL_SAMPLE))
+        if max(counts.values(), default=0) >= USUAL_MIN:
+            cache.set(key, dict(counts), USUAL_SECONDS)
+    return Counter(counts)
+
+
+def file_placeless(
+    stories: Sequence[Story], inputs: Sequence[TagInput], results: list[TagResult]
+) -> None:
+    """Tag again, in place, the stories nothing placed (no country, or only their language)
+    with their source's usual country as a weak prior: the country most of the source's
+    recent stories decided by their own evidence got, this batch's new ones included (a new
+    source's first fetch). Costs nothing when every story was placed; else one query per source at
+    most per hour (cached)."""
+    silent = [i for i, r in enumerate(results) if r.basis in ("none", "weak")]
+    if not silent:
+        return
+    batch: dict[int, Counter[str]] = {}
+    for story, result in zip(stories, results, strict=True):
+        # Stored stories are counted already (as last tagged): only new ones are added.
+        if story.pk is None and result.basis in STRONG_BASES and result.countries:
+            batch.setdefault(story.source_id, Counter())[result.countries[0]] += 1
+    usual: dict[int, str] = {}
+    for i in silent:
+        sid = stories[i].source_id
+        if sid not in usual:
+            counts = _source_counts(sid) + batch.get(sid, Counter())
+            best = max(counts.items(), key=lambda kv: kv[1], default=("", 0))
+            usual[sid] = best[0] if best[1] >= USUAL_MIN else ""
+        if usual[sid]:
+            results[i] = tagger.tag(replace(inputs[i], usual_country=usual[sid]))
 
 
 # --- Editors' terms -----------------------------------------------------------------------
@@ -150,10 +201,13 @@ def pretag(
     countries = {slug: c.pk for slug, c in (vocab or vocabulary()).countries.items()}
     now = timezone.now()
     sync_terms()
-    results = []
-    for story, lead in zip(stories, leads or [None] * len(stories), strict=True):
-        result = tagger.tag(tag_input(story, lead))
-        results.append(result)
+    inputs = [
+        tag_input(story, lead)
+        for story, lead in zip(stories, leads or [None] * len(stories), strict=True)
+    ]
+    results = [tagger.tag(item) for item in inputs]
+    file_placeless(stories, inputs, results)
+    for story, result in zip(stories, results, strict=True):
         story.primary_country_id = next(
             (countries[s] for s in result.countries if s in countries), None
         )
@@ -202,13 +256,16 @@ def apply_tags(
     plan = _Plan()
     changed = 0
     stale: list[Story] = []
+    # New stories were tagged before their INSERT (see pretag), so their row already
+    # holds the primary country; only the tag rows are left to write.
+    todo = [s for s in stories if s.pk not in pretagged]
+    inputs = [tag_input(s, leads.get(s.pk)) for s in todo]
+    fresh = [tagger.tag(item) for item in inputs]
+    file_placeless(todo, inputs, fresh)
+    tagged = dict(pretagged) | {s.pk: r for s, r in zip(todo, fresh, strict=True)}
     for story in stories:
-        # New stories were tagged before their INSERT (see pretag), so their row already
-        # holds the primary country; only the tag rows are left to write.
-        result = pretagged.get(story.pk)
-        already = result is not None
-        if result is None:
-            result = tagger.tag(tag_input(story, leads.get(story.pk)))
+        result = tagged[story.pk]
+        already = story.pk in pretagged
         if results is not None:
             results[story.pk] = result
         before = (story.primary_country_id, story.tag_basis, story.tag_margin)

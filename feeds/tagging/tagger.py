@@ -477,7 +477,10 @@ def _build_country_trie(
                 key = tuple(_term_keys(spelling))
                 if not key or key in entries:
                     continue
-                words = _tokenize(" ".join(k for k, _ in key)) if term[:1] not in "=!" else []
+                # Scanned as written, so a case-sensitive term inside it counts ("LKAB" the
+                # company is "=LKAB", "Nome" the port "=Nome"): scanning the folded key
+                # missed those, and the name, matched first, gave such stories no country.
+                words = _tokenize(spelling) if term[:1] not in "=!" else []
                 inner = [e for _, _, e in _scan(base, words) if e.kind != "neutral"]
                 best = max(inner, key=lambda e: e.top, default=None)
                 entry = (
@@ -1006,20 +1009,21 @@ def tag(item: TagInput) -> TagResult:
         why[gz.FALLBACK_TOPIC] = "no topic words: general news"
     if not total:
         # The text names no country and the outlet is not a country's own: the home of a
-        # circumpolar outlet or source, else a place in the byline (editors' last resort).
+        # circumpolar outlet or source, a place in the byline, the source's usual country,
+        # the story's language (editors' last resorts, in their order).
         fallback = _fallback(item)
         if fallback is None:
             return TagResult(
                 countries=(), topics=topics, scores=scores, basis="none", why=why, terms=terms
             )
-        country, reason = fallback
+        country, reason, basis = fallback
         why[country] = reason
         scores[country] = 1.0
         return TagResult(
             countries=(country,),
             topics=topics,
             scores=scores,
-            basis="fallback",
+            basis=basis,
             margin=0.0,
             why=why,
             terms=terms,
@@ -1182,24 +1186,49 @@ MODEL_PATH = DATA_DIR / "model.json"
 MODEL: Model | None = load_model(MODEL_PATH)
 
 
-def _fallback(item: TagInput) -> tuple[str, str] | None:
+def _fallback(item: TagInput) -> tuple[str, str, str] | None:
     """Editors' order when the text is silent: outlet's home, source's country, source's
-    home, a place in the byline."""
+    home, a place in the byline, the source's usual country, and last the story's language
+    where only one country speaks it: (country, why, basis)."""
     home = outlet_home(item.outlet) if item.outlet else None
     if home:
-        return home, f"no place named; outlet {item.outlet} is based in {_NAMES[home]}"
+        return home, f"no place named; outlet {item.outlet} is based in {_NAMES[home]}", "fallback"
     if item.source_country in COUNTRY_SLUGS:
         c = item.source_country
-        return c, f"no place named; source {item.source_name or ''} is in {_NAMES[c]}".replace(
-            "  ", " "
-        )
+        why = f"no place named; source {item.source_name or ''} is in {_NAMES[c]}"
+        return c, why.replace("  ", " "), "fallback"
     home = outlet_home(item.source_name) if item.source_name else None
     if home:
-        return home, f"no place named; source {item.source_name} is based in {_NAMES[home]}"
+        why = f"no place named; source {item.source_name} is based in {_NAMES[home]}"
+        return home, why, "fallback"
     place = byline_place(item.outlet) if item.outlet else None
     if place:
-        return place, f"no place named in the text; the byline names a place in {_NAMES[place]}"
+        why = f"no place named in the text; the byline names a place in {_NAMES[place]}"
+        return place, why, "fallback"
+    usual = item.usual_country
+    if usual in COUNTRY_SLUGS:
+        # What an editor does with a regular contributor's placeless story: file it where
+        # that source's stories usually are.
+        why = f"no place named; filed by the source's usual country, {_NAMES[usual]}"
+        return usual, why, "fallback"
+    spoken = _SPOKEN_ONLY_IN.get(item.language[:2].casefold()) if item.language else None
+    if spoken:
+        why = f"no place named; weak evidence: written in {item.language}, spoken only in"
+        return spoken, f"{why} {_NAMES[spoken]}", "weak"
     return None
+
+
+# Languages one country alone speaks (Finnish, Icelandic, Russian, Greenlandic…): weak
+# evidence of where a story that names no place is from. Danish, Swedish, English are shared.
+def _spoken_only_in() -> dict[str, str]:
+    speakers: dict[str, set[str]] = {}
+    for c in COUNTRIES:
+        for code in c.languages:
+            speakers.setdefault(code, set()).add(c.slug)
+    return {code: next(iter(cs)) for code, cs in speakers.items() if len(cs) == 1}
+
+
+_SPOKEN_ONLY_IN = _spoken_only_in()
 
 
 def _reason(
