@@ -14,6 +14,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import urllib.parse
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -88,6 +89,7 @@ def test_runall_polls_a_feed_and_pages_show_a_new_item_without_a_manual_step(
     tmp_path, fixture_server
 ):
     env = embedded_env(tmp_path / "var")
+    env.pop("SITE_URL", None)  # as `make run PORT=...` is started
     fixture_server.add("/north.xml", rss([("n1", "Sea ice returns to the fjord")]))
     manage(env, "migrate", "--no-input")
     manage(
@@ -116,6 +118,16 @@ def test_runall_polls_a_feed_and_pages_show_a_new_item_without_a_manual_step(
             timeout=90,
             what="the first item on / (worker and beat polled the feed)\n"
             + log_path.read_text(errors="replace"),
+        )
+        # A sign-up's confirmation link (the console backend prints the email) leads back to
+        # this server, not to SITE_URL's default port.
+        signup = urllib.parse.urlencode({"email": "reader@north.example"}).encode()
+        with urllib.request.urlopen(base + "/digest/subscribe/", signup, timeout=10) as answer:
+            assert answer.status == 200
+        wait_for(
+            lambda: base + "/digest/confirm/" in log_path.read_text(errors="replace"),
+            timeout=30,
+            what="a confirmation link to this server\n" + log_path.read_text(errors="replace"),
         )
         # Both pages are now cached by the web process; the worker must invalidate them.
         assert "Sea ice returns to the fjord" in get(base + "/feed/")

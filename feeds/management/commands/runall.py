@@ -34,6 +34,13 @@ def _die_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def site_url(host: str, port: int) -> str:
+    """The origin the web process serves, for links made outside a request (the digest's
+    confirmation and mailing links): without it they named SITE_URL's default port 8000."""
+    shown = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+
+
 def commands(host: str, port: int, concurrency: int) -> dict[str, list[str]]:
     """The three processes, by name. The Procfile and compose.yaml run the same programs."""
     python = sys.executable
@@ -71,6 +78,7 @@ class Command(BaseCommand):
         # The children use the broker; only a bare `manage.py` runs tasks in-process.
         env["CELERY_TASK_ALWAYS_EAGER"] = "false"
         env.setdefault("PYTHONUNBUFFERED", "1")
+        env.setdefault("SITE_URL", site_url(host, port))
         procs: dict[str, subprocess.Popen] = {}
         stopping = False
 
