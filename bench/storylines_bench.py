@@ -39,6 +39,7 @@ os.environ.pop("REDIS_URL", None)  # no broker, no shared cache: we time the dat
 from bench.database import ensure_database  # noqa: E402
 
 INDEX_TERMS = 16  # index rows of an old storyline (scoring.index_keys gives 10-18)
+BULK = "bench--"  # the bulk storylines' slugs: never a slugify() result (no double hyphen)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -61,7 +62,7 @@ def build_storylines(samples: int) -> list[int]:
     from django.db import connection
     from django.db.models import Max
 
-    from feeds.models import Story, Storyline, StorylineTerm
+    from feeds.models import Story, Storyline, StorylineMembership, StorylineTerm
     from feeds.storylines import assign, scoring
 
     visible = Story.objects.visible().articles()
@@ -73,10 +74,14 @@ def build_storylines(samples: int) -> list[int]:
         .values_list("pk", flat=True)
     )
     held, to_place = recent[-samples:], recent[:-samples]
-    if Storyline.objects.exists():
+    if Storyline.objects.filter(slug__startswith=BULK).exists():
         print("storylines already built (kept from an earlier run)")
         return held
     started = time.perf_counter()
+    placed = set(
+        StorylineMembership.objects.filter(story_id__in=to_place).values_list("story_id", flat=True)
+    )
+    to_place = [pk for pk in to_place if pk not in placed]  # a run stopped half-way resumes
     for i in range(0, len(to_place), 200):
         assign.assign(to_place[i : i + 200])
     print(
@@ -100,29 +105,32 @@ def build_storylines(samples: int) -> list[int]:
             INSERT INTO {line} (slug, title, title_set_by_editor, hidden, created_at,
                 updated_at, first_published_at, last_published_at, story_count,
                 country_count, outlet_count, profile)
-            SELECT 'old-' || s.id, left(s.title, 300), false, false, s.published_at,
+            SELECT %s || s.id, left(s.title, 300), false, false, s.published_at,
                 s.published_at, s.published_at, s.published_at, 1, 1, 1, '{{}}'::jsonb
             FROM feeds_story s
             WHERE s.published_at < %s AND NOT s.is_hidden AND s.canonical_id IS NULL
               AND s.kind = 'story'
         """,
-            [since],
+            [BULK, since],
         )
-        cursor.execute(f"""
+        cursor.execute(
+            f"""
             INSERT INTO {member} (story_id, storyline_id, pinned, score, joined_at)
-            SELECT substr(l.slug, 5)::bigint, l.id, false, 1.0, l.created_at
-            FROM {line} l WHERE l.slug LIKE 'old-%%'
-        """)
+            SELECT substr(l.slug, %s)::bigint, l.id, false, 1.0, l.created_at
+            FROM {line} l WHERE l.slug LIKE %s
+        """,
+            [len(BULK) + 1, BULK + "%"],
+        )
         cursor.execute(
             f"""
             INSERT INTO {term} (storyline_id, term, last_published_at)
             SELECT l.id, (%s::text[])[1 + (abs(hashtext(l.slug || k::text)) %% %s)],
                 l.last_published_at
             FROM {line} l CROSS JOIN generate_series(1, %s) k
-            WHERE l.slug LIKE 'old-%%'
+            WHERE l.slug LIKE %s
             ON CONFLICT DO NOTHING
         """,
-            [terms, len(terms), INDEX_TERMS],
+            [terms, len(terms), INDEX_TERMS, BULK + "%"],
         )
         cursor.execute(f"ANALYZE {line}; ANALYZE {term}; ANALYZE {member}")
     print(
