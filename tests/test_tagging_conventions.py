@@ -68,6 +68,24 @@ def test_the_actor_who_speaks_and_the_country_addressed(title: str, primary: str
     assert len(result.countries) == 2
 
 
+@pytest.mark.parametrize(
+    ("title", "primary"),
+    [
+        # What a country's researchers found or studied about another country's place is
+        # filed under the place studied.
+        ("Canadian researchers warn of faster ice loss in Greenland", "greenland"),
+        ("Swedish scientists map microplastics in Iceland's fjords", "iceland"),
+        ("Российские учёные обнаружили выбросы метана у берегов Аляски", "united-states"),
+        # What they do themselves, or where no other country is named, is theirs.
+        ("Finnish scientists open a research station on Svalbard", "finland"),
+        ("Swedish researchers win EU grant for polar ice study", "sweden"),
+        ("Российские учёные получили грант на изучение льда", "russia"),
+    ],
+)
+def test_a_study_is_filed_under_the_place_studied(title: str, primary: str) -> None:
+    assert tag(story(title, language="en" if title.isascii() else "ru")).primary == primary
+
+
 def test_the_why_line_names_the_headlines_subject() -> None:
     result = tag(story("A Russian general warns Finland against joining NATO drills"))
     assert result.why["russia"] == "headline names Russian (the headline's subject)"

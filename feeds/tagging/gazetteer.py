@@ -28,6 +28,8 @@ from feeds.tagging.countries import (
 
 __all__ = [
     "ACTOR_AFTER",
+    "EXPERT_AFTER",
+    "FINDING_VERBS",
     "CATEGORY_COUNTRIES",
     "CATEGORY_NOISE",
     "CATEGORY_TOPICS",
@@ -117,6 +119,8 @@ LIST_JOINERS: Final = _words(_RULES, "words.list_joiners", _word_lists.get("list
 OPINION_BEFORE: Final = _words(_RULES, "words.opinion_before", _word_lists.get("opinion_before"))
 SPEAKER_AFTER: Final = _words(_RULES, "words.speaker_after", _word_lists.get("speaker_after"))
 ACTOR_AFTER: Final = _words(_RULES, "words.actor_after", _word_lists.get("actor_after"))
+EXPERT_AFTER: Final = _words(_RULES, "words.expert_after", _word_lists.get("expert_after"))
+FINDING_VERBS: Final = _words(_RULES, "words.finding_verbs", _word_lists.get("finding_verbs"))
 _typos = _table(_RULES, _rules, "typos")
 TYPO_MIN_LENGTH: Final[int] = int(_positive(_RULES, "typos.min_length", _typos.get("min_length")))
 TYPO_WEIGHT: Final[float] = _positive(_RULES, "typos.weight", _typos.get("weight"))

@@ -524,6 +524,8 @@ _LOCATIVE = frozenset(fold(w) for w in gz.LOCATIVE_BEFORE)
 _COUNTERPART = frozenset(fold(w) for w in gz.COUNTERPART_BEFORE)
 _SPEAKER = frozenset(fold(w) for w in gz.SPEAKER_AFTER)
 _ACTOR = frozenset(fold(w) for w in gz.ACTOR_AFTER)
+_EXPERT = frozenset(fold(w) for w in gz.EXPERT_AFTER)
+_FINDING = frozenset(fold(w) for w in gz.FINDING_VERBS)
 _ACTOR_FACTOR = gz.KIND_WEIGHTS["people"] / gz.KIND_WEIGHTS["demonym"]
 _REALM = gz.REALM
 # Capitals and institutions speak for a government ("Moscow warns…"); a named person who
@@ -727,22 +729,33 @@ def _mentions(
             )
         )
     if in_title and out:
-        _mark_actor(out[0], toks)
+        _mark_actor(out, toks)
     _mark_speakers(out, toks)
     if not in_title:
         _mark_lists(out, toks)
     return out
 
 
-def _mark_actor(first: _Mention, toks: list[_Tok]) -> None:
+def _mark_actor(mentions: list[_Mention], toks: list[_Tok]) -> None:
     """A headline that opens with a demonym and an actor noun ("A Russian general warns…",
-    "Norwegian Hercules plane found…"): that nationality is the subject, whose people or
-    assets the story is about, so it weighs as the country's people, not as an adjective."""
-    if first.entry.kind == "demonym" and any(
-        t.fold in _ACTOR for t in toks[first.end : first.end + ACTOR_WINDOW]
-    ):
-        first.actor = True
-        first.weight *= _ACTOR_FACTOR
+    "Finnish herders protest…"): that nationality is the subject, whose people or decisions
+    the story is about, so it weighs as the country's people, not as an adjective.
+    Researchers and experts are not when what follows is their finding about another
+    country's place ("Canadian researchers warn of ice loss in Greenland"): a study is filed
+    under the place studied."""
+    first = mentions[0]
+    if first.entry.kind != "demonym":
+        return
+    nouns = [t.fold for t in toks[first.end : first.end + ACTOR_WINDOW]]
+    if not any(n in _ACTOR for n in nouns):
+        if not any(n in _EXPERT for n in nouns):
+            return
+        own = {c for c, _ in first.entry.weights}
+        other = next((m for m in mentions[1:] if {c for c, _ in m.entry.weights} - own), None)
+        if other is not None and any(t.fold in _FINDING for t in toks[first.end : other.start]):
+            return
+    first.actor = True
+    first.weight *= _ACTOR_FACTOR
 
 
 def _mark_speakers(mentions: list[_Mention], toks: list[_Tok]) -> None:
