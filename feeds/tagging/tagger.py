@@ -19,7 +19,10 @@ How a story's countries are decided (every signal is weighed, none decides alone
    country at all; then the outlet decides between the states that share them.
 4. The feed's own labels ("Politics (Russia)") are an editor's verdict and weigh most.
 5. The byline's outlet and the source's home country are weak priors: they decide when
-   the text is silent and never outvote a named place.
+   the text is silent and never outvote a named place. When nothing places a story (no
+   country's outlet, source or byline place either), the source's usual country (what most
+   of its recent stories were filed under, ``TagInput.usual_country``) files it, and last
+   a language only one country speaks; both say so on the why line.
 6. The primary is the top score (ties: first mentioned). Greenland beats Denmark and the
    United States whenever Greenland itself is substantially in the story: that is how the
    "Greenland question" is filed. Secondary countries need their own substantial evidence,
