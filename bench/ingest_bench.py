@@ -286,7 +286,7 @@ def prime_statistics(urls: list[str]) -> None:
 def round_ours(urls: list[str], workers: int = 1) -> dict[str, float]:
     """One cold ingest and one all-304 re-poll of every feed: seconds, and stories stored."""
 
-    from feeds.models import Feed, Source, Story
+    from feeds.models import Feed, Source, Story, StoryEntity
 
     # A truly cold start each round: DELETE would leave dead rows for the next one to scan.
     # TRUNCATE empties the tables but keeps their column statistics (see prime_statistics).
@@ -303,7 +303,8 @@ def round_ours(urls: list[str], workers: int = 1) -> dict[str, float]:
         statuses = poll_all(ids)
         warm = time.perf_counter() - start
         assert set(statuses) == {"not-modified"}, set(statuses)
-    return {"cold": cold, "warm": warm, "items": Story.objects.count()}
+    links = StoryEntity.objects.count()
+    return {"cold": cold, "warm": warm, "items": Story.objects.count(), "links": links}
 
 
 @contextlib.contextmanager
@@ -323,6 +324,23 @@ def _pool(workers: int) -> Iterator[Callable[[list[int]], list[str]]]:
         workers, initializer=freeze_startup_objects
     ) as pool:
         yield lambda ids: pool.map(_ingest_one, ids, chunksize=1)
+
+
+@contextlib.contextmanager
+def without_entities() -> Iterator[None]:
+    """Ingest as it was before entity linking: the tagger knows no entity names and nothing is
+    linked (the baseline of ``--entities``, timed in the same run)."""
+    from feeds.entities import store
+    from feeds.tagging import tagger
+
+    saved = store.prepare, store.link_stories
+    store.prepare, store.link_stories = (lambda: None), (lambda *args, **kwargs: 0)
+    tagger.set_name_terms(())
+    try:
+        yield
+    finally:
+        store.prepare, store.link_stories = saved
+        store._state["version"] = None  # rebuild the index and the tagger's names next time
 
 
 def round_reader(urls: list[str], workers: int = 1) -> dict[str, float]:
@@ -393,6 +411,11 @@ def main() -> None:
         default=1,
         help="ingest processes, as a Celery worker's prefork pool runs them (reader: threads)",
     )
+    parser.add_argument(
+        "--entities",
+        action="store_true",
+        help="also time each round without entity linking, and report what linking costs",
+    )
     args = parser.parse_args()
 
     with _feed_host(args.feeds, args.items, args.corpus) as urls:
@@ -404,10 +427,22 @@ def main() -> None:
         ours: list[dict[str, float]] = []
         peers: dict[int, list[dict[str, float]]] = {n: [] for n in threads}
         ratios = []
+        plain: list[dict[str, float]] = []
+        costs = []
         # Rounds alternate between the two, so a slow minute on the shared machine hits
         # both sides of a ratio rather than one of them.
-        for _ in range(args.rounds):
-            ours.append(round_ours(urls, args.workers))
+        for i in range(args.rounds):
+            if args.entities:
+                # Which goes first alternates too: the first of a pair may find colder caches.
+                if i % 2:
+                    ours.append(round_ours(urls, args.workers))
+                with without_entities():
+                    plain.append(round_ours(urls, args.workers))
+                if not i % 2:
+                    ours.append(round_ours(urls, args.workers))
+                costs.append(ours[-1]["cold"] / plain[-1]["cold"])
+            else:
+                ours.append(round_ours(urls, args.workers))
             for n in threads:
                 peers[n].append(round_reader(urls, n))
             best_peer = max(p[-1]["items"] / p[-1]["cold"] for p in peers.values())
@@ -427,6 +462,14 @@ def main() -> None:
         f"(database: {os.environ.get('DATABASE_URL', 'sqlite')})"
     )
     _, _, ours_ips = report(f"arcticnews/{args.workers}", ours)
+    if plain:
+        report("  no entities", plain)
+        linked = int(median([r["links"] for r in ours]))
+        print(
+            "entity linking's cost: cold ingest with / without, per round: "
+            + ", ".join(f"{c:.3f}" for c in costs)
+            + f", median {median(costs):.3f} ({linked} story-entity links a round)"
+        )
     peer_ips = max(report(f"reader/{n}", peer)[2] for n, peer in peers.items())
     print(
         f"cold items/s, arcticnews ({args.workers} process(es)) / reader at its best: "
