@@ -209,13 +209,23 @@ def test_the_newsroom_fits_1280_with_words_and_health_and_passes_axe(browser, li
         tab.page.fill("#id_username", "edna")
         tab.page.fill("#id_password", "x-editor-pass-1")
         tab.page.click("input[type=submit]")
-        story = Story.objects.filter(related_slots__isnull=False).exclude(categories=[]).first()
+        # A story with every inline filled: its related slots and its entities' rows.
+        story = (
+            Story.objects.filter(related_slots__isnull=False, entity_links__isnull=False)
+            .exclude(categories=[])
+            .first()
+        )
         tab.goto(reverse("admin:feeds_story_change", args=[story.pk]))
         tab.shot("admin-story")
         tab.no_horizontal_scroll()
         tab.axe("admin story page")
         categories = tab.page.locator(".field-categories_display .readonly").inner_text()
         assert "[" not in categories and story.categories[0] in categories
+        tab.goto(reverse("admin:feeds_reviewstory_changelist"))
+        tab.shot("admin-review-queue")
+        assert tab.page.locator("select[name$='-primary_country']").count() > 0
+        tab.no_horizontal_scroll()
+        tab.axe("tag review queue")
         tab.goto(reverse("admin:feeds_story_changelist"))
         tab.shot("admin-stories")
         tab.no_horizontal_scroll()

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.http import HttpRequest
 
+from feeds.adminforms import LabelledInlineFormSet
 from feeds.entities import editing
 from feeds.entities.store import entities_changed, folded
 from feeds.generation import bump_generation
@@ -97,6 +98,7 @@ class StoryEntityInline(admin.TabularInline):
     removed (``rejected``), so linking never adds it again."""
 
     model = StoryEntity
+    formset = LabelledInlineFormSet  # the row's boxes had only a title, or nothing, as a name
     fields = ["entity", "origin", "rejected", "reason"]
     readonly_fields = ["origin", "reason"]
     autocomplete_fields = ["entity"]

@@ -56,6 +56,19 @@ def primary_reason(story: Story) -> str:
     return row.reason if row else ""
 
 
+class _ReviewRowForm(forms.ModelForm):
+    """A row of the review queue: its country menu is named after the story it decides (the
+    column's header is no label; axe counted an unnamed select per row)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["primary_country"]
+        # A RelatedFieldWidgetWrapper renders the widget it wraps, with that one's attrs.
+        widget = getattr(field.widget, "widget", field.widget)
+        if widget is not None:
+            widget.attrs["aria-label"] = f"Primary country of “{self.instance.title}”"
+
+
 class ReviewStoryAdmin(admin.ModelAdmin):
     """Newest first: stories whose primary country the tagger chose on weak evidence (no
     place in the text, only the outlet, or a narrow lead). One click confirms the choice;
@@ -71,6 +84,10 @@ class ReviewStoryAdmin(admin.ModelAdmin):
     ordering = ["-published_at", "-id"]
     fields = ["title", "primary_country"]
     actions = ["confirm"]
+
+    def get_changelist_form(self, request: HttpRequest, **kwargs: Any) -> type[forms.ModelForm]:
+        kwargs.setdefault("form", _ReviewRowForm)
+        return super().get_changelist_form(request, **kwargs)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ReviewStory]:
         weak = Q(tag_basis__in=WEAK_BASES) | Q(tag_margin__lt=WEAK_MARGIN)
