@@ -738,7 +738,10 @@ class RelatedGapQuerySet(models.QuerySet["RelatedGap"]):
                 story__related_locked=False,
                 story__in=Story.objects.visible(),
             )
-            .order_by("-published_at", "-story_id")
+            # The index's own order, no tie-breaker: the scan stops after ``limit`` rows
+            # instead of sorting every gap of the country in the range (2,435 rows, 44 ms at
+            # 1,000,000 stories with seed_demo's partial boxes; now 2.7 ms).
+            .order_by("-published_at")
             .values_list("story_id", flat=True)[:limit]
         )
 
