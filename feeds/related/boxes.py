@@ -116,6 +116,8 @@ class Gathered:
     found: list[Candidate]
     recent: list[Candidate]
     now: datetime
+    first: Ranking | None = None  # ``found`` ranked under ``weights``, until used
+    weights: Weights = WEIGHTS
 
 
 def gather(story: Story, *, every_country: bool = False, weights: Weights = WEIGHTS) -> Gathered:
@@ -123,27 +125,19 @@ def gather(story: Story, *, every_country: bool = False, weights: Weights = WEIG
     for the countries with no candidate on the subject (``every_country``: for all of them,
     as ``fit_related`` needs to rank under other weights)."""
     prof, vec, query, corpus = candidates.profile_of(story)
-    subject = candidates.subject(story)
+    subject, topics = candidates.subject(story)
     themes = prof.main_themes(THEME_SHARE)
-    topics = candidates.topics_of(story)
     now = timezone.now()
-    found = candidates.candidates(story, query)
-    own_line = candidates.storyline_stories(story, subject.storyline, [c.id for c in found])
-    found = candidates.with_storylines(found + own_line)
+    found = candidates.candidates(story, query)  # each with its storyline
+    found += candidates.storyline_stories(story, subject.storyline, [c.id for c in found])
     first = rank(subject, vec, themes, found, corpus, topics, now, weights)
     lacking = [
         cid
         for cid in candidates.country_order(())
         if cid != story.primary_country_id and (every_country or not first.has_subject(cid))
     ]
-    recent = (
-        candidates.with_storylines(
-            candidates.recent_by_country(story, lacking, [c.id for c in found])
-        )
-        if lacking
-        else []
-    )
-    return Gathered(story, subject, vec, themes, topics, corpus, found, recent, now)
+    recent = candidates.recent_by_country(story, lacking, [c.id for c in found]) if lacking else []
+    return Gathered(story, subject, vec, themes, topics, corpus, found, recent, now, first, weights)
 
 
 def ranked_from(g: Gathered, weights: Weights = WEIGHTS) -> Ranking:
@@ -151,7 +145,10 @@ def ranked_from(g: Gathered, weights: Weights = WEIGHTS) -> Ranking:
     matches, and for countries with none on the same subject, their recent stories. Never the
     story's primary country: the box has one line for each of the others."""
     own = g.story.primary_country_id or 0
-    result = rank(g.subject, g.vec, g.themes, g.found, g.corpus, g.topics, g.now, weights)
+    if g.first is not None and g.weights == weights:
+        result, g.first = g.first, None  # ranked once; used once: ``merge`` below changes it
+    else:
+        result = rank(g.subject, g.vec, g.themes, g.found, g.corpus, g.topics, g.now, weights)
     result.own_storyline = g.subject.storyline
     result.ranked.pop(own, None)
     lacking = {cid for cid in candidates.country_order(()) if not result.has_subject(cid)}

@@ -2,12 +2,12 @@
 
 Owns: the term statistics (a sample of recent stories, cached per process behind
 ``clear()``), the candidate query (PostgreSQL: one OR-query over the story's most
-informative words, answered by the GIN index ``story_search_idx``, at most ``PER_COUNTRY``
-per primary country, nearest dates first; elsewhere: the newest ``SCAN_LIMIT`` stories in
-the window, compared in Python), the reverse query for boxes a new story may improve, and
-the countries' order. "Visible" is always ``Story.objects.visible()``, compiled once into
-the raw queries; a candidate is also always one of its ``articles()`` (no newsletter,
-digest or podcast fills a line).
+informative words, answered by the GIN index ``story_related_idx`` a few weeks at a time, at
+most ``PER_COUNTRY`` per primary country by ``ts_rank``, each with its tags and storyline;
+elsewhere: the newest ``SCAN_LIMIT`` stories in the window, compared in Python), the
+reverse query for boxes a new story may improve, and the countries' order. "Visible" is always
+``Story.objects.visible()``, compiled once into the raw queries; a candidate is also always
+one of its ``articles()`` (no newsletter, digest or podcast fills a line).
 May import: ``feeds.models``, ``feeds.search`` (configurations), ``feeds.related.profiles``
 and ``feeds.related.ranking`` (the records it fills).
 """
@@ -84,22 +84,27 @@ def _db_key() -> tuple[object, ...]:
     return (connection.alias, connection.settings_dict.get("NAME"))
 
 
-def subject(story: Story) -> Subject:
-    return Subject(
-        story.pk,
-        story.canonical_id,
-        story.source_id,
-        story.published_at,
-        (story.title_key, story.url_key, story.lead_key),
-        StorylineMembership.objects.filter(story_id=story.pk)
-        .values_list("storyline_id", flat=True)
-        .first(),
-    )
+def subject(story: Story) -> tuple[Subject, set[int]]:
+    """The story as ranking needs it (with its storyline), and its shown topic tags: one
+    query (a round trip costs milliseconds on a loaded database server)."""
+    storyline, topics = None, set()
+    tags = StoryTopic.objects.shown().filter(story_id=story.pk).annotate(kind=Value(0))
+    lines = StorylineMembership.objects.filter(story_id=story.pk).annotate(kind=Value(1))
+    for kind, pk in tags.values_list("kind", "topic_id").union(
+        lines.values_list("kind", "storyline_id"), all=True
+    ):
+        if kind:
+            storyline = pk
+        else:
+            topics.add(pk)
+    keys = (story.title_key, story.url_key, story.lead_key)
+    facts = (story.pk, story.canonical_id, story.source_id, story.published_at, keys)
+    return Subject(*facts, storyline), topics
 
 
 def with_storylines(cands: list[Candidate]) -> list[Candidate]:
     """The candidates, each with its storyline (one query): a box never shows two stories
-    of one storyline."""
+    of one storyline. (The PostgreSQL queries read it with the candidate, ``_columns_sql``.)"""
     if cands:
         lines = dict(
             StorylineMembership.objects.filter(story_id__in=[c.id for c in cands]).values_list(
@@ -225,12 +230,6 @@ def visible_sql(alias: str, *, articles: bool = False) -> str:
     return sql
 
 
-def topics_of(story: Story) -> set[int]:
-    return set(
-        StoryTopic.objects.shown().filter(story_id=story.pk).values_list("topic_id", flat=True)
-    )
-
-
 def candidates(story: Story, words: list[str]) -> list[Candidate]:
     """Stories that may be related to ``story``, with their shown country and topic tags."""
     if connection.vendor == "postgresql":
@@ -321,6 +320,7 @@ def _tables() -> dict[str, str]:
         "source": Source._meta.db_table,
         "sc": StoryCountry._meta.db_table,
         "st": StoryTopic._meta.db_table,
+        "sm": StorylineMembership._meta.db_table,
     }
 
 
@@ -333,7 +333,8 @@ def _columns_sql(t: dict[str, str]) -> str:
                   WHERE sc.story_id = s.id AND NOT sc.rejected),
             ARRAY(SELECT st.topic_id FROM {t["st"]} st
                   WHERE st.story_id = s.id AND NOT st.rejected),
-            {_COPIES_SQL.format(story=t["story"])}"""
+            {_COPIES_SQL.format(story=t["story"])},
+            (SELECT sm.storyline_id FROM {t["sm"]} sm WHERE sm.story_id = s.id)"""
 
 
 def storyline_stories(
@@ -369,7 +370,8 @@ def storyline_stories(
 
 def _fetch(sql: str, params: dict[str, Any]) -> list[Candidate]:
     """Candidates from rows of (id, source, published, hash, title, 3 keys, outlet, primary
-    country, country tags, topic tags, copies), with the text of those not yet profiled."""
+    country, country tags, topic tags, copies, storyline), with the text of those not yet
+    profiled."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -396,6 +398,7 @@ def _fetch(sql: str, params: dict[str, Any]) -> list[Candidate]:
         cand.countries = set(row[10])
         cand.topics = set(row[11])
         cand.copies = row[12]
+        cand.storyline = row[13]
         out.append(cand)
     return out
 
@@ -505,7 +508,7 @@ def _python_recent(
 
 
 def _python_tagged(rows: Iterable[tuple[Any, ...]]) -> list[Candidate]:
-    """Candidates from ``_PYTHON_COLUMNS`` rows, with their tags and copies."""
+    """Candidates from ``_PYTHON_COLUMNS`` rows, with their tags, copies and storylines."""
     cands = [
         _candidate(pk, src, pub, chash, title, summ, cont, (tk, uk, lk), orig or name, pc)
         for pk, src, pub, chash, title, summ, cont, tk, uk, lk, orig, name, pc in rows
@@ -525,7 +528,7 @@ def _python_tagged(rows: Iterable[tuple[Any, ...]]) -> list[Candidate]:
         StoryTopic.objects.shown().filter(story_id__in=by_id).values_list("story_id", "topic_id")
     ):
         by_id[sid].topics.add(tid)
-    return cands
+    return with_storylines(cands)
 
 
 def country_order(needed: Iterable[int]) -> dict[int, int]:
