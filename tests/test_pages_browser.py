@@ -226,6 +226,13 @@ def test_the_newsroom_fits_1280_with_words_and_health_and_passes_axe(browser, li
         assert tab.page.locator("select[name$='-primary_country']").count() > 0
         tab.no_horizontal_scroll()
         tab.axe("tag review queue")
+        # Each row's Confirm button reads as one word on one line, not "Co / nfi / rm".
+        lines = tab.js(
+            "[...document.querySelectorAll('#result_list td.field-confirm_button .button')]"
+            ".map(b => { const r = document.createRange(); r.selectNodeContents(b);"
+            " return new Set([...r.getClientRects()].map(q => Math.round(q.top))).size; })"
+        )
+        assert lines and set(lines) == {1}, lines
         tab.goto(reverse("admin:feeds_story_changelist"))
         tab.shot("admin-stories")
         tab.no_horizontal_scroll()
