@@ -326,6 +326,38 @@ def test_a_hostile_outlet_first_with_the_headline_does_not_take_over_the_real_st
     assert page.status_code == 200 and b"phish.example" not in page.content
 
 
+@pytest.mark.parametrize("homepages", [True, False], ids=["with-homepages", "added-by-addfeed"])
+def test_a_hostile_outlet_copying_the_whole_item_first_does_not_take_over(
+    fixture_server, client, homepages
+):
+    # The headline AND the opening words, under the hostile outlet's own link, fetched first.
+    # (addfeed leaves Source.homepage empty, so neither link is known to be on its own site.)
+    headline = "Fosen wind farm ruling leaves reindeer herders waiting"
+    phish = entry("p-2", title=headline, link="https://phish.example/fosen", body=LEAD)
+    hostile = outlet_feed(
+        fixture_server,
+        "/phish2.xml",
+        rss(phish),
+        name="Phish Outlet",
+        homepage="https://phish.example/" if homepages else "",
+    )
+    ingest.fetch_and_store(hostile.pk, force=True)
+    real_item = entry("r-2", title=headline, link="https://real.example/news/fosen", body=LEAD)
+    real = outlet_feed(
+        fixture_server,
+        "/real2.xml",
+        rss(real_item),
+        name="Real Outlet",
+        homepage="https://real.example/" if homepages else "",
+    )
+    ingest.fetch_and_store(real.pk, force=True)
+    story = Story.objects.get(feed=real)
+    assert story.canonical_id is None
+    assert Story.objects.visible().filter(pk=story.pk).exists()
+    page = client.get(story.get_absolute_url())
+    assert page.status_code == 200 and b"phish.example" not in page.content
+
+
 def test_the_original_publisher_is_canonical_even_when_an_aggregator_came_first(fixture_server):
     link = "https://real.example/news/quay"
     wire = entry("w-1", title="Quay decision", link=link, body=LEAD)

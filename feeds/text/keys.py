@@ -201,14 +201,30 @@ def _shared(a: StoryKeys, b: StoryKeys) -> frozenset[str]:
 
 def same_story(a: StoryKeys, b: StoryKeys) -> bool:
     """Two outlets' items are one story: the same link within ``COPY_WINDOW`` of each other,
-    or the same opening words within ``LEAD_WINDOW``.
+    or the same opening words within ``LEAD_WINDOW`` when their credits say so.
 
     A headline alone never suffices: a recurring "News in brief", or a hostile outlet that
     copies a headline and links elsewhere, would otherwise take over a real outlet's story.
+    Nor do the opening words alone when the links differ: an outlet copying another's item
+    word for word under its own link, fetched first, would become the canonical story and
+    the real one would redirect to it. So the openings count only when one item credits the
+    other's outlet (a republication: "CBC News" in Eye on the Arctic's byline) or both credit
+    the same outlet (one wire story carried twice); two uncredited items stay two stories.
     """
     gap = abs(a.published_at - b.published_at)
     shared = _shared(a, b)
-    return ("url" in shared and gap <= COPY_WINDOW) or ("lead" in shared and gap <= LEAD_WINDOW)
+    if "url" in shared and gap <= COPY_WINDOW:
+        return True
+    return "lead" in shared and gap <= LEAD_WINDOW and _credited(a, b)
+
+
+def _credited(a: StoryKeys, b: StoryKeys) -> bool:
+    """Whether one item credits the other's outlet, or both credit the same one."""
+    return bool(
+        (a.credited and same_outlet(a.credited, b.outlet))
+        or (b.credited and same_outlet(b.credited, a.outlet))
+        or (a.credited and b.credited and same_outlet(a.credited, b.credited))
+    )
 
 
 def is_original(a: StoryKeys, b: StoryKeys) -> bool:
