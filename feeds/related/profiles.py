@@ -239,13 +239,19 @@ class Corpus:
     top: int = 0
     size: int = 0
     at: float = 0.0
+    # Each term's idf once per corpus: a cold box weighs the terms of a few hundred profiles.
+    _idf: dict[str, float] = field(default_factory=dict, repr=False, compare=False)
 
     def idf(self, t: str) -> float:
+        known = self._idf.get(t)
+        if known is not None:
+            return known
         # Rarity cannot be judged from a handful of stories (a new site): count as if there
         # were at least IDF_MIN_STORIES, the others not containing the term.
         df = self.df.get(t, 0)
         n = max(self.n, IDF_MIN_STORIES)
-        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        value = self._idf[t] = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        return value
 
 
 def vector(prof: Profile, corpus: Corpus) -> Vector:
