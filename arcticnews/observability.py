@@ -40,6 +40,26 @@ class ContextFilter(logging.Filter):
         return True
 
 
+class ClientErrorFilter(logging.Filter):
+    """A 4xx answered for a bad request is logged on one line, without its traceback.
+
+    Django logs BadRequest (a wrong query parameter, feeds/web/params.py) and
+    SuspiciousOperation (a bad Host header, too many fields) with the exception's traceback,
+    so anyone could fill the logs with a few bytes a request. The line (path, message,
+    request id, status) says all there is to know; 5xx records keep their tracebacks.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        if isinstance(status, int) and 400 <= status < 500 and record.exc_info:
+            exc = record.exc_info[1] if isinstance(record.exc_info, tuple) else None
+            record.exc_info = None
+            record.exc_text = None
+            if exc is not None:
+                record.msg = f"{record.msg} [{type(exc).__name__}]"
+        return True
+
+
 class RequestIdMiddleware:
     """Take the proxy's X-Request-ID (or make one), log with it, and send it back."""
 

@@ -493,7 +493,10 @@ if LOG_FORMAT not in {"plain", "json"}:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "arcticnews.observability.ContextFilter"}},
+    "filters": {
+        "context": {"()": "arcticnews.observability.ContextFilter"},
+        "client_errors": {"()": "arcticnews.observability.ClientErrorFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
         "json": {
@@ -507,7 +510,9 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["context"],
+            # client_errors first: it drops a 4xx's traceback from the record itself, so every
+            # handler after it (and pytest's caplog) sees the one-line record.
+            "filters": ["client_errors", "context"],
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
