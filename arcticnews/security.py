@@ -1,9 +1,17 @@
-"""The client's address for login throttling, behind a known number of proxies."""
+"""Login throttling: the client's address behind a known number of proxies, and the 429's
+Retry-After."""
 
 from __future__ import annotations
 
+import math
+
+from axes.helpers import get_client_parameters, get_client_username, get_cool_off
+from axes.middleware import AxesMiddleware
+from axes.models import AccessAttempt
 from django.conf import settings
-from django.http import HttpRequest
+from django.db.models import Max, Q
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -16,3 +24,46 @@ def client_ip(request: HttpRequest) -> str | None:
         if len(chain) >= hops:
             return chain[-hops]
     return request.META.get("REMOTE_ADDR")
+
+
+def lockout_seconds_left(request: HttpRequest) -> int | None:
+    """Seconds until a locked-out client may try again; None for a lock-out without end.
+
+    django-axes counts the cool-off from the newest failure recorded for the lock-out's
+    parameters (AXES_LOCKOUT_PARAMETERS). By its default (AXES_RESET_COOL_OFF_ON_FAILURE_
+    DURING_LOCKOUT) a try during the lock-out is recorded and restarts the cool-off, so the
+    answer to it is the whole cool-off again.
+    """
+    cool_off = get_cool_off(request)
+    if not cool_off:
+        return None
+    credentials = getattr(request, "axes_credentials", None)
+    filters = get_client_parameters(
+        get_client_username(request, credentials),
+        getattr(request, "axes_ip_address", ""),
+        getattr(request, "axes_user_agent", ""),
+        request,
+        credentials,
+    )
+    matching = Q()
+    for kwargs in filters:
+        matching |= Q(**kwargs)
+    newest = AccessAttempt.objects.filter(matching).aggregate(newest=Max("attempt_time"))["newest"]
+    if newest is None:
+        return math.ceil(cool_off.total_seconds())
+    return max(1, math.ceil((newest + cool_off - timezone.now()).total_seconds()))
+
+
+class LockoutMiddleware(AxesMiddleware):
+    """django-axes' middleware whose 429 also says when to try again (Retry-After, RFC 9110),
+    so a client or a script backs off for the cool-off left instead of retrying blindly."""
+
+    async_capable = False  # the site runs under WSGI; Django adapts if that changes
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = super().__call__(request)
+        if getattr(request, "axes_locked_out", False) and response.status_code == 429:
+            left = lockout_seconds_left(request)
+            if left is not None and not response.has_header("Retry-After"):
+                response["Retry-After"] = str(left)
+        return response

@@ -104,8 +104,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "arcticnews.middleware.PrivatePagesMiddleware",
-    # Last but one, as django-axes asks: it turns a locked-out login into its 429 answer.
-    "axes.middleware.AxesMiddleware",
+    # Last but one, as django-axes asks: it turns a locked-out login into its 429 answer
+    # (django-axes' own middleware, adding Retry-After: the cool-off left).
+    "arcticnews.security.LockoutMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 

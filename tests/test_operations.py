@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 import pytest
+from axes.models import AccessAttempt
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db.models import F
 from django.urls import reverse
 
 from arcticnews.health import BEAT_SEEN_KEY, record_beat
@@ -210,12 +214,33 @@ def test_logins_are_throttled_and_the_lock_out_can_be_reset(client, editor):
         response = client.post(login, {"username": "edna", "password": "wrong"})
         assert response.status_code == 200  # the form again, with its error
     # The fifth wrong password (AXES_FAILURE_LIMIT) locks the username on this client out.
-    assert client.post(login, {"username": "edna", "password": "wrong"}).status_code == 429
+    lockout = client.post(login, {"username": "edna", "password": "wrong"})
+    assert lockout.status_code == 429
+    cool_off = settings.AXES_COOLOFF_MINUTES * 60
+    assert cool_off - 5 <= int(lockout["Retry-After"]) <= cool_off
+    # Ten minutes into the cool-off, a try (django-axes' default) restarts it: the answer says
+    # the whole cool-off again.
+    AccessAttempt.objects.update(attempt_time=F("attempt_time") - timedelta(minutes=10))
     locked = client.post(login, {"username": "edna", "password": "x-editor-pass-1"})
     assert locked.status_code == 429, "the right password is refused while locked out"
+    assert cool_off - 5 <= int(locked["Retry-After"]) <= cool_off
     call_command("axes_reset", stdout=io.StringIO())
     ok = client.post(login, {"username": "edna", "password": "x-editor-pass-1"})
     assert ok.status_code == 302
+
+
+def test_a_lock_outs_retry_after_is_the_cool_off_left(client, editor, settings):
+    settings.AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+    login = reverse("admin:login")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        response = client.post(login, {"username": "edna", "password": "wrong"})
+    assert response.status_code == 429
+    # Ten minutes into the cool-off, with tries during it not recorded, the rest is left.
+    AccessAttempt.objects.update(attempt_time=F("attempt_time") - timedelta(minutes=10))
+    locked = client.post(login, {"username": "edna", "password": "wrong"})
+    assert locked.status_code == 429
+    left = settings.AXES_COOLOFF_MINUTES * 60 - 600
+    assert left - 5 <= int(locked["Retry-After"]) <= left
 
 
 # --- the Source admin's feed inline ----------------------------------------------------------
