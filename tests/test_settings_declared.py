@@ -65,3 +65,21 @@ def test_every_environment_variable_is_in_the_readme():
     assert {"REDIS_URL", "SECRET_KEY", "FEEDS_MAX_BYTES", "PROMETHEUS_MULTIPROC_DIR"} <= variables
     missing = sorted(name for name in variables if f"`{name}`" not in README)
     assert not missing, f"environment variables missing from the README's table: {missing}"
+
+
+def test_the_readme_says_how_soon_a_new_item_shows():
+    """The polling bounds are constants, not settings: the README states them as they are, and
+    names the admin action an editor uses not to wait."""
+    from feeds.admin import FeedAdmin
+    from feeds.ingest import scheduling
+
+    def said(delta) -> str:
+        minutes = int(delta.total_seconds() // 60)
+        return f"{minutes // 60} hours" if minutes >= 120 else f"{minutes} minutes"
+
+    section = README[README.index("**How soon a new item shows.**") :][:1200]
+    for bound in (scheduling.MIN_INTERVAL, scheduling.MAX_INTERVAL, scheduling.DEFAULT_INTERVAL):
+        assert said(bound) in section, said(bound)
+    assert "`FEEDS_POLL_SECONDS`" in section and "`FEEDS_POLL_SECONDS`" in README[:20000]
+    assert FeedAdmin.fetch_now.short_description == "Fetch now"
+    assert '"Fetch now" action' in section
