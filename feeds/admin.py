@@ -78,6 +78,12 @@ class CountryAdmin(NewsroomAdmin):
     def has_add_permission(self, request):
         return False  # the nine countries are fixed
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # Every page shows the navigation, and each web process keeps it until the global
+        # generation changes (feeds.web.views.Navigation).
+        _changed()
+
     def has_delete_permission(self, request, obj=None):
         return False
 

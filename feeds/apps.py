@@ -17,6 +17,9 @@ class FeedsConfig(AppConfig):
         post_migrate.connect(_editors_group, sender=self, dispatch_uid="feeds-editors-group")
         # The entity catalogue (feeds/entities/data/) into the database, after every migrate.
         post_migrate.connect(_entities, sender=self, dispatch_uid="feeds-entities")
+        # Web processes keep the navigation (countries, topics) until the global generation
+        # changes; a migration may change the vocabularies.
+        post_migrate.connect(_bump, sender=self, dispatch_uid="feeds-bump-generation")
         self._ensure = ensure_editors_group
 
 
@@ -28,3 +31,9 @@ def _entities(sender, **kwargs) -> None:
     from feeds.entities.store import sync_catalogue
 
     sync_catalogue()
+
+
+def _bump(sender, **kwargs) -> None:
+    from feeds.generation import bump_generation
+
+    bump_generation()

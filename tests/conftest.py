@@ -75,11 +75,14 @@ def _fresh_process_caches():
     """Each test is its own newsroom. Rolled-back tests reuse primary keys on SQLite, and
     their on_commit hooks (which bump the page-cache generation) never run, so nothing cached
     in this process may outlive a test: not the related suggester's term statistics and
-    profiles, not pages in the local-memory or file cache. (Redis is not flushed: the broker shares
-    it, and PostgreSQL never reuses keys.)"""
+    profiles, not the navigation, not pages in the local-memory or file cache. (Redis is not
+    flushed: the broker shares it, and PostgreSQL never reuses keys.)"""
     related = sys.modules.get("feeds.related.boxes")  # never imported: nothing cached
     if related is not None:
         related.clear()
+    views = sys.modules.get("feeds.web.views")  # the navigation it keeps per process
+    if views is not None:
+        views.clear()
     storylines = sys.modules.get("feeds.storylines.assign")
     if storylines is not None:
         storylines.clear()

@@ -20,6 +20,7 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -1235,3 +1236,33 @@ def test_the_typo_fallback_is_bounded(django_assert_max_num_queries):
     with connection.cursor() as cursor:
         cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'story_title_trgm_idx'")
         assert "gin_trgm_ops" in cursor.fetchone()[0]
+
+
+@pytest.mark.services
+def test_the_navigation_is_read_once_per_global_generation(
+    client, admin_client, django_capture_on_commit_callbacks
+):
+    """Each web process keeps the countries and topics until the global generation changes: a
+    page rebuilt for a new story reads them no more (one query fewer, the same bytes), and an
+    editor's change to a country in the admin bumps the generation, so every page shows it."""
+    make_many(2)
+    with CaptureQueriesContext(connection) as cold:
+        first = client.get("/country/norway/")
+    assert first.status_code == 200
+    generation.bump_listings({"country": {"norway"}})  # the page must be rebuilt
+    with CaptureQueriesContext(connection) as warm:
+        again = client.get("/country/norway/")
+    assert again.content == first.content
+    assert len(warm) == len(cold) - 1
+    assert any("UNION" in q["sql"] for q in cold.captured_queries)
+    assert not any("UNION" in q["sql"] for q in warm.captured_queries)
+
+    norway = Country.objects.get(slug="norway")
+    with django_capture_on_commit_callbacks(execute=True):
+        changed = admin_client.post(
+            f"/admin/feeds/country/{norway.pk}/change/",
+            {"name": "Norway (Noreg)", "description": norway.description},
+        )
+    assert changed.status_code == 302
+    assert "Norway (Noreg)" in client.get("/country/finland/").content.decode()
+    assert "Norway (Noreg)" in client.get("/country/norway/").content.decode()

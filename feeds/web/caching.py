@@ -29,6 +29,7 @@ import hashlib
 import random
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import wraps
 from typing import Protocol
@@ -43,6 +44,19 @@ from django.utils.http import http_date
 from feeds import generation
 
 # Headers that belong to one response, or that are set again on the way out.
+# The global generation the request being served read with its page (``serve``), so that what
+# a page keeps per process (``feeds.web.views.Navigation``) is checked against it without a
+# second round trip. None outside ``serve`` or when the cache is down.
+_seen_generation: ContextVar[int | None] = ContextVar("seen_generation", default=None)
+
+
+def global_generation() -> int | None:
+    """The global generation this request's page was read against; read from the cache when
+    the request did not go through ``serve`` (None when the cache is down)."""
+    seen = _seen_generation.get()
+    return seen if seen is not None else generation.generation()
+
+
 _NOT_STORED = frozenset({"etag", "last-modified", "cache-control", "expires", "vary"})
 
 
@@ -229,7 +243,22 @@ def serve(
     counters = generation.watched(scopes_of(request))
     values = cache.get_many([key, *counters])  # one round trip: the entry and its versions
     current = generation.versions(values, counters)  # None: the cache is down, render
-    stored = values.get(key)
+    token = _seen_generation.set(current[0] if current is not None else None)
+    try:
+        return _serve_with(request, identity, render, policy, key, values.get(key), current)
+    finally:
+        _seen_generation.reset(token)
+
+
+def _serve_with(
+    request: HttpRequest,
+    identity: str,
+    render: Callable[[], HttpResponse],
+    policy: Policy,
+    key: str,
+    stored: object,
+    current: tuple[int, ...] | None,
+) -> HttpResponse:
     if current is not None and isinstance(stored, Stored):
         if stored.versions == current and time.time() < stored.fresh_until:
             return respond(request, stored.entry, policy)
