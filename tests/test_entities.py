@@ -4,6 +4,7 @@ and on retag without touching an editor's links; editors' aliases, merges and hi
 
 from __future__ import annotations
 
+import io
 import tomllib
 from pathlib import Path
 
@@ -353,3 +354,16 @@ def test_editors_add_an_alias_remove_a_link_and_merge_in_the_admin(client, edito
     assert response.status_code == 302
     merged = Entity.objects.filter(pk__in=[atomflot.pk, rosatom.pk], merged_into__isnull=False)
     assert merged.count() == 1
+
+
+@pytest.mark.django_db
+def test_evaluate_entities_without_the_entity_tables_says_migrate(db):
+    # A database from before the entities (PostgreSQL's DDL is undone with the test's
+    # transaction).
+    from django.core.management.base import CommandError
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP TABLE "{Entity._meta.db_table}" CASCADE')
+    with pytest.raises(CommandError, match="entity tables are missing.*migrate"):
+        call_command("evaluate_entities", stdout=io.StringIO())

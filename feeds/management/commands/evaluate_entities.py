@@ -5,6 +5,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from feeds.entities import linking
 from feeds.entities.evaluate import parse_cases, score
@@ -28,10 +29,17 @@ class Command(BaseCommand):
         parser.add_argument("--misses", action="store_true", help="list every wrong story")
 
     def handle(self, *args, files, misses, **options):
-        keys = {
-            pk: f"{kind}/{slug}"
-            for pk, kind, slug in Entity.objects.values_list("pk", "kind", "slug")
-        }
+        try:
+            keys = {
+                pk: f"{kind}/{slug}"
+                for pk, kind, slug in Entity.objects.values_list("pk", "kind", "slug")
+            }
+        except DatabaseError as exc:
+            # A database migrated before the entities arrived has no tables for them.
+            raise CommandError(
+                f"The entity tables are missing ({str(exc).splitlines()[0]}): run "
+                "manage.py migrate (it creates them and loads the catalogue)."
+            ) from None
         if not keys:
             raise CommandError("No entities: run manage.py migrate (it loads the catalogue).")
         index = current_index()
