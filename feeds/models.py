@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from feeds.text import boilerplate
 from feeds.text.keys import KEY_LENGTH, LEAD_KEY_LENGTH, url_key
+from feeds.text.sanitizing import teaser_html
 
 HTTP_URL = Q(link="") | Q(link__startswith="http://") | Q(link__startswith="https://")
 # Our copies of story images are stored at these widths (never wider than the original).
@@ -470,6 +471,14 @@ class Story(models.Model):
     def outlet(self) -> str:
         """The outlet that wrote the story: the byline's outlet for republications."""
         return self.original_outlet or self.source.name
+
+    @property
+    def standfirst(self) -> str:
+        """The summary as pages and our feeds show it: whole where the outlet allows full
+        text, otherwise its opening, since some feeds put the whole article in it."""
+        if self.source.show_full_text:
+            return self.summary
+        return teaser_html(self.summary)
 
     def countries_primary_first(self) -> list[Country]:
         """The story's shown countries: the primary country first (also when it has no tag

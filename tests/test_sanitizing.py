@@ -24,6 +24,7 @@ from feeds.text.sanitizing import (
     leading_text,
     safe_url,
     strip_controls,
+    teaser_html,
     too_deeply_nested,
 )
 
@@ -433,3 +434,47 @@ def test_ordinary_markup_is_not_mistaken_for_a_bomb() -> None:
     assert not too_deeply_nested(article)
     assert too_deeply_nested("<div>" * 300)
     assert not too_deeply_nested("<div></div>" * 300)
+
+
+# --- teasers: the standfirst of an outlet that does not allow full text ---------------------
+
+# An outlet that puts its whole article in <description> (wording of a real Barents story).
+_OPENING = (
+    "The Norwegian Coast Guard vessel KV Svalbard escorted the bulk carrier through "
+    "heavy ice north of Kirkenes on Tuesday, in what the Joint Rescue Coordination Centre "
+    "called the most demanding operation of the winter. The crew of 19 was unharmed, and "
+    "the vessel is expected in Murmansk on Thursday, according to the Norwegian Coastal "
+    "Administration, which has monitored traffic in the Barents Sea since the "
+    '<a href="https://kystverket.example/">new rules</a> came into force.'
+)
+
+
+def test_a_teaser_is_the_opening_cut_at_a_word_with_its_tags_closed():
+    article = clean_html(
+        f"<p><strong>KIRKENES:</strong> {_OPENING}</p>" + "<p>Second paragraph.</p>" * 200
+    )
+    teaser = teaser_html(article)
+    text = clean_html_to_text(teaser)
+    assert teaser.endswith("…</p>") and "Second paragraph" not in teaser
+    assert len(text) <= 401 and len(text.split()) <= 61
+    assert _OPENING.startswith(text.removeprefix("KIRKENES: ").removesuffix("…"))
+    assert text.removesuffix("…").split()[-1] in _OPENING.split()  # a whole word
+    assert clean_html(teaser) == teaser  # balanced: sanitising again changes nothing
+
+    # Cut inside the link ("new rules"): the link and the paragraph are closed again.
+    up_to_rules = len(clean_html_to_text(article).split(" came into force.")[0])
+    cut_in_link = teaser_html(article, max_words=1000, max_chars=up_to_rules - 1)
+    assert cut_in_link.endswith(">new…</a></p>")
+
+    # A short first paragraph is the teaser whole; an image-only one does not count as it.
+    short = clean_html('<p><img src="https://x.example/a.jpg"></p><p>Short one.</p><p>More.</p>')
+    assert teaser_html(short) == '<p><img src="https://x.example/a.jpg"></p><p>Short one.</p>'
+    assert teaser_html("") == ""
+
+
+def test_a_teaser_of_a_huge_summary_reads_only_its_opening():
+    huge = clean_html("<p>" + "ice " * 1_000_000 + "</p>")
+    started = time.perf_counter()
+    teaser = teaser_html(huge)
+    assert clean_html_to_text(teaser) == ("ice " * 60).strip() + "…"
+    assert time.perf_counter() - started < 1  # generous: the whole text would take seconds

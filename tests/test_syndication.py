@@ -368,6 +368,23 @@ def test_it_credits_the_original_outlet_and_shows_full_text_only_where_allowed(c
     assert "whole article" in parse(client.get("/feed/")).entries[0].summary
 
 
+def test_it_carries_a_teaser_not_a_whole_article_put_in_the_summary(client, source):
+    article = "<p>Ice closed the port of Kirkenes again on Monday. " * 30 + "</p>"
+    article += "<p>Later paragraph of the article.</p>" * 2000
+    make_story(source, "x", summary=article)
+    for fmt in ("feed/", "feed/atom/"):
+        entry = parse(client.get(f"/{fmt}")).entries[0]
+        assert "Later paragraph" not in entry.summary, fmt
+        assert "Ice closed the port" in entry.summary and "…" in entry.summary, fmt
+    item = json.loads(client.get("/feed/json/").content)["items"][0]
+    assert "Later paragraph" not in item["content_html"] + item["summary"]
+    assert len(item["summary"]) <= 401 and item["summary"].endswith("…")
+
+    Source.objects.filter(pk=source.pk).update(show_full_text=True)
+    bump_generation()
+    assert "Later paragraph" in parse(client.get("/feed/atom/")).entries[0].summary
+
+
 def test_it_keeps_ids_stable_when_a_story_is_edited(client, world):
     lead = world["lead"]
     before = {fmt: ids_in(client.get(f"/country/russia/{fmt}"), fmt) for fmt in FORMATS}

@@ -542,6 +542,25 @@ def test_full_text_is_shown_where_the_outlet_allows_it(client):
     assert f'Originally published by <a href="{story.link}"' in body
 
 
+def test_the_standfirst_is_a_teaser_unless_the_outlet_allows_full_text(client):
+    """A feed that puts its whole article (here 5 MB of it) in <description> is not
+    republished through the standfirst; an outlet that allows full text keeps it whole."""
+    article = "<p>KIRKENES: " + "Ice closed the port again. " * 40 + "</p>"
+    article += "<p>Later paragraph of the article.</p>" * 150_000
+    closed = make_story("Closed", source=make_source("Closed Outlet"), summary=article)
+    body = client.get(f"/story/{closed.pk}/").content.decode()
+    standfirst = body.split('<div class="story__standfirst">')[1].split("</div>")[0]
+    assert standfirst.startswith("<p>KIRKENES: Ice closed the port again.")
+    assert standfirst.endswith("…</p>") and len(standfirst) < 500
+    assert "Later paragraph" not in body and len(body) < 100_000
+
+    opened = make_story(
+        "Open", source=make_source("Open Outlet", show_full_text=True), summary=article[:5000]
+    )
+    body = client.get(f"/story/{opened.pk}/").content.decode()
+    assert "Later paragraph of the article." in body
+
+
 def test_feed_text_cannot_inject_markup(client):
     evil = "</script><script>alert(1)</script><img src=x onerror=alert(2)>"
     source = make_source('"><img src=x onerror=alert(3)>')

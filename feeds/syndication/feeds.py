@@ -329,7 +329,7 @@ class Item:
 
     @cached_property
     def summary_html(self) -> str:
-        return clean_html(self.story.summary)
+        return clean_html(self.story.standfirst)
 
     @cached_property
     def full_html(self) -> str:
@@ -494,7 +494,7 @@ class StoryFeed(Feed):
             "external_url": iri_to_uri(story.link) if story.link else "",
             "summary_html": item.summary_html + item.footer_html,
             "full_html": item.full_html + item.footer_html if item.full_html else "",
-            "summary_text": clean_text(story.summary, 1000, is_html=True),
+            "summary_text": clean_text(story.standfirst, 1000, is_html=True),
             "language": story.language or story.source.language,
             "outlet": story.outlet,
         }

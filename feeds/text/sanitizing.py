@@ -33,6 +33,7 @@ __all__ = [
     "normalize_space",
     "safe_url",
     "strip_controls",
+    "teaser_html",
     "too_deeply_nested",
     "without_images",
 ]
@@ -98,6 +99,11 @@ _SERIALISED_IMAGE_FIGURE_RE = re.compile(
 )
 _SERIALISED_IMG_RE = re.compile(r"<img\b" + _SERIALISED_TAG)
 _SERIALISED_EMPTY_RE = re.compile(r"<(a|p)\b" + _SERIALISED_TAG + r"\s*</\1>")
+# A clean fragment as tags and runs of text, and a run's words (entities hold no spaces).
+_SERIALISED_TOKEN_RE = re.compile("<" + _SERIALISED_TAG + "|[^<]+")
+_WORD_RE = re.compile(r"\S+")
+TEASER_WORDS = 60
+TEASER_CHARS = 400
 
 MAX_UNCLOSED_TAGS = 256
 # Tags whose open instances make an HTML5 parser's per-tag work grow: the containers that
@@ -312,6 +318,38 @@ def without_images(html: str) -> str:
     out = _SERIALISED_IMG_RE.sub("", _SERIALISED_IMAGE_FIGURE_RE.sub("", html))
     # Twice: a paragraph that held only a linked image is empty once its link is gone.
     return _SERIALISED_EMPTY_RE.sub("", _SERIALISED_EMPTY_RE.sub("", out))
+
+
+def teaser_html(html: str, max_words: int = TEASER_WORDS, max_chars: int = TEASER_CHARS) -> str:
+    """The opening of what ``clean_html`` returned, as a standfirst may show it: its first
+    paragraph, cut at a word boundary with an ellipsis past ``max_words`` words or
+    ``max_chars`` characters of text, tags closed again.
+
+    Some feeds put the whole article (or megabytes of it) in the summary; an outlet that does
+    not let us show full text must not be republished through it. Only the opening is read,
+    so a 5 MB summary costs no more than a short one.
+    """
+    # The first paragraph with text in it: one holding only an image shows nothing on pages.
+    end = html.find("</p>")
+    while end >= 0 and not clean_html_to_text(html[:end]):
+        end = html.find("</p>", end + 1)
+    first = html[: end + len("</p>")] if end >= 0 else html
+    words = chars = 0
+    kept: list[str] = []
+    for token in _SERIALISED_TOKEN_RE.finditer(first):
+        run = token.group()
+        if run.startswith("<"):
+            kept.append(run)
+            continue
+        for word in _WORD_RE.finditer(run):
+            words += 1
+            chars += len(htmllib.unescape(word.group())) + (words > 1)
+            if words > max_words or chars > max_chars:
+                kept.append(run[: word.start()].rstrip() + _ELLIPSIS)
+                # Re-sanitising the cut closes the tags it left open (and it is short).
+                return clean_html("".join(kept))
+        kept.append(run)
+    return first
 
 
 def _without_decoded_controls(out: str, source: str) -> str:
