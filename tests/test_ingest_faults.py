@@ -413,6 +413,56 @@ def test_a_republication_that_opens_with_its_credit_is_still_a_copy(fixture_serv
     assert first.canonical_id is None and copy.canonical_id == first.pk
 
 
+@pytest.mark.parametrize("republication_first", [False, True], ids=["original-first", "copy-first"])
+def test_a_credited_republication_with_its_own_teaser_is_a_copy(
+    fixture_server, republication_first
+):
+    # Eye on the Arctic carrying The Barents Observer's story hours later: the same headline,
+    # the original outlet in dc:creator, but a teaser and a link of its own.
+    headline = "Kirkenes border guards log sharp rise in GPS jamming along Pasvik valley"
+    own = entry("bo-1", title=headline, link="https://bo.example/news/jamming", body=LEAD)
+    again = entry(
+        "eota-1",
+        title=headline,
+        link="https://rci.example/2026/03/01/jamming/",
+        body="Navigation signals failed for hours again this week, border officials say.",
+        extra="<dc:creator>The Independent Barents Observer</dc:creator>",
+        hours=-7,
+    )
+    namespaces = '<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+    feeds = [
+        ("/bo.xml", rss(own), "The Independent Barents Observer", "https://bo.example/"),
+        (
+            "/eota.xml",
+            rss(again).replace('<rss version="2.0">', namespaces),
+            "Eye on the Arctic",
+            "https://rci.example/",
+        ),
+    ]
+    made = [
+        outlet_feed(fixture_server, path, body, name=name, homepage=home)
+        for path, body, name, home in feeds
+    ]
+    for feed in reversed(made) if republication_first else made:
+        ingest.fetch_and_store(feed.pk, force=True)
+    original, copy = (Story.objects.get(feed=feed) for feed in made)
+    assert original.canonical_id is None and copy.canonical_id == original.pk
+
+
+def test_the_same_headline_without_a_credit_stays_two_stories(fixture_server):
+    headline = "News in brief"
+    made = []
+    for n, (name, home) in enumerate(
+        [("First Outlet", "https://one.example/"), ("Second Outlet", "https://two.example/")]
+    ):
+        item = entry(f"b-{n}", title=headline, link=f"{home}brief", body=f"{n} {LEAD}")
+        made.append(
+            outlet_feed(fixture_server, f"/brief{n}.xml", rss(item), name=name, homepage=home)
+        )
+        ingest.fetch_and_store(made[-1].pk, force=True)
+    assert not Story.objects.filter(canonical__isnull=False).exists()
+
+
 # --- 5. expensive steps only on capped input ---------------------------------------------------
 
 

@@ -35,17 +35,19 @@ def link_copies(stories: Sequence[Story]) -> int:
     make a new story the original of the old one and its copies.
 
     One indexed query per batch: other outlets' stories sharing a link or the opening words
-    with one of the new stories, within ``COPY_WINDOW``.
+    with one of the new stories, or the headline with a new republication, within
+    ``COPY_WINDOW``.
     """
     urls = {s.url_key for s in stories} - {""}
     leads = {s.lead_key for s in stories} - {""}
-    if not urls and not leads:
+    titles = {s.title_key for s in stories} - {""}
+    if not urls and not leads and not titles:
         return 0
     since = min(s.published_at for s in stories) - COPY_WINDOW
     until = max(s.published_at for s in stories) + COPY_WINDOW
     rows = (
         Story.objects.filter(canonical__isnull=True, published_at__range=(since, until))
-        .filter(Q(url_key__in=urls) | Q(lead_key__in=leads))
+        .filter(Q(url_key__in=urls) | Q(lead_key__in=leads) | Q(title_key__in=titles))
         .exclude(feed_id__in={s.feed_id for s in stories})
         .order_by("published_at")
         .values_list(
@@ -64,7 +66,7 @@ def link_copies(stories: Sequence[Story]) -> int:
     near: dict[str, list[tuple[int, StoryKeys]]] = defaultdict(list)
     for pk, title, url, lead, published, link, outlet, homepage, credited, seen in rows:
         keys = StoryKeys(title, url, lead, published, link, outlet, homepage, credited, seen)
-        for kind, key in (("url", keys.url_key), ("lead", keys.lead_key)):
+        for kind, key in _lookups(keys):
             if key:
                 near[f"{kind}:{key}"].append((pk, keys))
     linked = 0
@@ -89,8 +91,12 @@ def link_copies(stories: Sequence[Story]) -> int:
 def _original_candidate(
     own_pk: int | None, mine: StoryKeys, near: dict[str, list[tuple[int, StoryKeys]]]
 ) -> tuple[int, StoryKeys] | None:
-    for kind, key in (("url", mine.url_key), ("lead", mine.lead_key)):
+    for kind, key in _lookups(mine):
         for pk, theirs in near.get(f"{kind}:{key}", ()) if key else ():
             if pk != own_pk and same_story(mine, theirs):
                 return pk, theirs
     return None
+
+
+def _lookups(keys: StoryKeys) -> tuple[tuple[str, str], ...]:
+    return (("url", keys.url_key), ("lead", keys.lead_key), ("title", keys.title_key))

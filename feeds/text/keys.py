@@ -201,7 +201,8 @@ def _shared(a: StoryKeys, b: StoryKeys) -> frozenset[str]:
 
 def same_story(a: StoryKeys, b: StoryKeys) -> bool:
     """Two outlets' items are one story: the same link within ``COPY_WINDOW`` of each other,
-    or the same opening words within ``LEAD_WINDOW`` when their credits say so.
+    or the same opening words within ``LEAD_WINDOW`` when their credits say so, or the same
+    headline within ``COPY_WINDOW`` when one credits the other's outlet.
 
     A headline alone never suffices: a recurring "News in brief", or a hostile outlet that
     copies a headline and links elsewhere, would otherwise take over a real outlet's story.
@@ -215,16 +216,25 @@ def same_story(a: StoryKeys, b: StoryKeys) -> bool:
     shared = _shared(a, b)
     if "url" in shared and gap <= COPY_WINDOW:
         return True
-    return "lead" in shared and gap <= LEAD_WINDOW and _credited(a, b)
+    if "lead" in shared and gap <= LEAD_WINDOW:
+        return _credits_other(a, b) or _same_credit(a, b)
+    # A republisher that names the original's outlet and keeps its headline, with a teaser
+    # of its own (Eye on the Arctic carrying the Barents Observer): the credit is the second
+    # piece of agreement. Harmless if forged: the credited outlet stays the original.
+    return "title" in shared and gap <= COPY_WINDOW and _credits_other(a, b)
 
 
-def _credited(a: StoryKeys, b: StoryKeys) -> bool:
-    """Whether one item credits the other's outlet, or both credit the same one."""
+def _credits_other(a: StoryKeys, b: StoryKeys) -> bool:
+    """Whether one item's byline credits the outlet whose feed carried the other."""
     return bool(
         (a.credited and same_outlet(a.credited, b.outlet))
         or (b.credited and same_outlet(b.credited, a.outlet))
-        or (a.credited and b.credited and same_outlet(a.credited, b.credited))
     )
+
+
+def _same_credit(a: StoryKeys, b: StoryKeys) -> bool:
+    """Whether both items credit the same outlet (one wire story carried twice)."""
+    return bool(a.credited and b.credited and same_outlet(a.credited, b.credited))
 
 
 def is_original(a: StoryKeys, b: StoryKeys) -> bool:
