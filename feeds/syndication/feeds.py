@@ -62,6 +62,7 @@ from feeds.text.sanitizing import clean_html, clean_text
 from feeds.web import caching
 from feeds.web.caching import origin as _origin
 from feeds.web.params import BadParameter
+from feeds.web.templatetags import cached_reverse
 from feeds.web.throttle import (
     BUSY_RETRY_AFTER_SECONDS,
     RETRY_AFTER_SECONDS,
@@ -316,7 +317,7 @@ class Listing:
     def term_url(self, kind: str, slug: str) -> str:
         key = (kind, slug)
         if key not in self._term_urls:
-            self._term_urls[key] = self.origin + reverse(f"feeds:{kind}", args=[slug])
+            self._term_urls[key] = self.origin + cached_reverse(f"feeds:{kind}", slug)
         return self._term_urls[key]
 
 
@@ -458,7 +459,8 @@ class StoryFeed(Feed):
         return plain_title(item.story.title)
 
     def item_link(self, item: Item) -> str:
-        return item.story.get_absolute_url()
+        # Memoised per process: reverse() was ~0.1 ms a link, 50 links a feed.
+        return cached_reverse("feeds:story", item.story.pk)
 
     def item_guid(self, item: Item) -> str:
         return story_tag_uri(item.story.pk)
