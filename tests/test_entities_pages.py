@@ -20,6 +20,7 @@ from feeds.tagging import tagger
 from feeds.tagging.store import apply_tags
 from feeds.web.params import Cursor
 from tests.conftest import ARTIFACTS, CHROMIUM, restore_vocabularies
+from tests.test_syndication import hub  # noqa: F401  (the local WebSub hub fixture)
 from tests.test_views import _count_queries as count_queries
 from tests.test_views import make_source, make_story
 
@@ -203,3 +204,43 @@ def test_entity_pages_the_map_and_shipping_in_chromium(browser, live_server) -> 
         page.keyboard.press("Enter")
         page.wait_for_url("**/port/murmansk/")
         context.close()
+
+
+def test_entity_pages_are_in_the_sitemap_and_the_opml_and_their_feeds_pinged(
+    client,
+    db,
+    hub,  # noqa: F811
+):
+    from feeds.syndication import websub
+
+    stories = build_week()
+    Entity.objects.filter(kind="port", slug="churchill").update(hidden=True)
+    sitemap = ElementTree.fromstring(client.get("/sitemap.xml").content)
+    locs = {el.text for el in sitemap.iter("{http://www.sitemaps.org/schemas/sitemap/0.9}loc")}
+    assert "http://testserver/vessel/christophe-de-margerie/" in locs
+    assert "http://testserver/route/northern-sea-route/" in locs
+    assert "http://testserver/port/churchill/" not in locs  # hidden by an editor
+
+    opml = ElementTree.fromstring(client.get("/feeds.opml").content)
+    outlines = {o.get("xmlUrl"): o.get("htmlUrl") for o in opml.iter("outline")}
+    assert (
+        outlines["http://testserver/vessel/christophe-de-margerie/feed/"]
+        == "http://testserver/vessel/christophe-de-margerie/"
+    )
+    assert "http://testserver/port/churchill/feed/" not in outlines
+
+    # The convoy story changes the Yamal's, the Christophe de Margerie's and Sabetta's feeds.
+    linked = {
+        f"https://arctic.example{entity.get_absolute_url()}"
+        for entity in Entity.objects.filter(
+            story_links__story=stories[0], story_links__rejected=False
+        )
+    }
+    assert "https://arctic.example/vessel/christophe-de-margerie/" in linked
+    urls = websub.changed_feed_urls(stories[0])
+    pinged = websub.publish_changes([stories[0]])
+    for page in linked:
+        for fmt in ("feed/", "feed/atom/", "feed/json/"):
+            assert page + fmt in urls and page + fmt in pinged
+    sent = [url for _, _, form in hub.received for url in form["hub.url"]]
+    assert "https://arctic.example/vessel/christophe-de-margerie/feed/atom/" in sent

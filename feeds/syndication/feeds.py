@@ -707,7 +707,7 @@ def _parse_date(raw: str) -> date | None:
 @require_safe
 @caching.public_page(policy=caching.FIXED)
 def opml(request: HttpRequest, *, feed_format: str) -> HttpResponse:
-    """OPML 2.0: the all-stories feed, then one feed per country and per topic, for import.
+    """OPML 2.0: the all-stories feed, then one feed per country, topic and entity, for import.
 
     ``feed_format`` names the listing format each outline points at (``formats.PRIMARY``).
     """
@@ -740,12 +740,15 @@ def _opml_document(origin: str, fmt: str) -> str:
         )
 
     outline(f"{site_name()}: latest stories", reverse("feeds:home"), reverse(f"feeds:home_{fmt}"))
-    for label, kind, rows in (
-        ("Countries", "country", Country.objects.all()),
-        ("Topics", "topic", Topic.objects.all()),
+    entities = Entity.objects.shown().only("kind", "slug", "name").order_by("kind", "name")
+    for label, rows in (
+        ("Countries", [("country", c) for c in Country.objects.all()]),
+        ("Topics", [("topic", t) for t in Topic.objects.all()]),
+        # Entity feeds are listings like a country's: a vessel's, port's ... (kind in the URL).
+        ("Ships, ports, routes, organisations and places", [(e.kind, e) for e in entities]),
     ):
         xml.startElement("outline", AttributesImpl({"text": label, "title": label}))
-        for row in rows:
+        for kind, row in rows:
             outline(
                 f"{site_name()}: {row.name}",
                 reverse(f"feeds:{kind}", args=[row.slug]),

@@ -16,13 +16,13 @@ subscribers still poll. The request itself is made by ``fetching.post_form``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from django.conf import settings
 from django.urls import reverse
 
 from feeds import generation as generations
-from feeds.models import Story, StoryCountry, StoryTopic
+from feeds.models import Story, StoryCountry, StoryEntity, StoryTopic
 from feeds.syndication.feeds import hub_url
 from feeds.syndication.formats import LISTING_FORMATS
 
@@ -46,16 +46,23 @@ def feed_urls(listing: str, *args: str) -> list[str]:
 def changed_feed_urls(story: Story) -> list[str]:
     """Every feed whose content a new, edited, hidden or re-tagged ``story`` may change.
 
-    All stories, the story's source, and each of its countries, topics and country × topic
-    pairs, in every listing format. Rejected tags count too: a tag an editor just removed means
-    the story just left that feed. Search feeds cannot be enumerated and are not included.
+    All stories, the story's source, each of its countries, topics and country × topic pairs,
+    and each entity it is about (a vessel's, port's ... feed), in every listing format.
+    Rejected tags and links count too: a tag an editor just removed means the story just left
+    that feed. Search feeds cannot be enumerated and are not included.
     """
     countries = StoryCountry.objects.filter(story=story).values_list("country__slug", flat=True)
     topics = StoryTopic.objects.filter(story=story).values_list("topic__slug", flat=True)
-    return _listing_feed_urls(story.source.slug, set(countries), set(topics))
+    entities = StoryEntity.objects.filter(story=story).values_list("entity__kind", "entity__slug")
+    return _listing_feed_urls(story.source.slug, set(countries), set(topics), set(entities))
 
 
-def _listing_feed_urls(source: str, countries: set[str], topics: set[str]) -> list[str]:
+def _listing_feed_urls(
+    source: str,
+    countries: set[str],
+    topics: set[str],
+    entities: Collection[tuple[str, str]] = (),
+) -> list[str]:
     urls = feed_urls("home") + feed_urls("source", source)
     for country in sorted(countries):
         urls += feed_urls("country", country)
@@ -64,6 +71,8 @@ def _listing_feed_urls(source: str, countries: set[str], topics: set[str]) -> li
     for country in sorted(countries):
         for topic in sorted(topics):
             urls += feed_urls("country_topic", country, topic)
+    for kind, slug in sorted(entities):
+        urls += feed_urls(kind, slug)
     return urls
 
 
@@ -89,13 +98,21 @@ def publish_changes(stories: Iterable[Story | int]) -> list[str]:
         "story_id", "topic__slug"
     ):
         topics.setdefault(story_id, set()).add(slug)
+    entities: dict[int, set[tuple[str, str]]] = {}
+    for story_id, kind, slug in StoryEntity.objects.filter(story_id__in=ids).values_list(
+        "story_id", "entity__kind", "entity__slug"
+    ):
+        entities.setdefault(story_id, set()).add((kind, slug))
     urls: dict[str, None] = {}
     listed_on: dict[str, set] = {"country": set(), "topic": set(), "source": set(), "story": ids}
     for story_id, source in (
         Story.objects.filter(pk__in=ids).order_by("pk").values_list("pk", "source__slug")
     ):
         found = _listing_feed_urls(
-            source, countries.get(story_id, set()), topics.get(story_id, set())
+            source,
+            countries.get(story_id, set()),
+            topics.get(story_id, set()),
+            entities.get(story_id, set()),
         )
         urls.update(dict.fromkeys(found))
         listed_on["source"].add(source)

@@ -14,7 +14,7 @@ from django.contrib.sitemaps import Sitemap
 from django.urls import reverse
 from django.utils import timezone
 
-from feeds.models import Country, Source, Story, Topic
+from feeds.models import Country, Entity, Source, Story, Topic
 from feeds.text.sanitizing import strip_controls
 
 NEWS_WINDOW = timedelta(days=2)
@@ -54,6 +54,16 @@ class SourceSitemap(Sitemap):
 
     def items(self):
         return Source.objects.filter(stories__isnull=False).distinct().only("slug").order_by("name")
+
+
+class EntitySitemap(Sitemap):
+    """Vessels', ports', routes', organisations' and places' pages, as readers see them."""
+
+    changefreq = "daily"
+    priority = 0.5
+
+    def items(self):
+        return Entity.objects.shown().only("kind", "slug").order_by("kind", "name")
 
 
 class StorySitemap(Sitemap):
@@ -121,5 +131,6 @@ SITEMAPS = {
     "countries": CountrySitemap,
     "topics": TopicSitemap,
     "sources": SourceSitemap,
+    "entities": EntitySitemap,
     "stories": StorySitemap,
 }
