@@ -5,6 +5,7 @@ on loopback (aiosmtpd), read back as a mail client would.
 
 from __future__ import annotations
 
+import io
 import re
 import secrets
 import time
@@ -641,6 +642,65 @@ def test_beat_runs_the_draft_task_daily_and_it_makes_the_last_complete_week_once
     digest = Digest.objects.get()
     assert first == second == digest.pk
     assert (digest.year, digest.week) == (expected.year, expected.week)
+
+
+def test_draft_digest_drafts_a_week_now_once_and_refuses_a_bad_week():
+    import subprocess
+    import sys
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    world = a_week_of_news()
+    out = io.StringIO()
+    call_command("draft_digest", "--week", "2026-W48", stdout=out)
+    assert out.getvalue().startswith(f"Drafted {WEEK.label}: 3 lines")
+    digest = Digest.objects.get(year=2026, week=48)
+    assert lines_of(digest)["norway"] == world["covered"].pk
+    # Idempotent, as beat is: an editor's change survives a second run.
+    DigestLine.objects.filter(digest=digest, country__slug="norway").update(target=world["lone"])
+    out = io.StringIO()
+    call_command("draft_digest", "--week", "2026-W48", stdout=out)
+    assert "already has its digest (draft); left as it is" in out.getvalue()
+    assert lines_of(digest)["norway"] == world["lone"].pk and Digest.objects.count() == 1
+
+    call_command("draft_digest", stdout=io.StringIO())  # the last complete week
+    last = IsoWeek.last_complete(timezone.now())
+    assert Digest.objects.filter(year=last.year, week=last.week).exists()
+
+    for bad in ("2026-W54", "2026-48", "last"):
+        with pytest.raises(CommandError, match="ISO week") as refused:
+            call_command("draft_digest", "--week", bad)
+        assert refused.value.returncode == 2
+    # As a shell sees it: exit status 2, the reason on stderr, nothing drafted.
+    done = subprocess.run(
+        [sys.executable, "manage.py", "draft_digest", "--week", "2025-W53"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and "2025 has no ISO week 53" in done.stderr
+    assert Digest.objects.count() == len({WEEK, last})
+
+
+def test_editors_draft_last_week_now_from_the_admin(client, editor, staff_without_rights):
+    client.force_login(staff_without_rights)
+    assert client.post("/admin/feeds/digest/draft-last-week/").status_code == 403
+    assert not Digest.objects.exists()
+
+    client.force_login(editor)
+    listing = client.get("/admin/feeds/digest/").content.decode()
+    assert "Draft last week now" in listing
+    assert client.get("/admin/feeds/digest/draft-last-week/").status_code == 405
+    response = client.post("/admin/feeds/digest/draft-last-week/", follow=True)
+    last = IsoWeek.last_complete(timezone.now())
+    digest = Digest.objects.get()
+    assert (digest.year, digest.week) == (last.year, last.week)
+    assert response.redirect_chain[-1][0] == f"/admin/feeds/digest/{digest.pk}/change/"
+    assert f"Drafted {last.label}." in response.content.decode()
+    again = client.post("/admin/feeds/digest/draft-last-week/", follow=True)
+    assert "already has its digest; left as it is" in again.content.decode()
+    assert Digest.objects.count() == 1
 
 
 def test_the_line_editor_offers_the_countrys_next_best_stories(client, draft, editor):

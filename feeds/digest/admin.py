@@ -9,12 +9,13 @@ from django.contrib import admin, messages
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Q
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
 
 from feeds.adminforms import LabelledInlineFormSet
-from feeds.digest import candidates, publishing
+from feeds.digest import candidates, drafting, publishing
 from feeds.digest.choosing import alternatives
 from feeds.digest.weeks import IsoWeek
 from feeds.models import (
@@ -172,8 +173,35 @@ class DigestAdmin(admin.ModelAdmin):
     inlines = [DigestLineInline, DigestStorylineInline, DigestChangeInline]
     actions = ["approve", "withdraw"]
 
+    # The list's "Draft last week now" button (beat drafts at DIGEST_DRAFT_HOUR only).
+    change_list_template = "admin/feeds/digest/change_list.html"
+
     def has_add_permission(self, request):
         return False  # the beat drafts each week once
+
+    def get_urls(self) -> list[URLPattern]:
+        draft = self.admin_site.admin_view(require_POST(self.draft_last_week_view))
+        own = [path("draft-last-week/", draft, name="feeds_digest_draft_last_week")]
+        return own + super().get_urls()
+
+    def changelist_view(self, request, extra_context=None):
+        can_draft = self.has_change_permission(request)
+        return super().changelist_view(request, {"can_draft": can_draft, **(extra_context or {})})
+
+    def draft_last_week_view(self, request: HttpRequest) -> HttpResponse:
+        """What beat does each morning, now: idempotent, so an existing draft is kept."""
+        if not self.has_change_permission(request):
+            return HttpResponse(status=403)
+        made = drafting.draft_last_week()
+        digest = made.digest
+        label = IsoWeek(digest.year, digest.week).label
+        if made.created:
+            self.message_user(request, f"Drafted {label}.", messages.SUCCESS)
+        else:
+            self.message_user(
+                request, f"{label} already has its digest; left as it is.", messages.WARNING
+            )
+        return HttpResponseRedirect(reverse("admin:feeds_digest_change", args=[digest.pk]))
 
     def get_queryset(self, request):
         # The list's mailing column from one query, not one per week.

@@ -6,10 +6,12 @@ A digest covers Monday 00:00 UTC to the next Monday 00:00 UTC of one ISO week, t
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 WEEK = timedelta(days=7)
+_ISO_WEEK_RE = re.compile(r"(\d{4})-W(\d{2})")
 
 
 class NoSuchWeek(ValueError):
@@ -32,6 +34,14 @@ class IsoWeek:
         day = moment.astimezone(UTC).date() if isinstance(moment, datetime) else moment
         year, week, _ = day.isocalendar()
         return cls(year, week)
+
+    @classmethod
+    def parse(cls, text: str) -> IsoWeek:
+        """``2026-W48`` (ISO 8601's week notation); ``NoSuchWeek`` for anything else."""
+        found = _ISO_WEEK_RE.fullmatch(text.strip())
+        if not found:
+            raise NoSuchWeek(f"{text!r} is not an ISO week such as 2026-W48")
+        return cls(int(found[1]), int(found[2]))
 
     @classmethod
     def last_complete(cls, now: datetime) -> IsoWeek:
