@@ -542,6 +542,21 @@ def test_full_text_is_shown_where_the_outlet_allows_it(client):
     assert f'Originally published by <a href="{story.link}"' in body
 
 
+def test_a_story_whose_link_was_dropped_has_no_button_to_nowhere(client):
+    # An over-long link is dropped at ingest and the story kept without it (feeds/columns.py).
+    story = make_story("Linkless", countries=("iceland",), link="")
+    tree = parse(client.get(f"/story/{story.pk}/"))
+    source = tree.find(".//div[@class='story__source']")
+    assert not any(text_of(a).startswith("Read the full story") for a in tree.iter("a"))
+    assert all(a.get("href") for a in source.iter("a"))
+    assert text_of(source.find(".//p[@class='story__nolink']")) == (
+        "The outlet's link could not be kept."
+    )
+    linked = make_story("Linked", countries=("iceland",))
+    body = client.get(f"/story/{linked.pk}/").content.decode()
+    assert "Read the full story" in body and "could not be kept" not in body
+
+
 def test_the_standfirst_is_a_teaser_unless_the_outlet_allows_full_text(client):
     """A feed that puts its whole article (here 5 MB of it) in <description> is not
     republished through the standfirst; an outlet that allows full text keeps it whole."""
