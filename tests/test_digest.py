@@ -442,9 +442,12 @@ def test_double_opt_in_through_smtp_and_a_link_that_works_once(client, smtp, cli
     subscriber = Subscriber.objects.get()
     assert subscriber.email == "Reader@example.org"
 
-    # Replayed: refused, nothing changes.
+    # Replayed: refused, nothing changes; the link's page says so instead of offering a button.
     replay = client.post(path)
     assert replay.status_code == 410 and "already been used" in replay.content.decode()
+    again = client.get(path)
+    assert again.status_code == 410 and "already been used" in again.content.decode()
+    assert "Yes, subscribe me" not in again.content.decode()
     assert list(Subscriber.objects.values_list("pk", flat=True)) == [subscriber.pk]
     # Unsubscribed, then the old confirmation link replayed: still refused.
     assert subscriptions.unsubscribe(subscriptions.unsubscribe_token(subscriber)).name == "REMOVED"

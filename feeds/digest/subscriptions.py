@@ -109,6 +109,9 @@ def confirmation_problem(token: str) -> Outcome | None:
         return Outcome.EXPIRED
     except signing.BadSignature:
         return Outcome.INVALID
+    # Used links are remembered while they could still be valid (``confirm`` prunes older).
+    if UsedConfirmation.objects.filter(token_hash=_token_hash(token)).exists():
+        return Outcome.USED
     return None
 
 
