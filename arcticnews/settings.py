@@ -205,7 +205,7 @@ if CACHE_REDIS_URL:
 else:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "BACKEND": "arcticnews.cache.FileBasedCache",
             "LOCATION": str(FILE_CACHE_DIR),
             "TIMEOUT": CACHE_TIMEOUT,
             "OPTIONS": {"MAX_ENTRIES": 5000},

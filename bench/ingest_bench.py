@@ -39,8 +39,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arcticnews.settings")
 os.environ["FEEDS_ALLOW_PRIVATE_ADDRESSES"] = "true"
 # Tasks in-process: we time the pipeline, not the broker. The page cache stays where
 # production has it, on Redis when REDIS_URL (or CACHE_REDIS_URL) is given: after a fetch,
-# invalidating the listings it changed is one increment per listing, and without Redis each
-# would be a file write that also counts every cache file (FileBasedCache's cull).
+# invalidating the listings it changed is one pipelined set_many, and without Redis one count
+# of the cache files (arcticnews.cache.FileBasedCache) and a file write per listing.
 os.environ.setdefault("CACHE_REDIS_URL", os.environ.get("REDIS_URL", ""))
 os.environ.pop("REDIS_URL", None)
 

@@ -9,7 +9,9 @@ Celery worker shares them):
   search, sitemaps, storylines: anything that lists any story), ``country:<slug>``,
   ``topic:<slug>``, ``source:<slug>`` and ``story:<pk>`` (a story's own page).
   ``bump_listings()`` bumps only those a set of changed stories appears on, so a new Norway
-  story leaves ``/country/finland/`` and every other story's page cached.
+  story leaves ``/country/finland/`` and every other story's page cached. It writes each a
+  new, never-used value (a token) in one ``set_many`` rather than incrementing them one by
+  one: a fetch touches dozens of listings, and this runs after every fetch.
 
 A page is stored with the values of the global counter and of its scopes (``versions``); it is
 current while they are unchanged. No page has to be deleted by name: an out-of-date entry is
@@ -20,6 +22,7 @@ never breaks a page: ``versions`` answers ``None`` and callers serve uncached pa
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -135,21 +138,28 @@ def listing_scopes(listed_on: Mapping[str, Iterable[object]]) -> list[str]:
     return scopes
 
 
+def _token() -> int:
+    # A value no counter has had before: the clock in nanoseconds' range (microseconds and
+    # a random thousandth), so two processes bumping the same listing in the same
+    # microsecond still almost surely write different values. It fits in 63 bits.
+    return _now_us() * 1000 + secrets.randbelow(1000)
+
+
 def bump_listings(listed_on: Mapping[str, Iterable[object]]) -> list[str]:
     """Invalidate the pages these changed stories can appear on, and only those (see
-    ``listing_scopes``). Returns the scopes bumped (none on a cache outage)."""
+    ``listing_scopes``). Returns the scopes written (a backend that reports failed keys, as
+    Django's do, leaves those out).
+
+    Every scope gets a new token in ONE ``set_many``: a single pipelined round trip on Redis
+    (django-redis runs it as MULTI/EXEC, so another process sees all of them or none), and on
+    the file cache one count of the cache directory for the whole batch
+    (``arcticnews.cache.FileBasedCache``) instead of a get and a set, each set counting every
+    file, per scope. A page compares its stored versions for equality only, so a fresh token
+    invalidates it as surely as an increment did; unlike the file cache's ``incr`` (a get
+    then a set), two processes bumping the same scope at once can no longer both write the
+    same value. Writing also renews each counter's lifetime."""
     scopes = listing_scopes(listed_on)
-    bumped = []
-    for scope in scopes:
-        key = scope_key(scope)
-        try:
-            value = cache.incr(key)
-        except ValueError:  # missing: start it from the clock, above any value it had
-            cache.add(key, _now_us(), timeout=SCOPE_TIMEOUT)
-            try:
-                value = cache.incr(key)
-            except ValueError:
-                value = None
-        if value is not None:
-            bumped.append(scope)
-    return bumped
+    token = _token()
+    failed = cache.set_many({scope_key(scope): token for scope in scopes}, SCOPE_TIMEOUT)
+    failed_keys = set(failed or ())
+    return [scope for scope in scopes if scope_key(scope) not in failed_keys]
