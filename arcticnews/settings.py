@@ -7,6 +7,7 @@ DATABASE_URL and REDIS_URL switch the same code to PostgreSQL, Redis and Celery 
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 import dj_email_url
@@ -411,10 +412,23 @@ if envbool("SECURE_PROXY_SSL_HEADER", False):
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
-# Story images: our re-encoded copies (feeds/ingest/images.py). Production may point STORAGES'
-# "default" at an S3-compatible store instead; MEDIA_URL is then that store's.
+# Story images: our re-encoded copies (feeds/ingest/images.py), in MEDIA_ROOT unless
+# MEDIA_S3_BUCKET names a bucket of an S3-compatible store (django-storages; STORAGES below).
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or VAR_DIR / "media")
 MEDIA_URL = os.environ.get("MEDIA_URL", "/media/")
+MEDIA_S3_BUCKET = os.environ.get("MEDIA_S3_BUCKET", "")
+# Empty: AWS itself; else the store's API (MinIO, Ceph, R2, ...), path-style addressing.
+MEDIA_S3_ENDPOINT_URL = os.environ.get("MEDIA_S3_ENDPOINT_URL", "")
+MEDIA_S3_REGION = os.environ.get("MEDIA_S3_REGION", "")
+# Where browsers load the objects from: the bucket's public URL or a CDN in front of it. Pages
+# link there directly (no signed URLs: the images are public and named by their bytes).
+MEDIA_S3_PUBLIC_URL = os.environ.get("MEDIA_S3_PUBLIC_URL", "")
+if MEDIA_S3_BUCKET:
+    if not MEDIA_S3_PUBLIC_URL.startswith(("https://", "http://")):
+        raise ImproperlyConfigured(
+            "MEDIA_S3_BUCKET needs MEDIA_S3_PUBLIC_URL, the http(s):// URL its images are read at"
+        )
+    MEDIA_URL = MEDIA_S3_PUBLIC_URL.rstrip("/") + "/"
 FEEDS_IMAGE_MAX_BYTES = envint("FEEDS_IMAGE_MAX_BYTES", 5 * 1024 * 1024)
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
@@ -447,8 +461,27 @@ STATIC_ROOT = os.environ.get("STATIC_ROOT") or str(VAR_DIR / "static")
 Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)
 # Before collectstatic (a fresh clone, tests), serve the plain names straight from static/.
 WHITENOISE_USE_FINDERS = True
+_public_media = urlsplit(MEDIA_URL)
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": (
+        {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            # Credentials: boto3's own chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a role).
+            "OPTIONS": {
+                "bucket_name": MEDIA_S3_BUCKET,
+                "endpoint_url": MEDIA_S3_ENDPOINT_URL or None,
+                "region_name": MEDIA_S3_REGION or None,
+                "addressing_style": "path" if MEDIA_S3_ENDPOINT_URL else None,
+                "custom_domain": _public_media.netloc + _public_media.path.rstrip("/"),
+                "url_protocol": f"{_public_media.scheme}:",
+                "querystring_auth": False,
+                # A name never changes its bytes (images.content_key), as with /media/ here.
+                "object_parameters": {"CacheControl": "public, max-age=31536000, immutable"},
+            },
+        }
+        if MEDIA_S3_BUCKET
+        else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    ),
     "staticfiles": {"BACKEND": "feeds.web.staticfiles.StaticStorage"},
 }
 

@@ -5,7 +5,7 @@ host is down): a worker fetches the feed's image through the same guarded fetche
 (``fetching.fetch``: SSRF rules, redirects, a size cap), Pillow decodes it (JPEG, PNG, WebP or
 GIF only: SVG and anything else is refused, so is a decompression bomb), and re-encodes it as
 JPEG at a few widths with no metadata (no EXIF, no GPS, no ICC comments). The files go to the
-default storage (MEDIA_ROOT, or an S3-compatible store when STORAGES says so); the story
+default storage (MEDIA_ROOT, or an S3-compatible bucket when MEDIA_S3_BUCKET is set); the story
 records their common name and the largest size, from which pages build ``srcset``. The name
 is a hash of the image's bytes: a file never changes under its name, so browsers may keep it
 for a year (``feeds.web.pages.media``), and a changed image gets a new name.
