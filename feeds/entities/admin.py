@@ -5,6 +5,9 @@ at once (the alias index is rebuilt at each process's next batch) and old ones t
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import Count
@@ -15,10 +18,32 @@ from feeds.entities import editing
 from feeds.entities.store import entities_changed, folded
 from feeds.generation import bump_generation
 from feeds.models import Entity, EntityAlias, Origin, StoryEntity
+from feeds.tagging.countries import DataError, check_term
+from feeds.tagging.tagger import fold
+
+
+class EntityAliasForm(forms.ModelForm):
+    """A name the tagger's matcher can hold. Every process rebuilds its matcher from all
+    names at its next batch, so one unmatchable name ("*", "=") would stop every feed run."""
+
+    class Meta:
+        model = EntityAlias
+        fields = ["term", "needs_cue"]
+
+    def clean_term(self) -> str:
+        term = " ".join((self.cleaned_data.get("term") or "").split())
+        try:
+            check_term(Path("<entity names>"), "term", term)
+        except DataError as exc:
+            raise forms.ValidationError(exc.problem) from None
+        if not fold(term.lstrip("=!").replace("*", "")):
+            raise forms.ValidationError("The name has no word to match.")
+        return term
 
 
 class EntityAliasInline(admin.TabularInline):
     model = EntityAlias
+    form = EntityAliasForm
     fields = ["term", "needs_cue", "origin"]
     readonly_fields = ["origin"]
     extra = 1
