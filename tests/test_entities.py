@@ -268,8 +268,11 @@ def test_editors_alias_merge_and_hide_reach_new_and_old_stories(catalogue_rows):
     new = make_story("Arctic Mulan delivers LNG to Beihai")
     _tag_and_link([new])
     assert _linked(new) == {"vessel/arctic-mulan"}
-    call_command("retag", stdout=open("/dev/null", "w"))
+    out = io.StringIO()
+    call_command("retag", stdout=out)
     assert _linked(old) == {"port/murmansk", "vessel/arctic-mulan"}
+    # The editor is told the alias did something (it said "0 changed": tags only).
+    assert "1 entity link added" in out.getvalue()
     # Merged into another entity: its names link to that one.
     kosygin = Entity.objects.get(slug="aleksey-kosygin")
     mulan.merged_into = kosygin

@@ -38,7 +38,7 @@ class Command(BaseCommand):
             if timezone.is_naive(moment):
                 moment = timezone.make_aware(moment, timezone.get_current_timezone())
             stories = stories.filter(published_at__gte=moment)
-        total = changed = 0
+        total = changed = linked = 0
         last = 0
         entities.prepare()
         while True:
@@ -47,7 +47,11 @@ class Command(BaseCommand):
                 break
             results: dict = {}
             changed += apply_tags(batch, results=results)
-            entities.link_stories(batch, results)
+            linked += entities.link_stories(batch, results)
             total += len(batch)
             last = batch[-1].pk
-        self.stdout.write(f"retagged {total} stories, {changed} changed")
+        # Entity links are counted apart: an editor's new alias changes no tag, only links.
+        self.stdout.write(
+            f"retagged {total} stories, {changed} changed, "
+            f"{linked} entity link{'' if linked == 1 else 's'} added"
+        )
