@@ -52,14 +52,8 @@ XML_PATTERNS = {
 }
 
 # Every place feed-derived text may be marked safe, and why that is safe.
-ALLOWED_SAFE_TEMPLATE_USES = Counter(
-    {
-        # nh3-sanitised HTML (feeds.text.sanitizing.clean_html at ingest): the one field type that
-        # is meant to be HTML.
-        ("templates/feeds/story_detail.html", "story.summary|safe"): 1,
-        ("templates/feeds/story_detail.html", "story.content|safe"): 1,
-    }
-)
+# None: the story page's sanitised summary and body go through the story_html filter below.
+ALLOWED_SAFE_TEMPLATE_USES: Counter = Counter()
 ALLOWED_MARK_SAFE = Counter(
     {
         # <time> markup built here from a datetime; the label and title are escape()d.
@@ -68,6 +62,10 @@ ALLOWED_MARK_SAFE = Counter(
         ("feeds/web/templatetags.py", "jsonld"): 1,
         # tag names and URLs escape()d, the <li><a> markup is ours.
         ("feeds/web/templatetags.py", "tag_links"): 1,
+        # a story's nh3-sanitised summary or body (feeds.text.sanitizing.clean_html at ingest,
+        # the one field type meant to be HTML) with its <img> elements cut out of nh3's
+        # serialisation, which escapes < and > inside attribute values.
+        ("feeds/web/templatetags.py", "story_html"): 1,
         # search snippets: every feed-derived part escape()d, the only tags are our <mark>s.
         ("feeds/search.py", "highlight_html"): 1,
     }
