@@ -174,6 +174,8 @@ def _index() -> tuple[linking.Index, dict[int, str]]:
             {"vessel/murmansk-icebreaker", "port/murmansk"},
         ),
         ("Winston Churchill's Arctic convoys remembered", set()),
+        # The Barents Observer's wording: the region's government, not the port.
+        ("Murmansk regional government backs mine expansion", {"place/murmansk-oblast"}),
         ("Grain ship docks in Churchill, Manitoba", {"port/churchill"}),
     ],
 )
