@@ -31,7 +31,7 @@ def test_every_entry_of_every_file_parses_with_a_source():
     assert all(e.source for e in CATALOGUE)
     kinds = {e.kind for e in CATALOGUE}
     assert kinds == set(FILES.values())
-    assert set(load_cues()) == {"vessel", "port", "ship-class"}
+    assert set(load_cues()) == {"vessel", "port", "ship-class", "person"}
 
 
 def test_the_catalogue_names_what_the_issue_asks_for():
@@ -164,6 +164,9 @@ def _index() -> tuple[linking.Index, dict[int, str]]:
         ),
         ("USCGC Healy leaves Seattle for the Arctic", {"vessel/healy"}),
         ("Senator Healy calls for Arctic funding", set()),
+        # A person's title before the name outweighs a ship's cue after it ("arrived").
+        ("Senator Healy arrived in Juneau for budget talks", set()),
+        ("Mayor Healy departed for Anchorage", set()),
         (
             "Ледокол «Арктика» провел караван по Севморпути",
             {"vessel/arktika", "route/northern-sea-route"},

@@ -27,6 +27,7 @@ FILES: Mapping[str, str] = {
     "places.toml": "place",
 }
 SHIP_CLASS = "ship-class"  # cues.toml's table of words after a class's name
+PERSON = "person"  # cues.toml's table of titles before a person's name
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _KEYS = frozenset(
     {
@@ -197,7 +198,9 @@ def load_cues(data_dir: Path = DATA_DIR) -> Mapping[str, Cues]:
     raw = read_toml(path)
     out = {}
     for kind, table in raw.items():
-        if (kind not in FILES.values() and kind != SHIP_CLASS) or not isinstance(table, dict):
+        if (kind not in FILES.values() and kind not in {SHIP_CLASS, PERSON}) or not isinstance(
+            table, dict
+        ):
             raise DataError(path, kind, "wants a table named after a kind of entity")
         lists = []
         for key in ("before", "after", "fillers"):

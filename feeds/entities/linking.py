@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from feeds.entities.catalogue import SHIP_CLASS, Cues
+from feeds.entities.catalogue import PERSON, SHIP_CLASS, Cues
 from feeds.tagging.tagger import fold, term_key
 from feeds.types import TermMatch
 
@@ -122,6 +122,8 @@ def link(terms: Sequence[TermMatch], index: Index) -> dict[int, tuple[bool, str]
         aliases = index.lookup(match.term)
         if aliases and _cued(match, index.cues.get(SHIP_CLASS)):
             aliases = ()  # "a Taymyr-class icebreaker" is no ship called Taymyr
+        if aliases and _cued(match, index.cues.get(PERSON)):
+            aliases = tuple(a for a in aliases if not a.needs_cue)  # "Senator Healy arrived"
         if not aliases:
             previous_vessel = False
             continue
