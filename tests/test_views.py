@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import secrets
 import time
@@ -44,6 +45,17 @@ pytestmark = [pytest.mark.django_db]
 
 _serial = itertools.count(1)
 SVG = "{http://www.w3.org/2000/svg}"
+# A story's default date is a minute older for each story the same test made before it. Counted
+# per test: a run-wide count pushed later tests' stories out of "this week" in a whole run.
+_ages: dict[str, itertools.count] = {}
+
+
+def _default_age() -> timedelta:
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]
+    if test not in _ages:
+        _ages.clear()
+        _ages[test] = itertools.count(1)
+    return timedelta(minutes=next(_ages[test]))
 
 
 # --- Building data --------------------------------------------------------------------------
@@ -87,7 +99,7 @@ def make_story(
         source=source,
         guid=f"guid-{n}",
         title=title,
-        published_at=published or timezone.now() - timedelta(minutes=n),
+        published_at=published or timezone.now() - _default_age(),
         primary_country=country(primary or countries[0]) if (primary or countries) else None,
         **fields,
     )
