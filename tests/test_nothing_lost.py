@@ -557,7 +557,8 @@ def test_a_redis_restart_that_loses_the_queue_loses_nothing(vocabularies, fixtur
     try:
         enqueue_due_feeds()
         wait_requests(world, KILL_AFTER // 2)
-        queued = redis.Redis.from_url(settings.REDIS_URL).llen("celery")
+        broker = redis.Redis.from_url(settings.REDIS_URL)
+        queued = sum(broker.llen(queue.name) for queue in settings.CELERY_TASK_QUEUES)
         subprocess.run(
             ["redis-cli", "-h", "127.0.0.1", "-p", "6379", "shutdown", "nosave"],
             capture_output=True,
