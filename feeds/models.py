@@ -835,7 +835,33 @@ class RelatedChangeQuerySet(models.QuerySet):
         return out
 
 
-class RelatedChange(models.Model):
+class EditorChange(models.Model):
+    """What an editor changed, audited: who (the name kept when the account is deleted), when,
+    and the state before and after. Each kind of record adds what it changed and its actions."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    username = models.CharField(
+        max_length=150, blank=True, help_text="Kept when the user account is deleted."
+    )
+    at = models.DateTimeField(default=timezone.now)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-at", "-id"]
+
+    @staticmethod
+    def by(user: Any) -> dict[str, Any]:
+        """The ``user`` and ``username`` fields for whoever made the change (none when
+        anonymous or not a user, e.g. a management command)."""
+        real = user if getattr(user, "is_authenticated", False) else None
+        return {"user": real, "username": real.get_username() if real is not None else ""}
+
+
+class RelatedChange(EditorChange):
     """One editor's change to a story's related box: who, when, what, before and after.
 
     Written by feeds.related.curation for every operation. The newest change to a country's line
@@ -857,23 +883,10 @@ class RelatedChange(models.Model):
     CONTENT_ACTIONS = (Action.PICK, Action.EXTERNAL, Action.CLEAR, Action.RELEASE)
 
     story = models.ForeignKey(Story, on_delete=models.CASCADE, related_name="related_changes")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
-    username = models.CharField(
-        max_length=150, blank=True, help_text="Kept when the user account is deleted."
-    )
-    at = models.DateTimeField(default=timezone.now)
     action = models.CharField(max_length=10, choices=Action.choices)
     country = models.ForeignKey(
         Country, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
-    before = models.JSONField(null=True, blank=True)
-    after = models.JSONField(null=True, blank=True)
 
     objects = RelatedChangeQuerySet.as_manager()
 
@@ -1079,7 +1092,7 @@ class StorylineTerm(models.Model):
         return self.term
 
 
-class StorylineChange(models.Model):
+class StorylineChange(EditorChange):
     """One editor's change to storylines: who, when, what, before and after. Written by
     ``feeds.storylines.editing`` for every operation."""
 
@@ -1098,16 +1111,7 @@ class StorylineChange(models.Model):
     story = models.ForeignKey(
         Story, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    username = models.CharField(
-        max_length=150, blank=True, help_text="Kept when the user account is deleted."
-    )
-    at = models.DateTimeField(default=timezone.now)
     action = models.CharField(max_length=10, choices=Action.choices)
-    before = models.JSONField(null=True, blank=True)
-    after = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-at", "-id"]
@@ -1258,7 +1262,7 @@ class DigestStoryline(models.Model):
         return str(self.storyline)
 
 
-class DigestChange(models.Model):
+class DigestChange(EditorChange):
     """An editor's change to a digest: who, when, what, before and after (the audit trail)."""
 
     class Action(models.TextChoices):
@@ -1267,16 +1271,7 @@ class DigestChange(models.Model):
         EDIT = "edit", "Edited"
 
     digest = models.ForeignKey(Digest, on_delete=models.CASCADE, related_name="changes")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    username = models.CharField(
-        max_length=150, blank=True, help_text="Kept when the user account is deleted."
-    )
-    at = models.DateTimeField(default=timezone.now)
     action = models.CharField(max_length=10, choices=Action.choices)
-    before = models.JSONField(null=True, blank=True)
-    after = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-at", "-id"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 from django.utils import timezone
@@ -46,11 +45,9 @@ def record(
     before: dict | None,
     after: dict | None,
 ) -> DigestChange:
-    real = user if isinstance(user, get_user_model()) else None
     return DigestChange.objects.create(
         digest=digest,
-        user=real,
-        username=real.get_username() if real is not None else "",
+        **DigestChange.by(user),
         action=action,
         before=before,
         after=after,

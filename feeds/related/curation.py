@@ -362,8 +362,7 @@ def _record(
 ) -> RelatedChange:
     change = RelatedChange.objects.create(
         story=story,
-        user=user if user is not None and user.is_authenticated else None,
-        username=user.get_username() if user is not None and user.is_authenticated else "",
+        **RelatedChange.by(user),
         action=action,
         country=country,
         before=before,

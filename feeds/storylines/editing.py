@@ -45,12 +45,10 @@ def _record(
     after: dict[str, Any] | None,
     story: Story | None = None,
 ) -> StorylineChange:
-    real = user if getattr(user, "is_authenticated", False) else None
     return StorylineChange.objects.create(
         storyline=line,
         story=story,
-        user=real,
-        username=getattr(real, "username", "") if real else "",
+        **StorylineChange.by(user),
         action=action,
         before=before,
         after=after,
