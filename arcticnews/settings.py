@@ -188,6 +188,12 @@ CACHE_TIMEOUT = envint("CACHE_TIMEOUT", 300)
 # `manage.py` command, so a change committed by one process is seen by every other at once.
 FILE_CACHE_DIR = Path(os.environ.get("FILE_CACHE_DIR", VAR_DIR / "cache"))
 
+# The Redis cache ignores its errors (below), but an ignored error must still be seen: a cache
+# bump lost in an outage leaves pages stale until their timeout, and the log is how an
+# operator learns of it.
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+DJANGO_REDIS_LOGGER = "arcticnews.cache"
+
 if CACHE_REDIS_URL:
     CACHES = {
         "default": {

@@ -1312,3 +1312,24 @@ def test_the_navigation_is_read_once_per_global_generation(
     assert changed.status_code == 302
     assert "Norway (Noreg)" in client.get("/country/finland/").content.decode()
     assert "Norway (Noreg)" in client.get("/country/norway/").content.decode()
+
+
+def test_a_cache_outage_during_a_bump_is_logged_not_raised(caplog):
+    """The page cache ignores Redis errors (a reader gets an uncached page, never a 500), so a
+    bump lost in an outage would leave pages stale until their timeout without a trace: the
+    operator must see it in the log."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    down = {
+        "default": {
+            **settings.CACHES["default"],
+            "BACKEND": "django_redis.cache.RedisCache",
+            # A port nothing listens on: the connection is refused at once.
+            "LOCATION": "redis://127.0.0.1:9/0",
+            "OPTIONS": {"IGNORE_EXCEPTIONS": True, "SOCKET_CONNECT_TIMEOUT": 1},
+        }
+    }
+    with override_settings(CACHES=down), caplog.at_level("ERROR"):
+        generation.bump_listings({"country": {"norway"}})
+    assert any(r.name == settings.DJANGO_REDIS_LOGGER for r in caplog.records)
