@@ -9,9 +9,12 @@ Two gunicorns, with the same code, settings and middleware (``bench/ceiling_sett
 
 * **cached**: the project's cache (Redis when ``REDIS_URL`` is set). A page's first request
   fills the page cache; wrk then measures what an anonymous reader gets from it.
-* **uncached**: the same, with Django's ``DummyCache``: nothing is ever found in the cache, so
-  every request renders the page (and every feed is built) from the database. A real cache
-  miss pays one Redis read and one write on top (well under a millisecond).
+* **uncached**: the same, except that no page is ever found in the page cache, so every
+  request renders the page (and every feed is built) from the database
+  (``bench/ceiling_settings_uncached.py``). With Redis it is a real miss, as production has
+  after a change to a listing: the generations, Last-Modified dates and what each process
+  keeps while the global generation holds (the navigation) come from the same Redis; only
+  stored pages are never found. Without Redis, Django's ``DummyCache`` (nothing is found).
 
 And the ceilings, in the same run: ``/bench/static/`` (the same bytes every time),
 ``/bench/template/`` (the country listing template rendered from 20 stories held in memory)
@@ -139,8 +142,8 @@ def free_port() -> int:
 class Gunicorn:
     """``gunicorn arcticnews.wsgi -w 2`` (sync workers), as ``make serve`` runs it."""
 
-    def __init__(self, settings_module: str, workers: int) -> None:
-        self.port = free_port()
+    def __init__(self, settings_module: str, workers: int, port: int | None = None) -> None:
+        self.port = port or free_port()
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module, "DEBUG": "false"}
         self.process = subprocess.Popen(
             [
@@ -268,6 +271,11 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated words: run only pages whose name has one")
     parser.add_argument("--explain", action="store_true", help="print query plans, no load")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--port",
+        type=int,
+        help="the cached gunicorn's port, the uncached one's is the next (default: free ports)",
+    )
     args = parser.parse_args()
 
     if not args.explain and shutil.which("wrk") is None:
@@ -297,8 +305,9 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     servers = {}
     try:
-        servers["cached"] = Gunicorn("ceiling_settings", args.workers)
-        servers["uncached"] = Gunicorn("ceiling_settings_uncached", args.workers)
+        ports = (args.port, args.port + 1) if args.port else (None, None)
+        servers["cached"] = Gunicorn("ceiling_settings", args.workers, ports[0])
+        servers["uncached"] = Gunicorn("ceiling_settings_uncached", args.workers, ports[1])
         for run in runs:
             warm(servers[run.server].base, run.path)
         results: dict[Run, list[Result]] = {run: [] for run in runs}
