@@ -324,6 +324,9 @@ class Story(models.Model):
     headline_html: str
     snippet_html: str
     copy_list: list[Story]
+    # Cards read in one query (feeds.web.cards): the shown tags' countries and topics.
+    tag_countries: list[Country]
+    tag_topics: list[Topic]
 
     # No single-column indexes: (feed, guid) and (source, published_at) lead with them.
     feed = models.ForeignKey(Feed, on_delete=models.CASCADE, related_name="stories", db_index=False)
@@ -482,12 +485,17 @@ class Story(models.Model):
 
     def countries_primary_first(self) -> list[Country]:
         """The story's shown countries: the primary country first (also when it has no tag
-        row), then the others by name. Uses ``shown_countries`` when prefetched
+        row), then the others by name. Uses ``tag_countries`` when read with the story
+        (``feeds.web.cards``), or ``shown_countries`` when prefetched
         (``StoryQuerySet.for_listing``)."""
-        tags = getattr(self, "shown_countries", None)
-        if tags is None:
-            tags = list(self.countries.filter(rejected=False).select_related("country"))
-        countries = [tag.country for tag in tags]
+        countries = getattr(self, "tag_countries", None)
+        if countries is None:
+            tags = getattr(self, "shown_countries", None)
+            if tags is None:
+                tags = list(self.countries.filter(rejected=False).select_related("country"))
+            countries = [tag.country for tag in tags]
+        else:
+            countries = list(countries)
         primary_id = self.primary_country_id
         if primary_id and all(c.pk != primary_id for c in countries):
             primary = self.primary_country

@@ -125,3 +125,90 @@ def test_page_queries_are_never_jit_compiled():
         assert cursor.fetchone()[0] == "off"
         cursor.execute("SHOW pg_trgm.word_similarity_threshold")
         assert float(cursor.fetchone()[0]) == settings.SEARCH_TRIGRAM_THRESHOLD
+
+
+def _cards(**listing):
+    from feeds.web.views import Navigation
+
+    return Navigation.read().cards(**listing)
+
+
+def _orm_view(stories):
+    """What a card shows of each story, read through the ORM's prefetches (the reference)."""
+    from feeds.web.templatetags import countries_in_order, topics_in_order
+
+    return [
+        (
+            s.pk,
+            s.title,
+            s.summary,
+            s.published_at,
+            s.outlet,
+            s.source.slug,
+            s.image_src,
+            [c.slug for c in countries_in_order(s)],
+            [t.slug for t in topics_in_order(s)],
+        )
+        for s in stories
+    ]
+
+
+def test_cards_show_what_the_orm_reads(django_assert_num_queries):
+    from feeds.models import Source, StoryKind, StoryTopic
+
+    now = timezone.now()
+    other = Source.objects.create(name="Other Outlet", slug="other-outlet")
+    mixed = make_story(
+        "Mixed",
+        countries=("russia", "norway", "finland"),
+        topics=("energy", "shipping"),
+        primary="norway",
+        published=now - timedelta(minutes=1),
+        original_outlet="The Wire",
+        image_file="stories/ab/cd",
+        image_width=1200,
+        image_height=800,
+    )
+    StoryCountry.objects.filter(story=mixed, country__slug="finland").update(rejected=True)
+    StoryTopic.objects.filter(story=mixed, topic__slug="shipping").update(rejected=True)
+    make_story("Untagged primary", primary="sweden", published=now - timedelta(minutes=2))
+    make_story("Other", source=other, countries=("norway",), published=now - timedelta(minutes=3))
+    make_story("Hidden", countries=("norway",), is_hidden=True, published=now)
+    make_story("Letter", countries=("norway",), kind=StoryKind.DIGEST, published=now)
+    orm = Story.objects.visible().articles().for_cards().newest_first()
+
+    listing = _cards()
+    with django_assert_num_queries(1):
+        cards = listing.read(10)
+        shown = _orm_view(cards)
+    assert shown == _orm_view(orm[:10])
+    assert shown[0][-2:] == (["norway", "russia"], ["energy"])  # primary first; none rejected
+
+    norway = country("norway")
+    assert _orm_view(_cards(country_id=norway.pk).read(10)) == _orm_view(
+        orm.for_country(norway)[:10]
+    )
+    assert _orm_view(_cards(source_id=other.pk).read(10)) == _orm_view(orm.filter(source=other))
+    letters = _cards(roundups=True).read(10)
+    assert [s.title for s in letters] == ["Letter"]
+    # Keyset bounds, both ways (ties on the time included, as older_than/newer_than).
+    middle = cards[1]
+    older = _cards().older_than(middle.published_at, middle.pk).read(10)
+    newer = _cards().newer_than(middle.published_at, middle.pk).read(10, oldest_first=True)
+    assert [s.pk for s in older] == [s.pk for s in cards[2:]]
+    assert [s.pk for s in newer] == [cards[0].pk]
+
+
+def test_cards_walk_the_recent_indexes(no_seq_scans):
+    norway = country("norway")
+    far_back = _cards(country_id=norway.pk).older_than(timezone.now(), 10)
+    for listing, expected in (
+        (far_back, ("story_visible_recent_idx", "Index Cond: (ROW(published_at, id) < ROW(")),
+        (_cards(roundups=True), ("story_roundup_recent_idx",)),
+    ):
+        sql, params = listing.sql(21)
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN {sql}", params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert all(part in plan for part in expected), plan
+        assert "Sort" not in plan, plan

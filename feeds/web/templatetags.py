@@ -160,10 +160,13 @@ def countries_in_order(story: Story) -> list:
 
 
 def topics_in_order(story: Story) -> list:
-    tags = getattr(story, "shown_topics", None)
-    if tags is None:
-        tags = list(story.topics.filter(rejected=False).select_related("topic"))
-    return sorted((tag.topic for tag in tags), key=lambda t: t.name)
+    topics = getattr(story, "tag_topics", None)  # cards (feeds.web.cards)
+    if topics is None:
+        tags = getattr(story, "shown_topics", None)
+        if tags is None:
+            tags = list(story.topics.filter(rejected=False).select_related("topic"))
+        topics = [tag.topic for tag in tags]
+    return sorted(topics, key=lambda t: t.name)
 
 
 @register.filter

@@ -70,6 +70,7 @@ from feeds.tagging.countries import COUNTRIES as COUNTRY_DEFS
 from feeds.tagging.store import tag_reasons
 from feeds.web import caching
 from feeds.web.caching import public_page
+from feeds.web.cards import Cards
 from feeds.web.params import (
     SEARCH_MAX_PAGE,
     BadParameter,
@@ -145,6 +146,15 @@ class Navigation:
     def country(self, slug: str | None) -> Country | None:
         return next((c for c in self.countries if c.slug == slug), None)
 
+    def cards(self, **listing: object) -> Cards:
+        """A listing's story cards (``feeds.web.cards``), their tags read into these
+        countries and topics."""
+        return Cards(
+            **listing,  # type: ignore[arg-type]
+            countries={c.pk: c for c in self.countries},
+            topics={t.pk: t for t in self.topics},
+        )
+
     def topic(self, slug: str | None) -> Topic | None:
         return next((t for t in self.topics if t.slug == slug), None)
 
@@ -192,8 +202,15 @@ class Page:
         return None if query is None else path + query
 
 
+def _take(listing: Cards | StoryQuerySet, size: int, oldest_first: bool = False) -> list[Story]:
+    if isinstance(listing, Cards):
+        return listing.read(size, oldest_first)
+    order = ("published_at", "id") if oldest_first else ("-published_at", "-id")
+    return list(listing.order_by(*order)[:size])
+
+
 def keyset_page(
-    params: ListingParams, queryset: StoryQuerySet, first_size: int = PAGE_SIZE
+    params: ListingParams, queryset: Cards | StoryQuerySet, first_size: int = PAGE_SIZE
 ) -> Page:
     """PAGE_SIZE stories around the cursor in ?before= or ?after=; the newest without one
     (``first_size`` of them).
@@ -203,10 +220,8 @@ def keyset_page(
     """
     before, after = params.before, params.after
     if after is not None:
-        rows = list(
-            queryset.newer_than(after.published_at, after.pk).order_by("published_at", "id")[
-                : PAGE_SIZE + 1
-            ]
+        rows = _take(
+            queryset.newer_than(after.published_at, after.pk), PAGE_SIZE + 1, oldest_first=True
         )
         if len(rows) > PAGE_SIZE:
             stories = rows[:PAGE_SIZE][::-1]
@@ -221,7 +236,7 @@ def keyset_page(
     size = first_size if is_first else PAGE_SIZE
     if before is not None:
         queryset = queryset.older_than(before.published_at, before.pk)
-    rows = list(queryset.order_by("-published_at", "-id")[: size + 1])
+    rows = _take(queryset, size + 1)
     stories = rows[:size]
     if is_first:
         newer = None
@@ -369,7 +384,7 @@ def map_pins(
 @public_page(ListingParams.parse)
 def home(request: HttpRequest, params: ListingParams) -> HttpResponse:
     nav = Navigation.load()
-    page = keyset_page(params, _visible_stories(), first_size=HOME_SIZE)
+    page = keyset_page(params, nav.cards(), first_size=HOME_SIZE)
     context = _context(
         request,
         nav,
@@ -389,9 +404,7 @@ def home(request: HttpRequest, params: ListingParams) -> HttpResponse:
         lead=page.stories[0] if page.stories else None,
         latest=page.stories[1:],
         sections=_country_sections(nav.countries, newest),
-        roundups=list(
-            Story.objects.visible().roundups().without_bodies().select_related("source")[:3]
-        ),
+        roundups=nav.cards(roundups=True).read(3),
         storylines=list(Storyline.objects.this_week()[:HOME_STORYLINES]),
         map_regions=[region for region in regions if region["shape"]],
         map_list=sorted(regions, key=lambda region: region["name"]),
@@ -406,7 +419,11 @@ def home(request: HttpRequest, params: ListingParams) -> HttpResponse:
 
 
 def _listing(
-    request: HttpRequest, params: ListingParams, nav: Navigation, queryset: StoryQuerySet, **extra
+    request: HttpRequest,
+    params: ListingParams,
+    nav: Navigation,
+    queryset: Cards | StoryQuerySet,
+    **extra,
 ) -> HttpResponse:
     page = keyset_page(params, queryset)
     context = _context(request, nav, **_page_context(request, page), **extra)
@@ -419,7 +436,7 @@ def _term_listing(
     nav: Navigation,
     kind: str,
     term: Country | Topic,
-    stories: StoryQuerySet,
+    stories: Cards,
     filter_label: str,
     filters: list[tuple[str, str]],
 ) -> HttpResponse:
@@ -451,7 +468,7 @@ def country_detail(request: HttpRequest, slug: str, params: ListingParams) -> Ht
     topics = [
         (t.name, cached_reverse("feeds:country_topic", country.slug, t.slug)) for t in nav.topics
     ]
-    stories = _visible_stories().for_country(country)
+    stories = nav.cards(country_id=country.pk)
     return _term_listing(
         request, params, nav, "country", country, stories, f"Topics in {country.name}", topics
     )
@@ -467,7 +484,7 @@ def topic_detail(request: HttpRequest, slug: str, params: ListingParams) -> Http
     places = [
         (c.name, cached_reverse("feeds:country_topic", c.slug, topic.slug)) for c in nav.countries
     ]
-    stories = _visible_stories().for_topic(topic)
+    stories = nav.cards(topic_id=topic.pk)
     return _term_listing(
         request, params, nav, "topic", topic, stories, f"{topic.name} by country", places
     )
@@ -486,7 +503,7 @@ def country_topic(
         request,
         params,
         nav,
-        _visible_stories().for_country(country).for_topic(subject),
+        nav.cards(country_id=country.pk, topic_id=subject.pk),
         kicker=f"{country.name} · {subject.name}",
         heading=f"{subject.name} in {country.name}",
         description=subject.description,
@@ -528,7 +545,7 @@ def source_detail(request: HttpRequest, slug: str, params: ListingParams) -> Htt
         request,
         params,
         nav,
-        _visible_stories().filter(source=source),
+        nav.cards(source_id=source.pk),
         kicker="Source",
         heading=source.name,
         description=source.description,

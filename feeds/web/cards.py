@@ -1,0 +1,184 @@
+"""Story cards read in ONE query: the rows a listing page renders, with their tags' ids.
+
+A listing's cards need a few columns of each story, its outlet's name and address, and the
+ids of its shown countries and topics. Through the ORM that was three queries (the stories,
+then each kind of tag with its country or topic, two model instances per tag row) and ~6 ms
+of Python per page, mostly building querysets and compiling them, for 0.3 ms of SQL
+(docs/performance.md). Here the statement is written once, its tags come back as id lists
+(``ARRAY(...)`` on PostgreSQL, ``group_concat`` on SQLite), and the countries and topics are
+the navigation's own instances (``feeds.web.views.Navigation``): no query and no instance per
+tag. Pages see ordinary ``Story`` instances (with their ``Source``), whose ``tag_countries``
+and ``tag_topics`` say the tags (``Story.countries_primary_first``).
+
+The WHERE clause is ``StoryQuerySet.visible()``'s, and the order and cursors are the
+listings' keyset (``(published_at, id)``, as ``older_than``/``newer_than``), so the plans
+are the ORM's: ``story_visible_recent_idx`` (or ``story_source_recent_idx``) newest first,
+each story's tag looked up by ``storycountry_uniq``/``storytopic_uniq``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+
+from feeds.models import Country, Source, Story, StoryCountry, StoryKind, StoryTopic, Topic
+
+# What a card shows of a story (``feeds.web.templatetags._card``), and what a page's cursor
+# and its lead image read; in the model's order of fields, as ``Model.from_db`` takes them.
+_SHOWN = {
+    "id",
+    "title",
+    "summary",
+    "published_at",
+    "original_outlet",
+    "primary_country_id",
+    "image_file",
+    "image_width",
+    "image_height",
+}
+_SOURCE = ("id", "name", "slug")  # of its outlet
+_COLUMNS = (*(f.attname for f in Story._meta.concrete_fields if f.attname in _SHOWN), "source_id")
+
+
+def _ids(value: object) -> list[int]:
+    """A tag column as ids: PostgreSQL gives a list, SQLite a comma-separated string."""
+    if not value:
+        return []
+    if isinstance(value, str):
+        return [int(part) for part in value.split(",")]
+    return list(value)  # type: ignore[call-overload]
+
+
+def _tag_ids(table: str, column: str) -> str:
+    """The story's shown tags of one kind, as one value per row."""
+    rows = f"FROM {table} x WHERE x.story_id = s.id AND NOT x.rejected"
+    if connection.vendor == "postgresql":
+        return f"ARRAY(SELECT x.{column} {rows})"
+    return f"(SELECT group_concat(x.{column}) {rows})"
+
+
+@dataclass(frozen=True)
+class Cards:
+    """The visible stories of one listing, newest first: all of them (home), or one
+    country's, topic's, both, or one outlet's; articles, or only round-ups."""
+
+    country_id: int | None = None
+    topic_id: int | None = None
+    source_id: int | None = None
+    roundups: bool = False  # newsletters, digests and podcasts instead of stories proper
+    bound: tuple[str, datetime, int] | None = None  # ("<" or ">", published_at, pk)
+    # Every country and topic by id (the navigation's): what the tags' ids are read into.
+    countries: Mapping[int, Country] = field(default_factory=dict, compare=False, repr=False)
+    topics: Mapping[int, Topic] = field(default_factory=dict, compare=False, repr=False)
+
+    def older_than(self, published_at: datetime, pk: int) -> Cards:
+        return replace(self, bound=("<", published_at, pk))
+
+    def newer_than(self, published_at: datetime, pk: int) -> Cards:
+        return replace(self, bound=(">", published_at, pk))
+
+    def sql(self, limit: int, oldest_first: bool = False) -> tuple[str, list[Any]]:
+        story, source = Story._meta.db_table, Source._meta.db_table
+        columns = ", ".join(f"s.{name}" for name in _COLUMNS)
+        joins = [f"JOIN {source} src ON src.id = s.source_id"]
+        # visible_q(), spelled as the partial indexes' conditions so that they apply.
+        where = ["NOT s.is_hidden", "s.canonical_id IS NULL"]
+        where.append("NOT (s.kind = %s)" if self.roundups else "s.kind = %s")
+        params: list[Any] = [StoryKind.STORY]
+        if self.country_id is not None:
+            joins.append(f"JOIN {StoryCountry._meta.db_table} c ON c.story_id = s.id")
+            where += ["c.country_id = %s", "NOT c.rejected"]
+            params.append(self.country_id)
+        if self.topic_id is not None:
+            joins.append(f"JOIN {StoryTopic._meta.db_table} t ON t.story_id = s.id")
+            where += ["t.topic_id = %s", "NOT t.rejected"]
+            params.append(self.topic_id)
+        if self.source_id is not None:
+            where.append("s.source_id = %s")
+            params.append(self.source_id)
+        if self.bound is not None:
+            # A row-value comparison: the start of the index scan, not a filter on it.
+            op, published_at, pk = self.bound
+            where.append(f"(s.published_at, s.id) {op} (%s, %s)")
+            params += [connection.ops.adapt_datetimefield_value(published_at), pk]
+        order = "ASC" if oldest_first else "DESC"
+        countries = _tag_ids(StoryCountry._meta.db_table, "country_id")
+        topics = _tag_ids(StoryTopic._meta.db_table, "topic_id")
+        sql = (
+            f"SELECT {columns}, src.name, src.slug, {countries}, {topics} "
+            f"FROM {story} s {' '.join(joins)} WHERE {' AND '.join(where)} "
+            f"ORDER BY s.published_at {order}, s.id {order} LIMIT %s"
+        )
+        return sql, [*params, limit]
+
+    def read(self, limit: int, oldest_first: bool = False) -> list[Story]:
+        """Up to ``limit`` stories, newest first (or oldest first), each with its source, its
+        primary country and its shown tags. One query."""
+        sql, params = self.sql(limit, oldest_first)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        return stories_of(rows, self.countries, self.topics)
+
+
+def stories_of(
+    rows: list[tuple], countries: Mapping[int, Country], topics: Mapping[int, Topic]
+) -> list[Story]:
+    """``Story`` instances from rows of ``Cards.sql``'s columns."""
+    converters = _converters()
+    sources: dict[int, Source] = {}
+    stories = []
+    width = len(_COLUMNS)
+    for row in rows:
+        values = list(row[: width - 1])
+        for index, convert in converters:
+            values[index] = convert(values[index])
+        story = Story.from_db(connection.alias, _COLUMNS[:-1], values)
+        source_id, name, slug, country_ids, topic_ids = row[width - 1 :]
+        source = sources.get(source_id)
+        if source is None:
+            source = Source.from_db(
+                connection.alias, ("id", "name", "slug"), (source_id, name, slug)
+            )
+            sources[source_id] = source
+        story.source = source  # sets source_id too
+        primary = countries.get(story.primary_country_id)  # type: ignore[arg-type]
+        if primary is not None:
+            story.primary_country = primary
+        story.tag_countries = [countries[i] for i in _ids(country_ids) if i in countries]
+        story.tag_topics = [topics[i] for i in _ids(topic_ids) if i in topics]
+        stories.append(story)
+    return stories
+
+
+_CONVERTERS: dict[str, list[tuple[int, Callable[[object], object]]]] = {}
+
+
+def _converters() -> list[tuple[int, Callable[[object], object]]]:
+    """The database's value converters of the columns that need one (SQLite's dates), as the
+    ORM applies them: (index, function of the value). Worked out once per database vendor."""
+    vendor = connection.vendor
+    if vendor not in _CONVERTERS:
+        out = []
+        fields = {f.attname: f for f in Story._meta.concrete_fields}
+        for index, name in enumerate(_COLUMNS[:-1]):
+            field = fields[name]
+            col = field.get_col(Story._meta.db_table)
+            functions = connection.ops.get_db_converters(col) + field.get_db_converters(connection)
+            if functions:
+                out.append((index, _apply(functions, col)))
+        _CONVERTERS[vendor] = out
+    return _CONVERTERS[vendor]
+
+
+def _apply(functions: list, expression: object) -> Callable[[object], object]:
+    def convert(value: object) -> object:
+        for function in functions:
+            value = function(value, expression, connection)
+        return value
+
+    return convert
