@@ -201,6 +201,13 @@ def related_stories(story: Story) -> dict:
     return {"story": story, "slots": related_slots(story)}
 
 
+def _html(value: object) -> str:
+    """A value as the template engine prints it: escaped, unless already safe HTML."""
+    if hasattr(value, "__html__"):
+        return value.__html__()
+    return escape(str(value))
+
+
 def _card(
     story: Story,
     url: functools.partial,
@@ -209,7 +216,9 @@ def _card(
     summary_words: int,
     compact: bool,
     lead: bool = False,
-) -> dict:
+) -> str:
+    """One card's HTML: headline link, teaser, outlet and time, tags (no teaser or tags if
+    compact; the lead story's image on a lead card)."""
     snippet = getattr(story, "snippet_html", "")  # search results: highlighted matches
     if compact:
         summary = ""
@@ -217,55 +226,76 @@ def _card(
         summary = snippet
     else:
         summary = plaintext(story.summary, summary_words)
-    return {
-        "story": story,
-        # search results: the headline with the matched words marked (escaped, our <mark>s)
-        "headline": getattr(story, "headline_html", "") or story.title,
-        "url": url("feeds:story", (str(story.pk),)),
-        "level": level,
-        "summary": summary,
-        "outlet": story.outlet,
-        "source": story.source.name,
-        "source_url": url("feeds:source", (story.source.slug,)),
-        "time": timeago(story.published_at),
-        "compact": compact,
-        "lead": lead,
-        "tags": "" if compact else tag_links(story, url),
-    }
+    # search results: the headline with the matched words marked (escaped, our <mark>s)
+    headline = getattr(story, "headline_html", "") or story.title
+    outlet, source = story.outlet, story.source.name
+    image = ""
+    if lead and story.image_src:
+        image = (
+            f'<img class="card__image" src="{_html(story.image_src)}" '
+            f'srcset="{_html(story.image_srcset)}" sizes="(min-width: 64rem) 44rem, 100vw" '
+            f'width="{_html(story.image_width)}" height="{_html(story.image_height)}" alt="" '
+            'fetchpriority="high">'
+        )
+    via = f'<span class="card__outlet">{_html(outlet)}</span> via ' if outlet != source else ""
+    if summary:
+        summary = f'<p class="card__summary">{_html(summary)}</p>'
+    tags = "" if compact else tag_links(story, url)
+    if tags:
+        tags = f'<ul class="tags" aria-label="Tags">{tags}</ul>'
+    story_url = _html(url("feeds:story", (str(story.pk),)))
+    source_url = _html(url("feeds:source", (story.source.slug,)))
+    return (
+        f'<article class="card{" card--compact" if compact else ""}'
+        f'{" card--lead" if lead else ""}">\n'
+        f"  {image}\n"
+        f'  <h{level} class="card__title"><a href="{story_url}">{_html(headline)}</a>'
+        f"</h{level}>\n"
+        f"  {summary}\n"
+        f'  <p class="card__meta">{via}<a class="card__outlet" href="{source_url}">'
+        f'{_html(source)}</a> <span aria-hidden="true">·</span> {timeago(story.published_at)}'
+        "</p>\n"
+        f"  {tags}\n"
+        "</article>\n"
+    )
 
 
-# Cards are prepared in Python and looped over in one template: a listing renders 20-30 of
-# them, and per-card template work (lookups, one template render per card) was most of the
-# page's render time (performance-baselines G9).
+# Cards are written in Python, not by a template: a listing renders 20 of them and the home
+# page about 50, and the template engine's work per card (a dozen variable lookups, each
+# escaped and localised, and the conditions) was most of a listing's render time
+# (docs/performance.md). The markup is the one place a card is written.
 
 
-@register.inclusion_tag("feeds/includes/story_card.html")
+@register.simple_tag
 def story_card(
     story: Story,
     level: int = 3,
     summary_words: int = 30,
     compact: bool = False,
     lead: bool = False,
-) -> dict:
+) -> SafeString:
     """One story: headline link, teaser, outlet and time, tags (no teaser or tags if compact)."""
     card = _card(
         story, _reverser(), level=level, summary_words=summary_words, compact=compact, lead=lead
     )
-    return {"cards": [card]}
+    return _cards_html([card])
 
 
-@register.inclusion_tag("feeds/includes/story_card.html")
+@register.simple_tag
 def story_cards(
     stories: list[Story], level: int = 3, summary_words: int = 30, compact: bool = False
-) -> dict:
-    """A run of story cards, as story_card renders each."""
+) -> SafeString:
+    """A run of story cards, as story_card writes each."""
     url = _reverser()
-    return {
-        "cards": [
-            _card(s, url, level=level, summary_words=summary_words, compact=compact)
-            for s in stories
-        ]
-    }
+    cards = [
+        _card(s, url, level=level, summary_words=summary_words, compact=compact) for s in stories
+    ]
+    return _cards_html(cards)
+
+
+def _cards_html(cards: list[str]) -> SafeString:
+    # Safe: every value in a card is escaped by _card (or is our own escaped markup).
+    return mark_safe("".join(cards) + "\n")
 
 
 def tag_links(story: Story, url: functools.partial | None = None) -> SafeString:
