@@ -13,11 +13,9 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.core.files.storage import default_storage
-from django.db import connection, models
-from django.db.models import Count, F, Q, Window
-from django.db.models.expressions import RawSQL
+from django.db import models
+from django.db.models import Count, F, Q
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
-from django.db.models.functions import RowNumber
 from django.urls import reverse
 from django.utils import timezone
 
@@ -538,50 +536,6 @@ class TagQuerySet(models.QuerySet):
         return self.filter(rejected=False)
 
 
-class StoryCountryQuerySet(TagQuerySet):
-    def newest_per_country(self, since: datetime, size: int) -> StoryCountryQuerySet:
-        """Each country's ``size`` newest visible stories published since ``since``, as
-        their shown tag rows with the story and its source, by country, newest first.
-
-        One query. Per country, a LATERAL subquery (its WHERE is ``visible_q``'s, in SQL)
-        walks the visible-stories index
-        newest-first and stops at ``size`` tagged stories, so the work is a few index
-        entries per country, not a window over every tag row (179 ms at 100,000 stories).
-        """
-        shown = self.select_related("story__source").defer(
-            *(f"story__{name}" for name in ("content", *UNSHOWN))
-        )
-        if connection.vendor != "postgresql":
-            # The embedded default (SQLite) has no LATERAL; its archives are small.
-            ranked = shown.filter(
-                visible_q("story__"),
-                rejected=False,
-                story__kind=StoryKind.STORY,
-                story__published_at__gte=since,
-            ).annotate(
-                row=Window(
-                    RowNumber(),
-                    partition_by=[F("country_id")],
-                    order_by=[F("story__published_at").desc(), F("story__id").desc()],
-                )
-            )
-            return ranked.filter(row__lte=size).order_by("country_id", "row")
-        story, tag = Story._meta.db_table, self.model._meta.db_table
-        newest = RawSQL(
-            f"""SELECT top.id FROM {Country._meta.db_table} c CROSS JOIN LATERAL (
-                  SELECT t.id FROM {story} s
-                  JOIN {tag} t ON t.story_id = s.id AND t.country_id = c.id AND NOT t.rejected
-                  WHERE NOT s.is_hidden AND s.canonical_id IS NULL AND s.kind = %s
-                    AND s.published_at >= %s
-                  ORDER BY s.published_at DESC, s.id DESC
-                  LIMIT %s) top""",
-            [StoryKind.STORY, since, size],
-        )
-        return shown.filter(id__in=newest).order_by(
-            "country_id", "-story__published_at", "-story__id"
-        )
-
-
 class Tag(models.Model):
     """A country or topic tag. An editor's row (added or rejected) always beats the system's."""
 
@@ -608,8 +562,6 @@ class StoryCountry(Tag):
     country = models.ForeignKey(
         Country, on_delete=models.CASCADE, related_name="story_tags", db_index=False
     )
-
-    objects: ClassVar = StoryCountryQuerySet.as_manager()  # Tag's, with the home page's query
 
     class Meta:
         verbose_name = "country tag"

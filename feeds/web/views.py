@@ -15,7 +15,6 @@ cache identity is the parameters it reads, nothing else from the query string.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -273,14 +272,12 @@ def _visible_stories() -> StoryQuerySet:
 # --- Home ----------------------------------------------------------------------------------
 
 
-def _country_sections(countries: list[Country], newest: datetime | None) -> list[dict]:
+def _country_sections(nav: Navigation, newest: datetime | None) -> list[dict]:
     """Each country's newest SECTION_SIZE stories, in ONE query."""
-    by_country: dict[int, list[Story]] = defaultdict(list)
+    by_country: dict[int, list[Story]] = {}
     if newest is not None:
-        rows = StoryCountry.objects.newest_per_country(newest - SECTION_HORIZON, SECTION_SIZE)
-        for row in rows:
-            by_country[row.country_id].append(row.story)
-    return [{"country": c, "stories": by_country.get(c.pk, [])} for c in countries]
+        by_country = nav.cards().per_country(newest - SECTION_HORIZON, SECTION_SIZE)
+    return [{"country": c, "stories": by_country.get(c.pk, [])} for c in nav.countries]
 
 
 def _map_regions(countries: list[Country]) -> list[dict]:
@@ -403,7 +400,7 @@ def home(request: HttpRequest, params: ListingParams) -> HttpResponse:
     context.update(
         lead=page.stories[0] if page.stories else None,
         latest=page.stories[1:],
-        sections=_country_sections(nav.countries, newest),
+        sections=_country_sections(nav, newest),
         roundups=nav.cards(roundups=True).read(3),
         storylines=list(Storyline.objects.this_week()[:HOME_STORYLINES]),
         map_regions=[region for region in regions if region["shape"]],
