@@ -13,7 +13,9 @@ from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
 
-# Within the ports this checkout's tests may use (SMTP_TEST_PORT overrides).
+# Within the ports this checkout's tests may use (SMTP_TEST_PORT overrides). The digest's
+# tests take this port and the next two (test_digest, its worker test, its browser test), so
+# that each can run beside the others.
 DEFAULT_PORT = int(os.environ.get("SMTP_TEST_PORT", "8251"))
 
 

@@ -34,6 +34,7 @@ from feeds.models import (
     Subscriber,
     UsedConfirmation,
 )
+from tests.smtpserver import DEFAULT_PORT as SMTP_PORT
 from tests.smtpserver import SmtpServer
 from tests.test_views import country, make_source, make_story
 
@@ -58,10 +59,10 @@ def _generous_limits(settings):
 @pytest.fixture
 def smtp(settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 8251
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", SMTP_PORT
     settings.EMAIL_TIMEOUT = 10
     settings.SITE_URL = "http://testserver"
-    with SmtpServer(8251) as server:
+    with SmtpServer(SMTP_PORT) as server:
         yield server
 
 

@@ -21,7 +21,7 @@ from feeds.generation import bump_generation
 from feeds.models import Story, Subscriber
 from tests import test_pages_browser
 from tests.conftest import CHROMIUM, restore_vocabularies
-from tests.smtpserver import SmtpServer
+from tests.smtpserver import DEFAULT_PORT, SmtpServer
 
 pytestmark = [
     pytest.mark.browser,
@@ -29,7 +29,7 @@ pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Chromium not installed at {CHROMIUM}"),
 ]
 
-SMTP_PORT = 8253
+SMTP_PORT = DEFAULT_PORT + 2  # apart from test_digest.py's and the worker test's
 # The reader pages' fixture: one tab at 1280 px and one at 390 px.
 tabs = test_pages_browser.tabs
 

@@ -16,12 +16,12 @@ from feeds.digest.admin import DigestAdmin
 from feeds.models import Digest, DigestLine, DigestSend, Subscriber
 from feeds.tasks import send_approved_digests
 from tests.conftest import Worker, wait_for
-from tests.smtpserver import SmtpServer
+from tests.smtpserver import DEFAULT_PORT, SmtpServer
 from tests.test_views import country, make_source, make_story
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-SMTP_PORT = 8252
+SMTP_PORT = DEFAULT_PORT + 1  # apart from test_digest.py's and the browser test's
 SUBSCRIBERS = 24
 HOLD_AT = 8  # the message the server holds while the worker is killed
 
