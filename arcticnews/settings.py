@@ -277,6 +277,7 @@ CELERY_TASK_ROUTES = {
     "feeds.refresh_related": {"queue": "enrich"},
     "feeds.fetch_images": {"queue": "enrich"},
     "feeds.publish_websub": {"queue": "enrich"},
+    "feeds.publish_storylines": {"queue": "enrich"},
 }
 # How often beat looks for due feeds (each feed's own schedule decides when it is due).
 FEEDS_POLL_SECONDS = float(envint("FEEDS_POLL_SECONDS", 60))

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.core.files.storage import default_storage
 from django.db import models
-from django.db.models import Count, F, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
 from django.urls import reverse
 from django.utils import timezone
@@ -937,6 +937,12 @@ class StorylineQuerySet(models.QuerySet["Storyline"]):
         """What readers see: storylines editors have not hidden nor merged into another."""
         return self.filter(hidden=False, merged_into__isnull=True)
 
+    def listed(self) -> StorylineQuerySet:
+        """What is offered to readers beyond its own page (the sitemap, the OPML, WebSub
+        pings, "Storylines this week", a story page's "Part of"): shown storylines that more
+        than one visible story tells. A storyline of one story is just that story."""
+        return self.shown().filter(story_count__gte=2)
+
     def active_since(self, since: datetime) -> StorylineQuerySet:
         """Storylines with a story published since ``since`` (``storyline_recent_idx``)."""
         return self.shown().filter(last_published_at__gte=since)
@@ -1319,6 +1325,15 @@ class EntityQuerySet(models.QuerySet["Entity"]):
     def shown(self) -> EntityQuerySet:
         """What readers see: entities editors have neither hidden nor merged into another."""
         return self.filter(hidden=False, merged_into__isnull=True)
+
+    def with_stories(self) -> EntityQuerySet:
+        """Those whose page lists a story: linked (the link not removed by an editor) to a
+        visible story proper. The catalogue seeds every ship and port it knows; a page
+        without a story is not worth a crawler's visit."""
+        linked = StoryEntity.objects.filter(
+            visible_q("story__"), entity=OuterRef("pk"), rejected=False, story__kind=StoryKind.STORY
+        )
+        return self.filter(Exists(linked))
 
 
 class Entity(models.Model):

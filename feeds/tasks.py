@@ -85,13 +85,30 @@ def enrich(story_ids: Sequence[int]) -> int:
     every box it was in. Storylines first: a box never shows two stories of one storyline,
     so it must know the new story's."""
     ids = list(story_ids)
-    storylines.assign(ids)
+    storylines_joined(storylines.assign(ids))
     withdrawn = boxes.withdraw_roundups(ids)  # refreshes the boxes it changes
     return (
         len(withdrawn)
         + boxes.refresh_boxes(ids)
         + boxes.refresh_boxes(boxes.boxes_affected_by(ids))
     )
+
+
+def storylines_joined(placed: Sequence[storylines.Placed]) -> None:
+    """What stories joining storylines sets off, once committed: the pages that show them
+    are rebuilt (after_fetch bumped them before the stories had a storyline) and the WebSub
+    hub is pinged for the storylines' feeds."""
+    if not placed:
+        return
+    joined = sorted({p.storyline_id for p in placed})
+    stories = sorted({p.story_id for p in placed})
+
+    def queue() -> None:
+        bump_listings({"story": stories})
+        if settings.WEBSUB_HUB_URL:
+            publish_storylines.delay(joined, stories)
+
+    transaction.on_commit(queue)
 
 
 @shared_task(name="feeds.enqueue_due_feeds", ignore_result=True, acks_late=True)
@@ -156,6 +173,14 @@ def publish_websub(story_ids: list[int]) -> int:
     from feeds.syndication.websub import publish_changes
 
     return len(publish_changes(story_ids))
+
+
+@shared_task(name="feeds.publish_storylines", ignore_result=True, acks_late=True)
+def publish_storylines(storyline_ids: list[int], story_ids: list[int]) -> int:
+    """Ping the WebSub hub for the feeds of storylines stories just joined (best effort)."""
+    from feeds.syndication.websub import publish_storylines
+
+    return len(publish_storylines(storyline_ids, story_ids))
 
 
 # --- The weekly digest ------------------------------------------------------------------------

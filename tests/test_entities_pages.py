@@ -15,7 +15,7 @@ from django.utils import timezone
 from feeds import generation
 from feeds.entities import editing
 from feeds.entities.store import current_index, link_stories, sync_catalogue
-from feeds.models import Entity, StoryEntity
+from feeds.models import Entity, Story, StoryEntity
 from feeds.tagging import tagger
 from feeds.tagging.store import apply_tags
 from feeds.web.params import Cursor
@@ -244,3 +244,36 @@ def test_entity_pages_are_in_the_sitemap_and_the_opml_and_their_feeds_pinged(
             assert page + fmt in urls and page + fmt in pinged
     sent = [url for _, _, form in hub.received for url in form["hub.url"]]
     assert "https://arctic.example/vessel/christophe-de-margerie/feed/atom/" in sent
+
+
+def test_the_sitemap_lists_only_entity_pages_that_have_a_story(client, db):
+    stories = build_week()
+
+    def listed() -> set[str]:
+        sitemap = ElementTree.fromstring(client.get("/sitemap.xml").content)
+        return {
+            el.text or "" for el in sitemap.iter("{http://www.sitemaps.org/schemas/sitemap/0.9}loc")
+        }
+
+    linked = Entity.objects.shown().filter(story_links__rejected=False).distinct()
+    quiet = Entity.objects.shown().exclude(story_links__isnull=False)
+    assert linked.exists() and quiet.exists()  # the catalogue knows more than the week's news
+    found = listed()
+    assert {f"http://testserver{e.get_absolute_url()}" for e in linked} <= found
+    assert not {f"http://testserver{e.get_absolute_url()}" for e in quiet} & found
+    # USCGC Healy is in one story: hidden by an editor, the page has no story left to list.
+    (healy,) = Entity.objects.filter(story_links__story=stories[3], kind="vessel")
+    assert Entity.objects.filter(story_links__entity=healy).count() == 1
+    assert f"http://testserver{healy.get_absolute_url()}" in found
+    Story.objects.filter(pk=stories[3].pk).update(is_hidden=True)
+    generation.bump_generation()
+    assert f"http://testserver{healy.get_absolute_url()}" not in listed()
+    # Kirkenes: its one link removed by an editor.
+    Story.objects.filter(pk=stories[3].pk).update(is_hidden=False)
+    kirkenes = StoryEntity.objects.get(story=stories[5], entity__slug="kirkenes")
+    assert StoryEntity.objects.filter(entity=kirkenes.entity).count() == 1
+    StoryEntity.objects.filter(pk=kirkenes.pk).update(rejected=True)
+    generation.bump_generation()
+    found = listed()
+    assert f"http://testserver{healy.get_absolute_url()}" in found
+    assert f"http://testserver{kirkenes.entity.get_absolute_url()}" not in found

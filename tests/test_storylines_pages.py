@@ -16,6 +16,7 @@ from feeds import generation
 from feeds.models import Country, Story, Storyline, StorylineMembership
 from feeds.storylines import assign
 from tests.conftest import ARTIFACTS, CHROMIUM, restore_vocabularies
+from tests.test_syndication import hub  # noqa: F401  (the local WebSub hub fixture)
 from tests.test_views import _count_queries as count_queries
 from tests.test_views import make_source, make_story
 
@@ -152,6 +153,109 @@ def test_the_home_page_ranks_the_weeks_storylines_by_countries_then_outlets(clie
     assert section.index(line.title) < section.index(smaller.title)
     assert old.title not in section
     assert "3 countries · 4 outlets · 4 stories" in section
+
+
+def a_storyline(slug: str, titles: list[str], published, *, hidden: bool = False) -> Storyline:
+    """A storyline of these stories, one outlet of its own each (in Norway, Canada, Finland,
+    Sweden ... in turn), an hour apart from ``published``; counted as the clusterer counts."""
+    countries = ["norway", "canada", "finland", "sweden", "russia", "iceland"]
+    line = Storyline.objects.create(slug=slug, title=titles[0], hidden=hidden)
+    for i, title in enumerate(titles):
+        story = make_story(
+            title,
+            source=outlet(f"{slug} outlet {i}", countries[i % len(countries)]),
+            published=published + timedelta(hours=i),
+        )
+        StorylineMembership.objects.create(story=story, storyline=line)
+    assign.refresh(line.pk)
+    return Storyline.objects.get(pk=line.pk)
+
+
+SITEMAP = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
+
+
+@pytest.mark.services
+@pytest.mark.django_db
+def test_listed_storylines_are_in_the_sitemap_and_the_opml(client) -> None:
+    line, stories = build_storyline()
+    now = timezone.now()
+    once = a_storyline("told-once", ["Kiruna church moves east"], now - timedelta(hours=2))
+    hidden = a_storyline(
+        "hidden-by-an-editor", ["Rumour one", "Rumour two"], now - timedelta(hours=5), hidden=True
+    )
+    old = a_storyline(
+        "last-winters-strike",
+        ["Dock strike in Narvik", "Narvik dockers strike on"],
+        now - timedelta(days=90),
+    )
+    assert (once.story_count, hidden.story_count, old.story_count) == (1, 2, 2)
+
+    sitemap = ElementTree.fromstring(client.get("/sitemap.xml").content)
+    dated = {
+        url.findtext(f"{SITEMAP}loc"): url.findtext(f"{SITEMAP}lastmod")
+        for url in sitemap.iter(f"{SITEMAP}url")
+    }
+    newest = max(story.published_at for story in stories)
+    assert dated[f"http://testserver{line.get_absolute_url()}"] == (
+        timezone.localtime(newest).date().isoformat()
+    )
+    # A finished storyline's page is still worth a crawler's visit, dated by its last story.
+    assert dated[f"http://testserver{old.get_absolute_url()}"] == (
+        timezone.localtime(old.last_published_at).date().isoformat()
+    )
+    assert not [loc for loc in dated if "/storyline/told-once" in loc or "/storyline/hidden" in loc]
+
+    opml = ElementTree.fromstring(client.get("/feeds.opml").content)
+    feeds = {o.get("xmlUrl"): o for o in opml.iter("outline") if o.get("xmlUrl")}
+    outline = feeds[f"http://testserver{line.get_absolute_url()}feed/"]
+    assert outline.get("htmlUrl") == f"http://testserver{line.get_absolute_url()}"
+    assert line.title in outline.get("text")
+    # Only storylines still told lately: not one of one story, a hidden one, last winter's.
+    storylines = [url for url in feeds if "/storyline/" in url]
+    assert storylines == [outline.get("xmlUrl")]
+    assert client.get(outline.get("xmlUrl").removeprefix("http://testserver")).status_code == 200
+
+
+@pytest.mark.services
+@pytest.mark.django_db
+def test_a_story_joining_a_storyline_pings_the_storylines_feeds(hub) -> None:  # noqa: F811
+    from feeds.syndication import websub
+    from feeds.syndication.formats import LISTING_FORMATS
+
+    line, stories = build_storyline()
+    feeds = [
+        f"https://arctic.example{line.get_absolute_url()}{fmt.route}" for fmt in LISTING_FORMATS
+    ]
+    late = make_story(
+        "Barents Sea cod quota: Finnmark fishermen protest the cut to 340,000 tonnes",
+        summary="Coastal fishermen in Finnmark protest the Barents Sea cod quota of 340,000 "
+        "tonnes.",
+        source=outlet("NRK", "norway"),
+    )
+    watched = generation.watched(["latest", f"story:{late.pk}", f"story:{stories[0].pk}"])
+    before = generation.versions({}, watched)
+    placed = assign.assign([late.pk])
+    assert [p.storyline_id for p in placed] == [line.pk]
+    pinged = websub.publish_storylines([line.pk], [late.pk])
+    assert pinged == feeds
+    assert [url for _, _, form in hub.received for url in form["hub.url"]] == feeds
+    after = generation.versions({}, watched)
+    # Storyline pages, their feeds and the home page are rebuilt, and the story's own page
+    # ("Part of: ..."); the storyline's other stories' pages are not.
+    assert after[1] > before[1] and after[2] > before[2] and after[3] == before[3]
+
+    # A storyline of one story is no storyline to subscribe to: no ping.
+    hub.received.clear()
+    alone = make_story("Tromsø film festival opens with a Sámi drama", summary="Films.")
+    (placed_alone,) = assign.assign([alone.pk])
+    assert placed_alone.created
+    assert websub.publish_storylines([placed_alone.storyline_id], [alone.pk]) == []
+    assert hub.received == []
+
+    # A story of the storyline that changes later (edited, re-tagged, hidden) pings its feeds
+    # with its countries' and topics'.
+    assert set(feeds) <= set(websub.changed_feed_urls(stories[1]))
+    assert set(feeds) <= set(websub.publish_changes([stories[1]]))
 
 
 @pytest.mark.services

@@ -859,7 +859,7 @@ def test_it_publishes_changes_to_the_hub(client, world, hub, settings, django_as
 
     watched = generations.watched(["country:russia", "latest", "country:greenland"])
     before = generations.versions({}, watched)
-    with django_assert_num_queries(4):  # countries, topics, entities, stories
+    with django_assert_num_queries(5):  # countries, topics, entities, storylines, stories
         pinged = websub.publish_changes([world["lead"].pk, world["plain"]])
 
     after = generations.versions({}, watched)

@@ -5,17 +5,23 @@ from __future__ import annotations
 import io
 import threading
 import time
+from datetime import timedelta
+from email.utils import format_datetime
 
 import feedparser
 import html5lib
 import pytest
 from django.core.management import call_command
 from django.db.models import Count
+from django.utils import timezone
 
-from feeds.models import Feed, RelatedSlot, Story
+from feeds.models import Feed, RelatedSlot, Story, Storyline
+from feeds.syndication.feeds import hub_url
+from feeds.syndication.formats import LISTING_FORMATS
 from feeds.tasks import enqueue_due_feeds
 from tests.conftest import FIXTURES, Worker, wait_for
 from tests.test_pipeline import make_feed
+from tests.test_syndication import hub  # noqa: F401  (the local WebSub hub fixture)
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -172,3 +178,65 @@ def test_four_worker_processes_send_one_host_at_most_two_requests_at_once(
     assert gauge.peak == 2, gauge.peak  # the limit, and no lower: both slots were used
     assert [fixture_server.count(f"/slow/{n}.xml") for n in range(6)] == [1] * 6
     assert Story.objects.count() == 6
+
+
+def test_a_story_that_joins_a_storyline_on_the_worker_pings_the_storylines_feeds(
+    vocabularies,
+    fixture_server,
+    allow_private,
+    worker_env,
+    hub,  # noqa: F811
+):
+    """Two outlets' stories of one event, fetched and placed by a real worker: once the
+    second joins the first's storyline, the hub hears of the storyline's feeds."""
+    from arcticnews.celery import app
+
+    recent = format_datetime(timezone.now() - timedelta(hours=3))
+    reports = [
+        (
+            "The Barents Observer",
+            "norway",
+            "Norway and Russia agree on lower cod quota for Barents Sea",
+            "The joint fisheries commission set the Northeast Arctic cod quota at 340,000 "
+            "tonnes, down 25 percent.",
+        ),
+        (
+            "Yle News",
+            "finland",
+            "Barents Sea cod quota falls to 340,000 tonnes",
+            "The Norwegian-Russian fisheries commission cut the Barents Sea cod quota to "
+            "340,000 tonnes for next year.",
+        ),
+    ]
+    for n, (outlet, home, title, lead) in enumerate(reports, start=1):
+        item = {"n": n, "title": title, "date": recent, "body": f"<p>{lead}</p>"}
+        fixture_server.add(f"/cod-{n}.xml", make_feed([item]))
+        call_command(
+            "addfeed",
+            fixture_server.url(f"/cod-{n}.xml"),
+            source=outlet,
+            country=home,
+            stdout=io.StringIO(),
+        )
+    app.control.purge()
+    env = dict(worker_env, WEBSUB_HUB_URL=hub_url(), SITE_URL="https://arctic.example")
+    worker = Worker(env, name="websub").start()
+
+    def storyline_pings() -> list[str]:
+        return [
+            url
+            for _, _, form in list(hub.received)
+            for url in form.get("hub.url", [])
+            if "/storyline/" in url
+        ]
+
+    try:
+        assert enqueue_due_feeds() == 2
+        wait_for(storyline_pings, timeout=90, what="a storyline ping\n" + worker.log())
+    finally:
+        worker.stop()
+    (line,) = Storyline.objects.listed()
+    assert line.story_count == 2
+    assert set(storyline_pings()) == {
+        f"https://arctic.example{line.get_absolute_url()}{fmt.route}" for fmt in LISTING_FORMATS
+    }

@@ -29,7 +29,7 @@ import json
 import mimetypes
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from io import StringIO
 from typing import Any, ClassVar, NamedTuple
@@ -43,7 +43,7 @@ from django.db import OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from django.utils import feedgenerator
+from django.utils import feedgenerator, timezone
 from django.utils.encoding import iri_to_uri
 from django.utils.html import escape
 from django.utils.xmlutils import SimplerXMLGenerator
@@ -70,6 +70,10 @@ from feeds.web.throttle import (
 )
 
 ITEMS_PER_FEED = 50
+# The OPML's storylines: those still told lately, newest first. Every storyline of a ten-year
+# archive would make an import of thousands of finished events (its pages stay in the sitemap).
+OPML_STORYLINE_WINDOW = timedelta(days=30)
+OPML_STORYLINES = 200
 
 # The date in every tag URI. Part of every id we have published: never change it.
 TAG_DATE = "2026"
@@ -707,7 +711,8 @@ def _parse_date(raw: str) -> date | None:
 @require_safe
 @caching.public_page(policy=caching.FIXED)
 def opml(request: HttpRequest, *, feed_format: str) -> HttpResponse:
-    """OPML 2.0: the all-stories feed, then one feed per country, topic and entity, for import.
+    """OPML 2.0: the all-stories feed, then one feed per country, topic and entity, and the
+    storylines told lately (``OPML_STORYLINE_WINDOW``), for import.
 
     ``feed_format`` names the listing format each outline points at (``formats.PRIMARY``).
     """
@@ -741,18 +746,31 @@ def _opml_document(origin: str, fmt: str) -> str:
 
     outline(f"{site_name()}: latest stories", reverse("feeds:home"), reverse(f"feeds:home_{fmt}"))
     entities = Entity.objects.shown().only("kind", "slug", "name").order_by("kind", "name")
+    storylines = (
+        Storyline.objects.listed()
+        .filter(last_published_at__gte=timezone.now() - OPML_STORYLINE_WINDOW)
+        .only("slug", "title")
+        .order_by("-last_published_at", "-id")[:OPML_STORYLINES]
+    )
     for label, rows in (
-        ("Countries", [("country", c) for c in Country.objects.all()]),
-        ("Topics", [("topic", t) for t in Topic.objects.all()]),
+        ("Countries", [("country", c.slug, c.name) for c in Country.objects.all()]),
+        ("Topics", [("topic", t.slug, t.name) for t in Topic.objects.all()]),
         # Entity feeds are listings like a country's: a vessel's, port's ... (kind in the URL).
-        ("Ships, ports, routes, organisations and places", [(e.kind, e) for e in entities]),
+        (
+            "Ships, ports, routes, organisations and places",
+            [(e.kind, e.slug, e.name) for e in entities],
+        ),
+        (
+            f"Storylines of the last {OPML_STORYLINE_WINDOW.days} days",
+            [("storyline", line.slug, f"storyline: {line.title}") for line in storylines],
+        ),
     ):
         xml.startElement("outline", AttributesImpl({"text": label, "title": label}))
-        for kind, row in rows:
+        for kind, slug, name in rows:
             outline(
-                f"{site_name()}: {row.name}",
-                reverse(f"feeds:{kind}", args=[row.slug]),
-                reverse(f"feeds:{kind}_{fmt}", args=[row.slug]),
+                f"{site_name()}: {name}",
+                reverse(f"feeds:{kind}", args=[slug]),
+                reverse(f"feeds:{kind}_{fmt}", args=[slug]),
             )
         xml.endElement("outline")
     xml.endElement("body")

@@ -19,10 +19,18 @@ import logging
 from collections.abc import Collection, Iterable, Sequence
 
 from django.conf import settings
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 
 from feeds import generation as generations
-from feeds.models import Story, StoryCountry, StoryEntity, StoryTopic
+from feeds.models import (
+    Story,
+    StoryCountry,
+    StoryEntity,
+    Storyline,
+    StorylineMembership,
+    StoryTopic,
+)
 from feeds.syndication.feeds import hub_url
 from feeds.syndication.formats import LISTING_FORMATS
 
@@ -47,14 +55,25 @@ def changed_feed_urls(story: Story) -> list[str]:
     """Every feed whose content a new, edited, hidden or re-tagged ``story`` may change.
 
     All stories, the story's source, each of its countries, topics and country × topic pairs,
-    and each entity it is about (a vessel's, port's ... feed), in every listing format.
-    Rejected tags and links count too: a tag an editor just removed means the story just left
-    that feed. Search feeds cannot be enumerated and are not included.
+    each entity it is about (a vessel's, port's ... feed) and its storyline (when listed:
+    ``Storyline.objects.listed()``), in every listing format. Rejected tags and links count
+    too: a tag an editor just removed means the story just left that feed. Search feeds cannot
+    be enumerated and are not included.
     """
     countries = StoryCountry.objects.filter(story=story).values_list("country__slug", flat=True)
     topics = StoryTopic.objects.filter(story=story).values_list("topic__slug", flat=True)
     entities = StoryEntity.objects.filter(story=story).values_list("entity__kind", "entity__slug")
-    return _listing_feed_urls(story.source.slug, set(countries), set(topics), set(entities))
+    storylines = _listed_storylines(Q(story=story)).values_list("storyline__slug", flat=True)
+    return _listing_feed_urls(
+        story.source.slug, set(countries), set(topics), set(entities), set(storylines)
+    )
+
+
+def _listed_storylines(which: Q) -> QuerySet[StorylineMembership]:
+    """The memberships ``which`` names, in storylines the site lists (a storyline of one
+    story has no feed worth a push)."""
+    listed = Storyline.objects.listed().values("pk")
+    return StorylineMembership.objects.filter(which, storyline__in=listed)
 
 
 def _listing_feed_urls(
@@ -62,6 +81,7 @@ def _listing_feed_urls(
     countries: set[str],
     topics: set[str],
     entities: Collection[tuple[str, str]] = (),
+    storylines: Collection[str] = (),
 ) -> list[str]:
     urls = feed_urls("home") + feed_urls("source", source)
     for country in sorted(countries):
@@ -73,6 +93,8 @@ def _listing_feed_urls(
             urls += feed_urls("country_topic", country, topic)
     for kind, slug in sorted(entities):
         urls += feed_urls(kind, slug)
+    for slug in sorted(storylines):
+        urls += feed_urls("storyline", slug)
     return urls
 
 
@@ -81,8 +103,11 @@ def publish_changes(stories: Iterable[Story | int]) -> list[str]:
 
     Bumps the generations of the stories' listings (so each of their feeds is rebuilt on its
     next request, the hub's included) and, when a hub is configured, pings it once for the
-    union of the stories' feeds (see :func:`changed_feed_urls`), in three queries whatever
+    union of the stories' feeds (see :func:`changed_feed_urls`), in five queries whatever
     the number of stories. Returns the topic URLs pinged.
+
+    A new story has no storyline yet (the enrich task places it after this ping):
+    :func:`publish_storylines` pings its storyline's feeds once it has joined one.
     """
     ids = {item.pk if isinstance(item, Story) else int(item) for item in stories}
     if not hub_url():
@@ -103,6 +128,11 @@ def publish_changes(stories: Iterable[Story | int]) -> list[str]:
         "story_id", "entity__kind", "entity__slug"
     ):
         entities.setdefault(story_id, set()).add((kind, slug))
+    storylines: dict[int, set[str]] = {}
+    for story_id, slug in _listed_storylines(Q(story_id__in=ids)).values_list(
+        "story_id", "storyline__slug"
+    ):
+        storylines.setdefault(story_id, set()).add(slug)
     urls: dict[str, None] = {}
     listed_on: dict[str, set] = {"country": set(), "topic": set(), "source": set(), "story": ids}
     for story_id, source in (
@@ -113,6 +143,7 @@ def publish_changes(stories: Iterable[Story | int]) -> list[str]:
             countries.get(story_id, set()),
             topics.get(story_id, set()),
             entities.get(story_id, set()),
+            storylines.get(story_id, set()),
         )
         urls.update(dict.fromkeys(found))
         listed_on["source"].add(source)
@@ -122,6 +153,25 @@ def publish_changes(stories: Iterable[Story | int]) -> list[str]:
         listed_on["topic"] |= slugs
     generations.bump_listings(listed_on)
     pinged = list(urls)
+    ping_hub(pinged)
+    return pinged
+
+
+def publish_storylines(storyline_ids: Iterable[int], story_ids: Iterable[int] = ()) -> list[str]:
+    """Stories (``story_ids``) just joined these storylines: call once the placing committed.
+
+    Bumps the pages that show storylines (``latest``: the storyline pages and their feeds,
+    the home page's "Storylines this week", the sitemap and the OPML; and the stories' own
+    pages, which now say "Part of: ...") and, when a hub is configured, pings it for the
+    feeds of those of the storylines the site lists. One query. Returns the topic URLs pinged.
+    """
+    generations.bump_listings({"story": set(story_ids)})
+    if not hub_url():
+        return []
+    slugs = Storyline.objects.listed().filter(pk__in=set(storyline_ids)).order_by("slug")
+    pinged = [
+        url for slug in slugs.values_list("slug", flat=True) for url in feed_urls("storyline", slug)
+    ]
     ping_hub(pinged)
     return pinged
 

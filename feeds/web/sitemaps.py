@@ -14,7 +14,7 @@ from django.contrib.sitemaps import Sitemap
 from django.urls import reverse
 from django.utils import timezone
 
-from feeds.models import Country, Entity, Source, Story, Topic
+from feeds.models import Country, Entity, Source, Story, Storyline, Topic
 from feeds.text.sanitizing import strip_controls
 
 NEWS_WINDOW = timedelta(days=2)
@@ -57,13 +57,33 @@ class SourceSitemap(Sitemap):
 
 
 class EntitySitemap(Sitemap):
-    """Vessels', ports', routes', organisations' and places' pages, as readers see them."""
+    """Vessels', ports', routes', organisations' and places' pages, as readers see them, once
+    a story is about them (the catalogue knows more ships and ports than the news does)."""
 
     changefreq = "daily"
     priority = 0.5
 
     def items(self):
-        return Entity.objects.shown().only("kind", "slug").order_by("kind", "name")
+        return Entity.objects.shown().with_stories().only("kind", "slug").order_by("kind", "name")
+
+
+class StorylineSitemap(Sitemap):
+    """Storyline pages, as the site offers them (``Storyline.objects.listed()``), dated by
+    their newest story."""
+
+    changefreq = "daily"
+    priority = 0.6
+    limit = 10_000
+
+    def items(self):
+        return (
+            Storyline.objects.listed()
+            .only("slug", "last_published_at")
+            .order_by("-last_published_at", "-id")
+        )
+
+    def lastmod(self, line: Storyline):
+        return line.last_published_at
 
 
 class StorySitemap(Sitemap):
@@ -132,5 +152,6 @@ SITEMAPS = {
     "topics": TopicSitemap,
     "sources": SourceSitemap,
     "entities": EntitySitemap,
+    "storylines": StorylineSitemap,
     "stories": StorySitemap,
 }
