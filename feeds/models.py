@@ -943,21 +943,53 @@ class StorylineQuerySet(models.QuerySet["Storyline"]):
         than one visible story tells. A storyline of one story is just that story."""
         return self.shown().filter(story_count__gte=2)
 
-    def active_since(self, since: datetime) -> StorylineQuerySet:
-        """Storylines with a story published since ``since`` (``storyline_recent_idx``)."""
-        return self.shown().filter(last_published_at__gte=since)
-
     def ranked(self) -> StorylineQuerySet:
         """Most covered first: by countries, then outlets, then stories, then newest."""
         return self.order_by(
             "-country_count", "-outlet_count", "-story_count", "-last_published_at", "-id"
         )
 
+    def covered_between(self, start: datetime, end: datetime | None = None) -> StorylineQuerySet:
+        """Listed storylines with a visible story published in [start, end), each annotated
+        with what covered it IN that window (``window_countries``: the outlets' home
+        countries, ``window_outlets``, ``window_stories``), most covered in the window first.
+
+        The window's counts, not the all-time ones (``country_count`` ...): a storyline that
+        nine countries told last year and one outlet continued this week is one outlet's
+        story this week, and must not lead the week's storylines."""
+        story = "memberships__story"
+        in_window = Q(
+            visible_q(f"{story}__"),
+            **{f"{story}__published_at__gte": start, f"{story}__kind": StoryKind.STORY},
+        )
+        # The storylines' own dates bound the window first (storyline_recent_idx), so only
+        # the members of storylines active in it are read.
+        lines = self.listed().filter(last_published_at__gte=start)
+        if end is not None:
+            in_window &= Q(**{f"{story}__published_at__lt": end})
+            lines = lines.filter(first_published_at__lt=end)
+        return (
+            # One filter() call: the annotations below count only the members it matched.
+            lines.filter(in_window)
+            .annotate(
+                window_countries=Count(f"{story}__source__country", distinct=True),
+                window_outlets=Count(f"{story}__source", distinct=True),
+                window_stories=Count(story, distinct=True),
+            )
+            .order_by(
+                "-window_countries",
+                "-window_outlets",
+                "-window_stories",
+                "-last_published_at",
+                "-id",
+            )
+        )
+
     def this_week(self, now: datetime | None = None, days: int = 7) -> StorylineQuerySet:
-        """The week's storylines that more than one story tells, most covered first
-        (the home page's "Storylines this week", the weekly digest)."""
+        """The home page's "Storylines this week": listed storylines with a story in the last
+        ``days``, ranked by that week's coverage (``covered_between``)."""
         now = now or timezone.now()
-        return self.active_since(now - timedelta(days=days)).filter(story_count__gte=2).ranked()
+        return self.covered_between(now - timedelta(days=days))
 
 
 class Storyline(models.Model):
@@ -1215,7 +1247,8 @@ class DigestStoryline(models.Model):
     digest = models.ForeignKey(Digest, on_delete=models.CASCADE, related_name="storylines")
     storyline = models.ForeignKey(Storyline, on_delete=models.CASCADE, related_name="+")
     position = models.PositiveSmallIntegerField(default=0)
-    # Why the system chose it ("6 stories, 4 outlets in 3 countries"): shown to editors.
+    # Why the system chose it ("this week: 6 stories, 4 outlets in 3 countries"): shown to
+    # editors.
     reason = models.CharField(max_length=200, blank=True, editable=False)
 
     class Meta:

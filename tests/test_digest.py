@@ -34,6 +34,7 @@ from feeds.models import (
     Subscriber,
     UsedConfirmation,
 )
+from feeds.storylines import assign
 from tests.smtpserver import DEFAULT_PORT as SMTP_PORT
 from tests.smtpserver import SmtpServer
 from tests.test_views import country, make_source, make_story
@@ -259,6 +260,63 @@ def test_the_draft_leads_with_the_weeks_storylines_and_takes_one_line_from_each(
     (received,) = smtp.messages
     assert "Storylines of the week:\r\n- Ferries across the Barents" in received.part("text/plain")
     assert 'href="http://testserver/storyline/murmansk-ferries/"' in received.part("text/html")
+
+
+def test_the_weeks_storylines_and_lines_rank_by_that_weeks_coverage_not_all_time(
+    client, smtp, editor
+):
+    """Last year's big storyline, continued this week by one outlet, does not lead the week:
+    neither its storylines of the week nor Norway's line."""
+    world = a_week_of_news()
+    nrk = make_source("NRK", country=country("norway"))
+    big = Storyline.objects.create(slug="pechora-oil-spill", title="Pechora oil spill")
+    last_year = WEEK.start - timedelta(days=300)
+    for i, home in enumerate(["norway", "russia", "finland", "sweden", "canada", "iceland"]):
+        story = make_story(
+            f"Pechora oil spill, report {i}",
+            source=make_source(f"Outlet {i}", country=country(home)),
+            countries=("norway",),
+            published=last_year + timedelta(hours=i),
+        )
+        StorylineMembership.objects.create(story=story, storyline=big)
+    for i in range(2):
+        story = make_story(
+            f"Pechora oil spill: a year on, part {i + 1}",
+            source=nrk,
+            countries=("norway",),
+            published=IN_WEEK + timedelta(hours=i),
+        )
+        StorylineMembership.objects.create(story=story, storyline=big)
+    ferries = Storyline.objects.create(slug="barents-ferries", title="Ferries across the Barents")
+    for story in (world["russian"], world["canadian"]):
+        StorylineMembership.objects.create(story=story, storyline=ferries)
+    for line in (big, ferries):
+        assign.refresh(line.pk)
+    big.refresh_from_db()
+    assert (big.country_count, big.outlet_count, big.story_count) == (6, 7, 8)
+
+    digest = drafting.draft_week(WEEK).digest
+    chosen = list(digest.storylines.order_by("position").values_list("storyline_id", "reason"))
+    assert chosen == [
+        (ferries.pk, "this week: 2 stories, 2 outlets in 2 countries"),
+        (big.pk, "this week: 2 stories, 1 outlet in 1 country"),
+    ]
+    # Norway's line: the port deal three outlets in two countries carried this week, not a
+    # story of the storyline on its all-time coverage.
+    assert lines_of(digest)["norway"] == world["covered"].pk
+
+    # Readers are told the week's coverage, as it was chosen, on the page and in the email.
+    publishing.approve(digest, editor)
+    page = client.get(digest.get_absolute_url()).content.decode()
+    assert "2 stories from 1 country that week" in page
+    assert "2 stories from 2 countries that week" in page
+    reader = Subscriber.objects.create(email="reader@example.org", key=secrets.token_hex(16))
+    assert mailing.send_batch(digest.pk, [reader.pk]).sent == 1
+    (received,) = smtp.messages
+    text = received.part("text/plain")
+    assert "- Pechora oil spill (2 stories from 1 country that week)\r\n" in text
+    assert "http://testserver/storyline/pechora-oil-spill/" in text
+    assert "(2 stories from 1 country that week)" in received.part("text/html")
 
 
 # --- Approval, pages and feeds --------------------------------------------------------------

@@ -260,6 +260,30 @@ def test_a_story_joining_a_storyline_pings_the_storylines_feeds(hub) -> None:  #
 
 @pytest.mark.services
 @pytest.mark.django_db
+def test_the_home_page_ranks_storylines_by_this_weeks_coverage_not_all_time(client) -> None:
+    line, _ = build_storyline()  # this week: 4 outlets in 3 countries
+    long_ago = timezone.now() - timedelta(days=300)
+    big = a_storyline(
+        "last-years-big-one",
+        [f"Pechora oil spill, report {i}" for i in range(6)],
+        long_ago,
+    )
+    continued = make_story(
+        "Pechora oil spill: a year on", source=outlet("NRK", "norway"), published=timezone.now()
+    )
+    StorylineMembership.objects.create(story=continued, storyline=big)
+    assign.refresh(big.pk)
+    big.refresh_from_db()
+    assert (big.country_count, big.outlet_count) == (6, 7)  # all time: more than the cod's
+    page = client.get("/").content.decode()
+    section = page[page.index("Storylines this week") :]
+    assert section.index(line.title) < section.index(big.title)
+    assert "3 countries · 4 outlets · 4 stories this week" in section
+    assert "1 country · 1 outlet · 1 story this week" in section
+
+
+@pytest.mark.services
+@pytest.mark.django_db
 def test_hidden_storylines_are_gone_and_merged_ones_redirect(client) -> None:
     line, _ = build_storyline()
     other = Storyline.objects.create(slug="merged-away", title="Merged away", merged_into=line)

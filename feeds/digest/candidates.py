@@ -1,16 +1,20 @@
 """A week's coverage, read from the database: the only SQL of the digest's drafting.
 
-Four small queries, whatever the archive's size: the week's canonical stories (on the
-visible-stories index), their copies, their country tags, and their storylines.
+Small queries, whatever the archive's size: the week's canonical stories (on the
+visible-stories index), their copies, their country tags, and their storylines with the
+week's coverage of each (``Storyline.objects.covered_between``).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
+from dataclasses import dataclass
 
 from feeds.digest.choosing import Candidate, StorylineCoverage
 from feeds.digest.weeks import IsoWeek
 from feeds.models import (
+    Digest,
     Story,
     StoryCountry,
     Storyline,
@@ -28,19 +32,37 @@ def week_stories(week: IsoWeek) -> StoryQuerySet:
     )
 
 
-def week_storylines(week: IsoWeek) -> list[StorylineCoverage]:
-    """Shown storylines that more than one story tells and that had a story this week."""
-    rows = (
-        Storyline.objects.shown()
-        .filter(
-            last_published_at__gte=week.start,
-            first_published_at__lt=week.end,
-            story_count__gte=2,
-        )
-        .ranked()
-        .values_list("id", "country_count", "outlet_count", "story_count", "title")
+def week_storylines(week: IsoWeek, ids: Collection[int] | None = None) -> list[StorylineCoverage]:
+    """Listed storylines that had a story this week (of ``ids`` only, if given), with the
+    week's coverage (what covered them that week, not since they began), most covered that
+    week first."""
+    lines = Storyline.objects.covered_between(week.start, week.end)
+    if ids is not None:
+        lines = lines.filter(pk__in=list(ids))
+    # The window_* names are covered_between's annotations, which django-stubs cannot see
+    # from here (it knows only those annotated in the same expression).
+    rows = lines.values_list(  # type: ignore[misc]
+        "id", "window_countries", "window_outlets", "window_stories", "title"
     )
     return [StorylineCoverage(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class WeekStoryline:
+    """One of a digest's storylines as readers get it, with that week's coverage (none for
+    a storyline an editor added that had no visible story that week)."""
+
+    storyline: Storyline
+    coverage: StorylineCoverage | None
+
+
+def digest_storylines(digest: Digest) -> list[WeekStoryline]:
+    """A digest's storylines of the week as its page, feed and email show them (two queries):
+    the counts are the week's, as they were chosen, not what the storyline has grown to since."""
+    items = list(digest.shown_storylines())
+    week = IsoWeek(digest.year, digest.week)
+    found = {c.storyline_id: c for c in week_storylines(week, [i.storyline_id for i in items])}
+    return [WeekStoryline(i.storyline, found.get(i.storyline_id)) for i in items]
 
 
 def week_candidates(week: IsoWeek) -> list[Candidate]:

@@ -28,6 +28,20 @@ class StorylineCoverage:
     stories: int
     title: str = ""
 
+    def summary(self) -> str:
+        """What readers are told of its week: "3 stories from 2 countries"."""
+        text = _count(self.stories, "story", "stories")
+        if self.countries:  # outlets without a home country count for none
+            text += f" from {_count(self.countries, 'country', 'countries')}"
+        return text
+
+    def reason(self) -> str:
+        """Why it is one of the week's storylines, for editors."""
+        return (
+            f"this week: {_count(self.stories, 'story', 'stories')}, "
+            f"{_count(self.outlets, 'outlet')} in {_count(self.countries, 'country', 'countries')}"
+        )
+
 
 @dataclass(frozen=True)
 class Candidate:

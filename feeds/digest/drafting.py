@@ -58,7 +58,7 @@ def fill(digest: Digest, week: IsoWeek) -> None:
             digest=digest,
             storyline_id=line.storyline_id,
             position=position,
-            reason=f"{line.stories} stories, {line.outlets} outlets in {line.countries} countries",
+            reason=line.reason(),
         )
         for position, line in enumerate(choose_storylines(candidates.week_storylines(week)))
     )

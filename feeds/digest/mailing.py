@@ -27,9 +27,10 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from feeds.digest.candidates import WeekStoryline, digest_storylines
 from feeds.digest.subscriptions import confirmation_token, unsubscribe_token
 from feeds.digest.weeks import IsoWeek
-from feeds.models import Digest, DigestLine, DigestSend, DigestStoryline, Subscriber
+from feeds.models import Digest, DigestLine, DigestSend, Subscriber
 
 logger = logging.getLogger(__name__)
 
@@ -52,12 +53,12 @@ class Edition:
     digest: Digest
     week: IsoWeek
     lines: list[DigestLine]
-    storylines: list[DigestStoryline]
+    storylines: list[WeekStoryline]
 
     @classmethod
     def load(cls, digest: Digest) -> Edition:
         lines = list(digest.shown_lines())
-        storylines = list(digest.shown_storylines())
+        storylines = digest_storylines(digest)
         return cls(digest, IsoWeek(digest.year, digest.week), lines, storylines)
 
     def context(self) -> dict:
@@ -74,7 +75,11 @@ class Edition:
                 for line in self.lines
             ],
             "storylines": [
-                {"title": item.storyline.title, "url": absolute(item.storyline.get_absolute_url())}
+                {
+                    "title": item.storyline.title,
+                    "url": absolute(item.storyline.get_absolute_url()),
+                    "week": f"{item.coverage.summary()} that week" if item.coverage else "",
+                }
                 for item in self.storylines
             ],
             "page_url": absolute(self.digest.get_absolute_url()),
@@ -95,7 +100,11 @@ def digest_text(context: dict) -> str:
         out += [f"{line['country']}: {line['headline']}, {line['outlet']}", line["url"], ""]
     if context["storylines"]:
         out += ["Storylines of the week:"]
-        out += [f"- {item['title']}" for item in context["storylines"]]
+        for item in context["storylines"]:
+            out += [
+                f"- {item['title']}" + (f" ({item['week']})" if item["week"] else ""),
+                item["url"],
+            ]
         out += [""]
     out += [
         f"On the web: {context['page_url']}",

@@ -21,7 +21,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
-from feeds.digest import mailing, subscriptions
+from feeds.digest import candidates, mailing, subscriptions
 from feeds.digest.subscriptions import InvalidAddress, Outcome
 from feeds.digest.weeks import IsoWeek, NoSuchWeek
 from feeds.models import Digest
@@ -91,7 +91,7 @@ def week(request: HttpRequest, year: int, week: int, params: NoParams) -> HttpRe
         digest=digest,
         week=iso,
         lines=list(digest.shown_lines()),
-        storylines=list(digest.shown_storylines()),
+        storylines=candidates.digest_storylines(digest),
         older=older.last(),
         newer=newer.first(),
         description=f"{digest.title}, {iso.label}: one story from every Arctic country.",

@@ -402,7 +402,7 @@ def home(request: HttpRequest, params: ListingParams) -> HttpResponse:
         latest=page.stories[1:],
         sections=_country_sections(nav, newest),
         roundups=nav.cards(roundups=True).read(3),
-        storylines=list(Storyline.objects.this_week()[:HOME_STORYLINES]),
+        storylines=list(Storyline.objects.this_week().only("slug", "title")[:HOME_STORYLINES]),
         map_regions=[region for region in regions if region["shape"]],
         map_list=sorted(regions, key=lambda region: region["name"]),
         map_pins=[
