@@ -23,6 +23,7 @@ from feeds import tasks
 from feeds.ingest import extraction, leases, parsing, scheduling
 from feeds.ingest import pipeline as ingest
 from feeds.models import Feed, FetchLog, Source, Story
+from feeds.text import keys
 from feeds.text.sanitizing import MAX_HTML_LENGTH
 from tests.fixtureserver import status
 from tests.test_hostile_feeds import add_feed, item, rss
@@ -447,6 +448,154 @@ def test_a_credited_republication_with_its_own_teaser_is_a_copy(
         ingest.fetch_and_store(feed.pk, force=True)
     original, copy = (Story.objects.get(feed=feed) for feed in made)
     assert original.canonical_id is None and copy.canonical_id == original.pk
+
+
+STRIKE = "Murmansk port workers strike over unpaid wages at the coal terminal"
+STRIKE_LEAD = (
+    "Dockers at the Murmansk commercial sea port stopped work on Tuesday morning, saying the "
+    "terminal operator has not paid them for two months and that talks with the owners failed"
+)
+
+
+def _add_real_outlet_by_addfeed(server, path: str, body: str, name: str) -> Feed:
+    """As an operator adds a feed: ``manage.py addfeed`` fetches it and leaves no homepage."""
+    server.add(path, body)
+    call_command("addfeed", server.url(path), "--source", name, stdout=io.StringIO())
+    feed = Feed.objects.select_related("source").get(url=server.url(path))
+    assert feed.source.homepage == ""
+    return feed
+
+
+@pytest.mark.parametrize("hostile_first", [True, False], ids=["hostile-first", "real-first"])
+def test_a_forged_credit_never_takes_over_the_credited_outlets_story(
+    fixture_server, client, hostile_first
+):
+    """A hostile outlet (with a homepage) carries the real outlet's headline and lead,
+    credits the real outlet in <source>, and links to its own phishing page. Whatever the
+    order, the real outlet's story stays the canonical one: an item crediting outlet X from
+    a feed that is not X's is at most a copy of X's story."""
+    real_item = entry(
+        "rt-1", title=STRIKE, link="https://realtwo.example/news/murmansk-strike", body=STRIKE_LEAD
+    )
+    forged = entry(
+        "ht-1",
+        title=STRIKE,
+        link="https://phish2.example/murmansk-strike?login=1",
+        body=STRIKE_LEAD,
+        extra='<source url="https://realtwo.example/feed">Outlet realtwo</source>',
+    )
+
+    def add_hostile() -> Feed:
+        feed = outlet_feed(
+            fixture_server,
+            "/hostiletwo.xml",
+            rss(forged),
+            name="Outlet hostiletwo",
+            homepage="https://phish2.example/",
+        )
+        ingest.fetch_and_store(feed.pk, force=True)
+        return feed
+
+    def add_real() -> Feed:
+        feed = _add_real_outlet_by_addfeed(
+            fixture_server, "/realtwo.xml", rss(real_item), "Outlet realtwo"
+        )
+        ingest.fetch_and_store(feed.pk, force=True)
+        return feed
+
+    if hostile_first:
+        hostile, real = add_hostile(), add_real()
+    else:
+        real, hostile = add_real(), add_hostile()
+    story, copy = Story.objects.get(feed=real), Story.objects.get(feed=hostile)
+    assert copy.original_outlet == "Outlet realtwo"  # the forged credit was read
+    assert story.canonical_id is None and copy.canonical_id == story.pk
+    page = client.get(story.get_absolute_url())
+    assert page.status_code == 200
+    # The phishing link is shown only under the hostile outlet's own name ("Also published
+    # by"), never as the story's link or under the credited outlet's name.
+    anchors = [
+        ("".join(a.itertext()).strip(), a.get("href", ""))
+        for a in html5lib.parse(page.content, namespaceHTMLElements=False).iter("a")
+    ]
+    assert [href for text, href in anchors if text.startswith("Read the full story")] == [
+        "https://realtwo.example/news/murmansk-strike"
+    ]
+    assert {text for text, href in anchors if "phish2.example" in href} == {"Outlet hostiletwo"}
+    assert client.get(copy.get_absolute_url()).url == story.get_absolute_url()
+    for listing in ("/", real.source.get_absolute_url()):
+        assert b"phish2.example" not in client.get(listing).content
+
+
+@pytest.mark.parametrize("hostile_first", [True, False], ids=["hostile-first", "real-first"])
+def test_a_credit_names_one_outlet_whole_never_a_part_of_its_name(
+    fixture_server, client, hostile_first
+):
+    """The real item credits "CBC News" (its byline); an outlet named "News" is not the
+    credited one, so its copy of the headline and lead is no evidence of anything."""
+    real_item = entry(
+        "cbc-1",
+        title=STRIKE,
+        link="https://cbc.example/news/murmansk-strike",
+        body=STRIKE_LEAD,
+        extra="<dc:creator>Pauline Desjarlais, CBC News</dc:creator>",
+    )
+    copied = entry(
+        "news-1", title=STRIKE, link="https://phish3.example/strike?login=1", body=STRIKE_LEAD
+    )
+    namespaces = '<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+    specs = [
+        ("/news.xml", rss(copied), "News", "https://phish3.example/"),
+        (
+            "/cbcnorth.xml",
+            rss(real_item).replace('<rss version="2.0">', namespaces),
+            "CBC North",
+            "https://cbc.example/",
+        ),
+    ]
+    made = {}
+    for path, body, name, home in specs if hostile_first else reversed(specs):
+        made[name] = outlet_feed(fixture_server, path, body, name=name, homepage=home)
+        ingest.fetch_and_store(made[name].pk, force=True)
+    story = Story.objects.get(feed=made["CBC North"])
+    assert story.original_outlet == "CBC News"
+    assert story.canonical_id is None
+    assert b"phish3.example" not in client.get(story.get_absolute_url()).content
+
+
+def test_an_outlet_pointing_at_another_outlets_link_is_never_its_original(fixture_server, client):
+    """The hostile outlet (its site known) carries the real outlet's exact link under a
+    headline of its own, first. The real outlet, added by addfeed (no site known), is still
+    the original: a link known to lead off its outlet's site is an aggregator's."""
+    link = "https://realtwo.example/news/murmansk-strike"
+    lure = entry("ht-2", title="Your reader account needs checking", link=link, body="Log in.")
+    hostile = outlet_feed(
+        fixture_server,
+        "/lure.xml",
+        rss(lure),
+        name="Outlet hostiletwo",
+        homepage="https://phish2.example/",
+    )
+    ingest.fetch_and_store(hostile.pk, force=True)
+    real = _add_real_outlet_by_addfeed(
+        fixture_server,
+        "/realtwo.xml",
+        rss(entry("rt-1", title=STRIKE, link=link, body=STRIKE_LEAD, hours=-1)),
+        "Outlet realtwo",
+    )
+    ingest.fetch_and_store(real.pk, force=True)
+    story, copy = Story.objects.get(feed=real), Story.objects.get(feed=hostile)
+    assert story.canonical_id is None and copy.canonical_id == story.pk
+    assert b"needs checking" not in client.get(story.get_absolute_url()).content
+
+
+def test_outlet_names_match_whole_after_normalising():
+    assert keys.same_outlet("The Independent Barents Observer", "independent barents observer")
+    assert keys.same_outlet("Outlet  realtwo", "OUTLET realtwo.")
+    assert not keys.same_outlet("CBC News", "News")
+    assert not keys.same_outlet("News", "Nunatsiaq News")
+    assert not keys.same_outlet("Breathe News", "Brea News")  # "the" only as a leading word
+    assert not keys.same_outlet("", "")
 
 
 def test_the_same_headline_without_a_credit_stays_two_stories(fixture_server):

@@ -104,15 +104,24 @@ def url_key(url: str) -> str:
     return key[:KEY_LENGTH]
 
 
+def outlet_name_key(name: str) -> str:
+    """An outlet's name as compared: case, accents' forms, punctuation and a leading "The"
+    do not count ("The Barents Observer" = "barents observer"), every other word does."""
+    words = _NON_WORD.sub(" ", unicodedata.normalize("NFKC", name).casefold()).split()
+    if words[:1] == ["the"]:
+        words = words[1:]
+    return " ".join(words)
+
+
 def same_outlet(a: str, b: str) -> bool:
-    """Outlet names as bylines write them: "The Independent Barents Observer" ~ "Barents
-    Observer"."""
+    """Whether two names are one outlet's: the whole name, after ``outlet_name_key``.
 
-    def norm(name: str) -> str:
-        return _NON_WORD.sub(" ", name.casefold()).replace("the ", " ").strip()
-
-    na, nb = norm(a), norm(b)
-    return bool(na and nb) and (na == nb or na in nb or nb in na)
+    Never a part of a name: "CBC News" does not name an outlet called "News" (or "CBC"), or
+    any outlet with "News" in its name would count as credited by every byline that says
+    "News", and could take over that outlet's stories.
+    """
+    na, nb = outlet_name_key(a), outlet_name_key(b)
+    return bool(na) and na == nb
 
 
 def _words_of(text: str) -> list[str]:
@@ -226,10 +235,7 @@ def same_story(a: StoryKeys, b: StoryKeys) -> bool:
 
 def _credits_other(a: StoryKeys, b: StoryKeys) -> bool:
     """Whether one item's byline credits the outlet whose feed carried the other."""
-    return bool(
-        (a.credited and same_outlet(a.credited, b.outlet))
-        or (b.credited and same_outlet(b.credited, a.outlet))
-    )
+    return _credits(a, b) or _credits(b, a)
 
 
 def _same_credit(a: StoryKeys, b: StoryKeys) -> bool:
@@ -240,17 +246,36 @@ def _same_credit(a: StoryKeys, b: StoryKeys) -> bool:
 def is_original(a: StoryKeys, b: StoryKeys) -> bool:
     """Of two copies of one story, whether ``a`` is the original publisher's.
 
-    The outlet whose own site the link is on published it; then the outlet a byline credits;
-    only then whoever we saw first. So an aggregator, or an outlet copying a headline and
-    pointing it elsewhere, never becomes the canonical story of the outlet that wrote it.
+    First the credits: an item whose byline or <source> credits the other item's outlet is
+    that outlet's copy, never its original. A credit is a claim about someone else, so a
+    forged one can only make its own item a copy; it is never evidence enough to take over
+    the credited outlet's story, whatever the homepages say (an outlet added by ``addfeed``
+    has none). Then the outlet whose own site the link is on; then one whose site is not
+    known over one whose link is known to lead off its site (an aggregator, or an outlet
+    pointing another's story elsewhere); only then whoever we saw first.
     """
-    a_home, b_home = on_domain(a.link, a.homepage), on_domain(b.link, b.homepage)
-    if a_home != b_home:
-        return a_home
-    if b.credited and same_outlet(b.credited, a.outlet):
-        return True
-    if a.credited and same_outlet(a.credited, b.outlet):
-        return False
+    a_copies_b, b_copies_a = _credits(a, b), _credits(b, a)
+    if a_copies_b != b_copies_a:
+        return b_copies_a
+    a_site, b_site = _link_standing(a), _link_standing(b)
+    if a_site != b_site:
+        return a_site > b_site
     a_seen = a.first_seen_at or a.published_at
     b_seen = b.first_seen_at or b.published_at
     return a_seen <= b_seen
+
+
+def _credits(a: StoryKeys, b: StoryKeys) -> bool:
+    """Whether ``a`` credits ``b``'s outlet and not its own (a byline naming the outlet
+    whose feed carried it is no claim about anyone else)."""
+    return bool(
+        a.credited and same_outlet(a.credited, b.outlet) and not same_outlet(a.credited, a.outlet)
+    )
+
+
+def _link_standing(keys: StoryKeys) -> int:
+    """2: the link is on its outlet's site; 1: the outlet's site is not known; 0: the link
+    leads off the outlet's known site."""
+    if not keys.homepage:
+        return 1
+    return 2 if on_domain(keys.link, keys.homepage) else 0
