@@ -472,6 +472,20 @@ def test_a_teaser_is_the_opening_cut_at_a_word_with_its_tags_closed():
     assert teaser_html("") == ""
 
 
+def test_a_short_opening_is_the_teaser_whole_exactly_when_the_count_would_not_cut_it():
+    from feeds.text.sanitizing import _cut_opening
+
+    # Near the limits, with tags between words, entities and other spaces: the shortcut for
+    # short openings gives what counting word by word gives.
+    pieces = ["ice", "&amp;", "<strong>", "</strong>", " ", "\u00a0", "\n", "floe", "&#8217;s"]
+    rng = random.Random(24)
+    for _ in range(3000):
+        body = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 40)))
+        opening = clean_html(f"<p>{body}</p>")
+        words, chars = rng.randint(1, 12), rng.randint(5, 60)
+        assert teaser_html(opening, words, chars) == _cut_opening(opening, words, chars), opening
+
+
 def test_a_teaser_of_a_huge_summary_reads_only_its_opening():
     huge = clean_html("<p>" + "ice " * 1_000_000 + "</p>")
     started = time.perf_counter()

@@ -102,6 +102,7 @@ _SERIALISED_EMPTY_RE = re.compile(r"<(a|p)\b" + _SERIALISED_TAG + r"\s*</\1>")
 # A clean fragment as tags and runs of text, and a run's words (entities hold no spaces).
 _SERIALISED_TOKEN_RE = re.compile("<" + _SERIALISED_TAG + "|[^<]+")
 _WORD_RE = re.compile(r"\S+")
+_SPACES_RE = re.compile(r"\s+")  # what separates _WORD_RE's words
 TEASER_WORDS = 60
 TEASER_CHARS = 400
 
@@ -334,6 +335,18 @@ def teaser_html(html: str, max_words: int = TEASER_WORDS, max_chars: int = TEASE
     while end >= 0 and not clean_html_to_text(html[:end]):
         end = html.find("</p>", end + 1)
     first = html[: end + len("</p>")] if end >= 0 else html
+    # Most openings are short: then no cut is possible, and the word-by-word count below is
+    # not needed. A word's characters (unescaped: never more) and the one counted between two
+    # words all lie in ``first``, and every word but the first follows a space or a tag.
+    most_words = 1 + len(_SPACES_RE.findall(first)) + first.count("<")
+    if len(first) <= max_chars and most_words <= max_words:
+        return first
+    return _cut_opening(first, max_words, max_chars)
+
+
+def _cut_opening(first: str, max_words: int, max_chars: int) -> str:
+    """``first`` (clean HTML), cut at the word that passes ``max_words`` words or
+    ``max_chars`` characters of text, with an ellipsis and its tags closed."""
     words = chars = 0
     kept: list[str] = []
     for token in _SERIALISED_TOKEN_RE.finditer(first):
