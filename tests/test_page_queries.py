@@ -205,7 +205,7 @@ def test_cards_show_what_the_orm_reads(django_assert_num_queries):
         orm.for_country(norway)[:10]
     )
     assert _orm_view(_cards(source_id=other.pk).read(10)) == _orm_view(orm.filter(source=other))
-    letters = _cards(roundups=True).read(10)
+    letters = _cards(kinds="roundups").read(10)
     assert [s.title for s in letters] == ["Letter"]
     # Keyset bounds, both ways (ties on the time included, as older_than/newer_than).
     middle = cards[1]
@@ -220,7 +220,7 @@ def test_cards_walk_the_recent_indexes(no_seq_scans):
     far_back = _cards(country_id=norway.pk).older_than(timezone.now(), 10)
     for listing, expected in (
         (far_back, ("story_visible_recent_idx", "Index Cond: (ROW(published_at, id) < ROW(")),
-        (_cards(roundups=True), ("story_roundup_recent_idx",)),
+        (_cards(kinds="roundups"), ("story_roundup_recent_idx",)),
     ):
         sql, params = listing.sql(21)
         with connection.cursor() as cursor:

@@ -25,23 +25,89 @@ from typing import Any
 
 from django.db import connection
 
-from feeds.models import Country, Source, Story, StoryCountry, StoryKind, StoryTopic, Topic
+from feeds.models import (
+    Country,
+    Source,
+    Story,
+    StoryCountry,
+    StoryKind,
+    StoryTopic,
+    Topic,
+)
 
-# What a card shows of a story (``feeds.web.templatetags._card``), and what a page's cursor
-# and its lead image read; in the model's order of fields, as ``Model.from_db`` takes them.
-_SHOWN = {
-    "id",
-    "title",
-    "summary",
-    "published_at",
-    "original_outlet",
-    "primary_country_id",
-    "image_file",
-    "image_width",
-    "image_height",
-}
-_SOURCE = ("id", "name", "slug")  # of its outlet
-_COLUMNS = (*(f.attname for f in Story._meta.concrete_fields if f.attname in _SHOWN), "source_id")
+
+class Columns:
+    """What a listing reads of each story and of its outlet (attribute names, in the models'
+    order of fields, as ``Model.from_db`` takes them), and how the database's values are
+    converted as the ORM would (SQLite's dates), worked out once per database vendor."""
+
+    def __init__(self, story: set[str], source: set[str]) -> None:
+        self.story = tuple(f.attname for f in Story._meta.concrete_fields if f.attname in story)
+        self.source = tuple(f.attname for f in Source._meta.concrete_fields if f.attname in source)
+        self._converters: dict[str, list[tuple[int, Callable[[object], object]]]] = {}
+
+    def select(self) -> str:
+        """The columns of a row (``stories_of`` reads them): the story's, its outlet's, and its
+        shown countries' and topics' ids."""
+        story = ", ".join(f"s.{name}" for name in self.story)
+        source = ", ".join(f"src.{name}" for name in self.source)
+        countries = _tag_ids(StoryCountry._meta.db_table, "country_id")
+        topics = _tag_ids(StoryTopic._meta.db_table, "topic_id")
+        return f"{story}, {source}, {countries}, {topics}"
+
+    def converters(self) -> list[tuple[int, Callable[[object], object]]]:
+        """(index in the story's columns, function of the value) for those that need one."""
+        vendor = connection.vendor
+        if vendor not in self._converters:
+            out = []
+            fields = {f.attname: f for f in Story._meta.concrete_fields}
+            for index, name in enumerate(self.story):
+                field = fields[name]
+                col = field.get_col(Story._meta.db_table)
+                functions = connection.ops.get_db_converters(col)
+                functions += field.get_db_converters(connection)
+                if functions:
+                    out.append((index, _apply(functions, col)))
+            self._converters[vendor] = out
+        return self._converters[vendor]
+
+
+# A card (``feeds.web.templatetags._card``): headline, teaser, outlet, time, the lead image,
+# and what a page's cursor reads.
+CARD = Columns(
+    {
+        "id",
+        "title",
+        "summary",
+        "published_at",
+        "original_outlet",
+        "primary_country_id",
+        "image_file",
+        "image_width",
+        "image_height",
+    },
+    {"id", "name", "slug"},
+)
+# A feed's item (``feeds.syndication.feeds.StoryFeed``'s item methods): its title, teaser
+# and body (shown where the outlet allows), credit and link, author, dates, image and
+# language, with its outlet's.
+FEED_ITEM = Columns(
+    {
+        "id",
+        "link",
+        "title",
+        "summary",
+        "content",
+        "author",
+        "original_outlet",
+        "image_url",
+        "language",
+        "published_at",
+        "source_updated_at",
+        "primary_country_id",
+    },
+    {"id", "name", "slug", "language", "show_full_text"},
+)
 
 
 def _ids(value: object) -> list[int]:
@@ -61,16 +127,22 @@ def _tag_ids(table: str, column: str) -> str:
     return f"(SELECT group_concat(x.{column}) {rows})"
 
 
+ARTICLES, ROUNDUPS, ALL = "articles", "roundups", "all"  # Cards.kinds
+
+
 @dataclass(frozen=True)
 class Cards:
     """The visible stories of one listing, newest first: all of them (home), or one
-    country's, topic's, both, or one outlet's; articles, or only round-ups."""
+    country's, topic's, both, or one outlet's; stories proper (``ARTICLES``: what pages
+    list), only newsletters, digests and podcasts (``ROUNDUPS``), or every kind (``ALL``:
+    the feeds)."""
 
     country_id: int | None = None
     topic_id: int | None = None
     source_id: int | None = None
-    roundups: bool = False  # newsletters, digests and podcasts instead of stories proper
+    kinds: str = "articles"  # ARTICLES, ROUNDUPS or ALL
     bound: tuple[str, datetime, int] | None = None  # ("<" or ">", published_at, pk)
+    columns: Columns = CARD  # what is read of each story
     # Every country and topic by id (the navigation's): what the tags' ids are read into.
     countries: Mapping[int, Country] = field(default_factory=dict, compare=False, repr=False)
     topics: Mapping[int, Topic] = field(default_factory=dict, compare=False, repr=False)
@@ -83,8 +155,11 @@ class Cards:
 
     def sql(self, limit: int, oldest_first: bool = False) -> tuple[str, list[Any]]:
         joins = [f"JOIN {Source._meta.db_table} src ON src.id = s.source_id"]
-        where = [_VISIBLE, "NOT (s.kind = %s)" if self.roundups else "s.kind = %s"]
-        params: list[Any] = [StoryKind.STORY]
+        where: list[str] = [_VISIBLE]
+        params: list[Any] = []
+        if self.kinds != ALL:
+            where.append("NOT (s.kind = %s)" if self.kinds == ROUNDUPS else "s.kind = %s")
+            params.append(StoryKind.STORY)
         if self.country_id is not None:
             joins.append(f"JOIN {StoryCountry._meta.db_table} c ON c.story_id = s.id")
             where += ["c.country_id = %s", "NOT c.rejected"]
@@ -103,7 +178,7 @@ class Cards:
             params += [connection.ops.adapt_datetimefield_value(published_at), pk]
         order = "ASC" if oldest_first else "DESC"
         sql = (
-            f"SELECT {_select()} FROM {Story._meta.db_table} s {' '.join(joins)} "
+            f"SELECT {self.columns.select()} FROM {Story._meta.db_table} s {' '.join(joins)} "
             f"WHERE {' AND '.join(where)} "
             f"ORDER BY s.published_at {order}, s.id {order} LIMIT %s"
         )
@@ -113,12 +188,12 @@ class Cards:
         """Up to ``limit`` stories, newest first (or oldest first), each with its source, its
         primary country and its shown tags. One query."""
         rows = _fetch(*self.sql(limit, oldest_first))
-        return stories_of(rows, self.countries, self.topics)
+        return stories_of(rows, self.columns, self.countries, self.topics)
 
     def per_country_sql(self, since: datetime, size: int) -> tuple[str, list[Any]]:
         story, tag = Story._meta.db_table, StoryCountry._meta.db_table
         # Each row also says the country whose section it is in (a story may be in several).
-        columns = f"{_select()}, top.country_id"
+        columns = f"{self.columns.select()}, top.country_id"
         source = Source._meta.db_table
         joins = f"JOIN {story} s ON s.id = top.id JOIN {source} src ON src.id = s.source_id"
         newest = "ORDER BY s.published_at DESC, s.id DESC"
@@ -156,7 +231,8 @@ class Cards:
         page's sections), newest first, by country id. One query."""
         rows = _fetch(*self.per_country_sql(since, size))
         sections: dict[int, list[Story]] = {}
-        for row, story in zip(rows, stories_of(rows, self.countries, self.topics), strict=True):
+        stories = stories_of(rows, self.columns, self.countries, self.topics)
+        for row, story in zip(rows, stories, strict=True):
             sections.setdefault(row[-1], []).append(story)
         return sections
 
@@ -171,63 +247,36 @@ def _fetch(sql: str, params: list[Any]) -> list[tuple]:
 _VISIBLE = "NOT s.is_hidden AND s.canonical_id IS NULL"
 
 
-def _select() -> str:
-    """The columns of a card (``stories_of`` reads them): the story's, its outlet's, and its
-    shown countries' and topics' ids."""
-    columns = ", ".join(f"s.{name}" for name in _COLUMNS)
-    countries = _tag_ids(StoryCountry._meta.db_table, "country_id")
-    topics = _tag_ids(StoryTopic._meta.db_table, "topic_id")
-    return f"{columns}, src.name, src.slug, {countries}, {topics}"
-
-
 def stories_of(
-    rows: list[tuple], countries: Mapping[int, Country], topics: Mapping[int, Topic]
+    rows: list[tuple],
+    columns: Columns,
+    countries: Mapping[int, Country],
+    topics: Mapping[int, Topic],
 ) -> list[Story]:
-    """``Story`` instances from rows of ``Cards.sql``'s columns."""
-    converters = _converters()
+    """``Story`` instances, each with its ``Source``, from rows of ``columns.select()``."""
+    converters = columns.converters()
     sources: dict[int, Source] = {}
     stories = []
-    width = len(_COLUMNS)
+    width, source_width = len(columns.story), len(columns.source)
     for row in rows:
-        values = list(row[: width - 1])
+        values = list(row[:width])
         for index, convert in converters:
             values[index] = convert(values[index])
-        story = Story.from_db(connection.alias, _COLUMNS[:-1], values)
-        source_id, name, slug, country_ids, topic_ids = row[width - 1 : width + 4]
-        source = sources.get(source_id)
+        story = Story.from_db(connection.alias, columns.story, values)
+        source_values = row[width : width + source_width]
+        source = sources.get(source_values[0])  # its id: the first of Source's fields
         if source is None:
-            source = Source.from_db(
-                connection.alias, ("id", "name", "slug"), (source_id, name, slug)
-            )
-            sources[source_id] = source
+            source = Source.from_db(connection.alias, columns.source, source_values)
+            sources[source.pk] = source
         story.source = source  # sets source_id too
         primary = countries.get(story.primary_country_id)  # type: ignore[arg-type]
         if primary is not None:
             story.primary_country = primary
+        country_ids, topic_ids = row[width + source_width : width + source_width + 2]
         story.tag_countries = [countries[i] for i in _ids(country_ids) if i in countries]
         story.tag_topics = [topics[i] for i in _ids(topic_ids) if i in topics]
         stories.append(story)
     return stories
-
-
-_CONVERTERS: dict[str, list[tuple[int, Callable[[object], object]]]] = {}
-
-
-def _converters() -> list[tuple[int, Callable[[object], object]]]:
-    """The database's value converters of the columns that need one (SQLite's dates), as the
-    ORM applies them: (index, function of the value). Worked out once per database vendor."""
-    vendor = connection.vendor
-    if vendor not in _CONVERTERS:
-        out = []
-        fields = {f.attname: f for f in Story._meta.concrete_fields}
-        for index, name in enumerate(_COLUMNS[:-1]):
-            field = fields[name]
-            col = field.get_col(Story._meta.db_table)
-            functions = connection.ops.get_db_converters(col) + field.get_db_converters(connection)
-            if functions:
-                out.append((index, _apply(functions, col)))
-        _CONVERTERS[vendor] = out
-    return _CONVERTERS[vendor]
 
 
 def _apply(functions: list, expression: object) -> Callable[[object], object]:

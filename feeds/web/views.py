@@ -69,7 +69,7 @@ from feeds.tagging.countries import COUNTRIES as COUNTRY_DEFS
 from feeds.tagging.store import tag_reasons
 from feeds.web import caching
 from feeds.web.caching import public_page
-from feeds.web.cards import Cards
+from feeds.web.cards import ROUNDUPS, Cards
 from feeds.web.params import (
     SEARCH_MAX_PAGE,
     BadParameter,
@@ -401,7 +401,7 @@ def home(request: HttpRequest, params: ListingParams) -> HttpResponse:
         lead=page.stories[0] if page.stories else None,
         latest=page.stories[1:],
         sections=_country_sections(nav, newest),
-        roundups=nav.cards(roundups=True).read(3),
+        roundups=nav.cards(kinds=ROUNDUPS).read(3),
         storylines=list(Storyline.objects.this_week().only("slug", "title")[:HOME_STORYLINES]),
         map_regions=[region for region in regions if region["shape"]],
         map_list=sorted(regions, key=lambda region: region["name"]),
