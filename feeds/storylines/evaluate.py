@@ -2,8 +2,9 @@
 and recall of "same storyline". Pure: no Django, no database, no network.
 
 Owns: the set's format (events of stories by outlet, hours after the event's day, headline
-and lead; ``copy`` lines republish an event's first story word for word), the outlets the
-sets use, and the scores. ``manage.py evaluate_storylines`` stores the stories, places them
+and lead, or a headline alone for a feed item that has no lead; ``copy`` lines republish an
+event's first story word for word, crediting its outlet), the outlets the sets use, and the
+scores. ``manage.py evaluate_storylines`` stores the stories, places them
 as ingest would and hands the result here.
 May import: the standard library.
 """
@@ -66,8 +67,9 @@ class Item:
     outlet: str
     published_at: datetime
     title: str
-    lead: str
+    lead: str  # "" for a headline-only item (a feed item with no teaser)
     copy_of: str = ""  # the key of the story this republishes word for word
+    credit: str = ""  # the outlet a copy credits in its byline (the original's)
 
 
 def parse(text: str, name: str = "set") -> list[Item]:
@@ -91,20 +93,26 @@ def parse(text: str, name: str = "set") -> list[Item]:
         head, *rest = (p.strip() for p in line.split("|"))
         words = head.split()
         if len(words) < 2 or words[0] not in OUTLETS or not words[1].startswith("+"):
-            raise SetError(f"{where}: a story line is '<outlet> +<hours> | headline | lead'")
+            raise SetError(
+                f"{where}: a story line is '<outlet> +<hours> | headline | lead' "
+                "(or '| headline' alone)"
+            )
         when = START + timedelta(days=day, hours=float(words[1][1:]))
         key = f"{event}/{sum(1 for i in items if i.event == event)}"
         if len(words) == 3 and words[2] == "copy" and not rest:
             original = first.get(event)
             if original is None:
                 raise SetError(f"{where}: a copy before the event's first story")
+            credit = OUTLETS[original.outlet].name
             items.append(
-                Item(key, event, words[0], when, original.title, original.lead, original.key)
+                Item(
+                    key, event, words[0], when, original.title, original.lead, original.key, credit
+                )
             )
             continue
-        if len(rest) != 2 or not all(rest):
-            raise SetError(f"{where}: a story needs a headline and a lead")
-        item = Item(key, event, words[0], when, rest[0], rest[1])
+        if not 1 <= len(rest) <= 2 or not all(rest):
+            raise SetError(f"{where}: a story needs a headline, and a lead unless it has none")
+        item = Item(key, event, words[0], when, rest[0], rest[1] if len(rest) == 2 else "")
         first.setdefault(event, item)
         items.append(item)
     return items

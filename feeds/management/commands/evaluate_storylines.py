@@ -69,6 +69,7 @@ def run_set(items: list[evaluate.Item]) -> tuple[dict[str, str], dict[str, int |
             link=link,
             title=item.title,
             summary=item.lead,
+            original_outlet=item.credit,  # a republication's byline names the original
             language=outlet.language,
             published_at=item.published_at,
             first_seen_at=item.published_at,
