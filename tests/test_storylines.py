@@ -54,8 +54,45 @@ def test_russian_and_english_names_meet_as_anchors() -> None:
     en = anchors.find("Fence goes up at Storskog border crossing between Kirkenes and Nikel")
     ru = anchors.find("Норвегия строит забор на КПП Стурскуг у Киркенеса, недалеко от Никеля")
     shared = set(en) & set(ru)
-    assert {"@kirkenes", "@border", "@nikel", "=kirke"} <= shared
-    assert "=norve" not in ru  # a country's own name anchors nothing
+    assert {"@kirkenes", "@border", "@nikel", "=karkan", "=starsk"} <= shared
+    assert not any(k.startswith("=narv") for k in ru)  # a country's own name anchors nothing
+
+
+@pytest.mark.parametrize(
+    ("russian", "english"),
+    [
+        ("Копенгагена", "Copenhagen"),  # г for h, к for c
+        ("Хаммерфесте", "Hammerfest"),  # х for h, a case ending
+        ("Нууке", "Nuuk"),  # a short name and its ending
+        ("Люнгене", "Lyngen"),  # ю for y
+        ("ФосАгро", "PhosAgro"),  # ф for ph
+        ("Апатитах", "Apatity"),  # -ах, and the -y of a Russian plural
+        ("Вардё", "Vardø"),
+        ("Якутии", "Yakutia"),
+    ],
+)
+def test_a_name_sounds_the_same_in_both_scripts(russian: str, english: str) -> None:
+    assert (
+        anchors.sound(russian)[: anchors.NAME_LETTERS]
+        == (anchors.sound(english)[: anchors.NAME_LETTERS])
+    )
+
+
+def test_which_capitalised_words_are_names() -> None:
+    # Opening a headline: a place the gazetteer knows, a possessive, a capital inside.
+    assert "=davak" in anchors.find("Diavik closure leaves the territory's economy searching")
+    assert "=vard" in anchors.find("Vardø's new radar is up and running")
+    assert "=fasagr" in anchors.find("PhosAgro blast kills one worker")
+    assert not any(k[0] == "=" for k in anchors.find("Predators killed a record number"))
+    # ... or a word the story's other text capitalises inside a sentence.
+    names = anchors.capitalised_inside("The mine owner Ekati Ltd says so.")
+    assert "=akat" in anchors.find("Ekati sold to new owner", names)
+    # A Title Case headline's capitals are no names; its known places still are.
+    title_case = anchors.find("Thawing Permafrost Damages Runway at Svalbard Airport")
+    assert {k for k in title_case if k[0] == "="} == {"=svalba"}
+    # Words of institutions' names (anchors.toml [names]) and acronyms an anchor covers.
+    assert anchors.find("The Coast Guard and the Juneau Assembly met.") == {"=yan": 1}
+    assert anchors.find("Arctic LNG 2 and NATO") == {"@lng": 1, "@nato": 1}
 
 
 def test_numbers_are_anchors_in_any_language_and_years_are_not() -> None:
@@ -68,8 +105,11 @@ def test_numbers_are_anchors_in_any_language_and_years_are_not() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[anchors]\nkola = 'Kola'", "must be a list"),
-        ("[anchors]\nkola = ['*']", "no words"),
+        ("[anchors.places]\nkola = 'Kola'", "must be a list"),
+        ("[anchors.places]\nkola = ['*']", "no words"),
+        ("[anchors]\nkola = ['Kola']", "kinds: places, organisations, things"),
+        ("[anchors.towns]\nkola = ['Kola']", "kinds: places"),
+        ("[anchors.places]\nkola = ['Kola']\n[names]\nnot_names = ['two words']", "not one"),
         ("anchors = 3", "at least one anchor"),
         ("[anchors\n", "anchors:"),
     ],
@@ -206,11 +246,10 @@ def test_evaluate_storylines_meets_its_targets_on_dev_and_held_out_sets() -> Non
     call_command("evaluate_storylines", stdout=out)
     lines = out.getvalue().splitlines()
     assert [line.split(":")[0] for line in lines] == ["dev.txt", "holdout.txt"]
-    # The targets (0.9 / 0.8) hold on the set the weights were tuned on. The held-out set
-    # measured precision 0.913, recall 0.778 when they were last tuned (recall short of the
-    # target: cross-country coverage that the tagger places in another country is split off):
-    # kept here as a floor, so that it can only get better.
-    floors = {"dev.txt": (0.9, 0.8), "holdout.txt": (0.9, 0.75)}
+    # The targets (0.9 / 0.8) hold on the set the weights were tuned on and on the held-out
+    # set, headline-only items and their distractors included (last measured: dev 0.933 /
+    # 0.900, held out 1.000 / 0.855).
+    floors = {"dev.txt": (0.9, 0.8), "holdout.txt": (0.9, 0.8)}
     for line in lines:
         precision = float(line.split("precision ")[1].split()[0])
         recall = float(line.split("recall ")[1].split()[0])

@@ -22,6 +22,7 @@ from feeds.related.words import (
     CONCEPT_WORDS,
     COUNTRY_WORDS,
     GENERIC_TERMS,
+    GEO_TERMS,
     PLACE_TERMS,
     THEME_OF,
     WORD,
@@ -68,7 +69,7 @@ def plain_text(fragment: str) -> str:
     return fragment
 
 
-def _kind_factor(t: str, names: set[str]) -> float:
+def _kind_factor(t: str, names: set[str], place_weight: float = PLACE_WEIGHT) -> float:
     if t[0] == "~":
         return CONCEPT_WEIGHT
     if " " in t:
@@ -78,14 +79,14 @@ def _kind_factor(t: str, names: set[str]) -> float:
         if a in GENERIC_TERMS or b in GENERIC_TERMS:
             return GENERIC_WEIGHT
         if a in PLACE_TERMS and b in PLACE_TERMS:
-            return PLACE_WEIGHT
+            return PLACE_WEIGHT if a in GEO_TERMS or b in GEO_TERMS else place_weight
         return NAME_BOOST if a in names and b in names else 1.0
     if t in COUNTRY_WORDS:
         return COUNTRY_WORD_WEIGHT
     if t in GENERIC_TERMS:
         return GENERIC_WEIGHT
     if t in PLACE_TERMS:
-        return PLACE_WEIGHT
+        return PLACE_WEIGHT if t in GEO_TERMS else place_weight
     return NAME_BOOST if t in names else 1.0
 
 
@@ -125,8 +126,19 @@ class Profile:
         return {k for k, v in themes.items() if top and v >= share * top}
 
     @classmethod
-    def of(cls, title: str, summary: str, content: str = "", *, surface: bool = False) -> Profile:
-        """``summary`` and ``content`` are HTML; the content counts only if the teaser is short."""
+    def of(
+        cls,
+        title: str,
+        summary: str,
+        content: str = "",
+        *,
+        surface: bool = False,
+        place_weight: float = PLACE_WEIGHT,
+    ) -> Profile:
+        """``summary`` and ``content`` are HTML; the content counts only if the teaser is short.
+        ``place_weight``: a named place's weight beside a word's (storylines weigh places as
+        words: where an event happened is part of which event it is); "river", "region" and
+        the other geographic words keep ``PLACE_WEIGHT``."""
         tf: dict[str, float] = {}
         names: set[str] = set()
         words: dict[str, str] | None = {} if surface else None
@@ -135,7 +147,7 @@ class Profile:
             lead = (lead + " " + plain_text(content[:CONTENT_CHARS])).strip()
         _count(title or "", TITLE_WEIGHT, TITLE_WORDS, tf, None, words)
         _count(lead, 1.0, LEAD_WORDS, tf, names, words)
-        base = {t: math.log1p(c) * _kind_factor(t, names) for t, c in tf.items()}
+        base = {t: math.log1p(c) * _kind_factor(t, names, place_weight) for t, c in tf.items()}
         return cls(base, words or {})
 
 

@@ -2,12 +2,15 @@
 and the choice. Pure: no Django, no database, no network.
 
 Owns: ``Signature`` (a story's headline-and-lead terms as the related box reads them, plus its
-anchors), ``Stats`` (how common each key is in recent stories), ``Sketch`` (what the clusterer
-knows of a storyline: its summed terms and its dates), ``score`` (shared distinctive terms,
-shared anchors for stories in other languages, time proximity), ``choose`` (the best storyline
-above the threshold, or none: start a new one), ``merge`` (a storyline's terms after a story
-joins) and ``index_keys`` (the few keys a storyline is found by).
-May import: the standard library, ``feeds.related.profiles`` and ``feeds.storylines.anchors``.
+anchors, its headline's names and whether it has a lead at all), ``Stats`` (how common each
+key is in recent stories), ``Sketch`` (what the clusterer knows of a storyline: its summed
+terms, its marks and its dates), ``score`` (shared distinctive terms, shared anchors for
+stories in other languages, time proximity; stronger evidence for a headline alone),
+``choose`` (the best storyline above the threshold, or none: start a new one), ``merge`` (a
+storyline's terms after a story joins) and ``index_keys`` (the few keys a storyline is found
+by).
+May import: the standard library, ``feeds.related`` (profiles, words) and
+``feeds.storylines.anchors``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,15 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from feeds.related.profiles import Profile, plain_text
-from feeds.storylines.anchors import find
+from feeds.related.words import COUNTRY_WORDS, GENERIC_TERMS, WORD
+from feeds.storylines.anchors import (
+    RUSSIAN_STEM,
+    capitalised_inside,
+    find,
+    is_name,
+    is_place,
+    names_place,
+)
 
 # A storyline is continued by stories published within WINDOW of its newest one; nearer
 # counts more (events are told in days, developing subjects in weeks).
@@ -29,18 +40,36 @@ FAR_FACTOR: Final = 0.5  # a story WINDOW after the storyline's newest counts th
 THRESHOLD: Final = 0.20  # join the best storyline scoring at least this (tuned on dev)
 ANCHOR_SHARE: Final = 0.75  # anchors alone (another language) weigh this much of a full match
 MIN_SHARED_ANCHORS: Final = 2
-# Two stories naming people and places, none of them the same, are rarely one event, however
-# alike their words ("border crossing closed" at Storskog and at Salla).
+# A story whose headline names people, places or organisations the storyline never names is
+# rarely its event, however alike their words ("border crossing closed" at Salla against
+# Storskog's; "Ilulissat's new airport" against Nuuk's). Names in the lead do not count:
+# they are often in passing (the university a study came from).
 NO_SHARED_NAME: Final = 0.4
 # A story about another country than every story of the storyline (the tagger's primary
-# country) is another event on the same subject: Norway's cod quota is not Iceland's.
+# country) is another event on the same subject: Norway's cod quota is not Iceland's; unless
+# its headline names a place the storyline names ("Tornio–Haparanda rail link electrified"
+# in Finland, of the Swedish story on the border line).
 OTHER_COUNTRY: Final = 0.5
 COUNTRY_KEY: Final = "^"  # a storyline's terms hold its stories' primary countries so
+HEADLINES_KEY: Final = "+headlines"  # … and this mark while all its stories are headlines
+# Stories whose words in common are all places ("Lapland", "Nuuk") are two events there:
+# a pair needs a thing in common that says what (not a place, a country's word, "record").
+# A headline alone is a few words: a place and a common word shared by chance make a high
+# cosine ("Severomorsk gets a new head of administration" against a Severomorsk fire). When
+# the story or the storyline is headlines only, the pair needs THIN_SHARED distinct words in
+# common (anchors across scripts), and its score counts THIN_FACTOR.
+THIN_SHARED: Final = 2
+THIN_FACTOR: Final = 0.85
+# … and is told within days: a headline has too little in it to tie it to a subject that
+# develops over weeks.
+THIN_WINDOW: Final = timedelta(days=7)
+LEAD_MIN_WORDS: Final = 6  # a teaser adding fewer words than this to the headline is no lead
 ANCHOR_WEIGHT: Final = 1.2  # an anchor's weight beside a word's
 NAME_WEIGHT: Final = 0.8
+PLACE_WEIGHT: Final = 1.0  # a place's name as a word (the related box's profiles weigh it less)
 NUMBER_WEIGHT: Final = 0.6
 TITLE_ANCHOR: Final = 2.0  # an anchor in the headline counts this many times one in the lead
-CYRILLIC_STEM: Final = 6  # Russian words compare by their opening letters (inflections)
+CYRILLIC_STEM: Final = RUSSIAN_STEM  # Russian words compare by their opening letters
 SKETCH_TERMS: Final = 120  # a storyline keeps this many of its strongest terms
 INDEX_KEYS: Final = 10  # … and is found by this many of them
 QUERY_KEYS: Final = 12  # a new story asks the index for this many of its own
@@ -50,10 +79,13 @@ MIN_STORIES: Final = 200  # rarity is judged as if the sample had at least this 
 @dataclass(frozen=True)
 class Signature:
     """What a story is about: term → weight before rarity; keys of anchors start with
-    ``@`` (curated), ``=`` (a name) or ``#`` (a number)."""
+    ``@`` (curated), ``=`` (a name) or ``#`` (a number). ``headline_only``: the story has no
+    lead (a feed item with no teaser, or one repeating the headline)."""
 
     terms: dict[str, float]
     published_at: datetime
+    headline_only: bool = False
+    headline_names: frozenset[str] = frozenset()  # its headline's names and named anchors
 
 
 @dataclass
@@ -93,6 +125,16 @@ def _is_country(key: str) -> bool:
     return key[0] == COUNTRY_KEY
 
 
+def _is_mark(key: str) -> bool:
+    """A storyline's marks (its countries, headlines only), not terms of what it is about."""
+    return key[0] in "^+"
+
+
+def _has_lead(title: str, lead: str) -> bool:
+    seen = {w.casefold() for w in WORD.findall(title)}
+    return sum(1 for w in WORD.findall(lead) if w.casefold() not in seen) >= LEAD_MIN_WORDS
+
+
 def _stem(t: str) -> str:
     """Russian words by their opening letters; word pairs word by word."""
     if t.isascii():
@@ -108,7 +150,7 @@ def signature(
     """``summary`` and ``content`` are HTML, as stored; ``country`` the story's primary
     country (its slug), if it has one."""
     terms: dict[str, float] = {COUNTRY_KEY + country: 1.0} if country else {}
-    for t, w in Profile.of(title, summary, content).base.items():
+    for t, w in Profile.of(title, summary, content, place_weight=PLACE_WEIGHT).base.items():
         if t[0] == "~":
             continue  # broad subjects ("fishery") join unrelated events
         key = _stem(t)
@@ -116,34 +158,36 @@ def signature(
     lead = plain_text(summary or "")
     if len(lead) < 200 and content:
         lead += " " + plain_text(content[:1500])
-    counts: dict[str, float] = {}
-    for text, factor in ((title or "", TITLE_ANCHOR), (lead, 1.0)):
-        for key, n in find(text).items():
-            counts[key] = counts.get(key, 0.0) + n * factor
+    names = capitalised_inside(f"{title}\n{lead}")
+    counts = {key: n * TITLE_ANCHOR for key, n in find(title or "", names).items()}
+    headline_names = frozenset(key for key in counts if is_name(key))
+    for key, n in find(lead, names).items():
+        counts[key] = counts.get(key, 0.0) + n
     for key, count in counts.items():
         kind = {"@": ANCHOR_WEIGHT, "=": NAME_WEIGHT}.get(key[0], NUMBER_WEIGHT)
         terms[key] = terms.get(key, 0.0) + math.log1p(count) * kind
-    return Signature(terms, published_at)
+    return Signature(terms, published_at, not _has_lead(title or "", lead), headline_names)
 
 
 def weighted(terms: Mapping[str, float], stats: Stats) -> tuple[dict[str, float], float]:
-    out = {t: w * stats.idf(t) for t, w in terms.items() if not _is_country(t)}
+    out = {t: w * stats.idf(t) for t, w in terms.items() if not _is_mark(t)}
     return out, math.sqrt(sum(v * v for v in out.values())) or 1.0
 
 
-def time_factor(published_at: datetime, sketch: Sketch) -> float:
-    """1 within NEAR of the storyline's stories, falling to FAR_FACTOR at WINDOW; 0 beyond."""
+def time_factor(published_at: datetime, sketch: Sketch, window: timedelta = WINDOW) -> float:
+    """1 within NEAR of the storyline's stories, falling to FAR_FACTOR at ``window``; 0
+    beyond."""
     if published_at >= sketch.last_published_at:
         gap = published_at - sketch.last_published_at
     elif published_at <= sketch.first_published_at:
         gap = sketch.first_published_at - published_at
     else:
         gap = timedelta(0)
-    if gap > WINDOW:
+    if gap > window:
         return 0.0
     if gap <= NEAR:
         return 1.0
-    return 1.0 - (1.0 - FAR_FACTOR) * (gap - NEAR) / (WINDOW - NEAR)
+    return 1.0 - (1.0 - FAR_FACTOR) * (gap - NEAR) / (window - NEAR)
 
 
 def better_title(sketch: Sketch, story_title: str) -> bool:
@@ -167,7 +211,7 @@ def _cyrillic(t: str) -> bool:
 
 
 def is_cyrillic_story(story: Mapping[str, float]) -> bool:
-    words = [(t, w) for t, w in story.items() if not is_anchor(t) and not _is_country(t)]
+    words = [(t, w) for t, w in story.items() if not is_anchor(t) and not _is_mark(t)]
     return sum(w for t, w in words if _cyrillic(t)) > sum(w for t, w in words if not _cyrillic(t))
 
 
@@ -180,7 +224,7 @@ def script_share(story: Mapping[str, float] | bool, line: Mapping[str, float]) -
     mine = story if isinstance(story, bool) else is_cyrillic_story(story)
     total = same = 0.0
     for t, w in line.items():
-        if is_anchor(t):
+        if is_anchor(t) or _is_mark(t):
             continue
         total += w
         if _cyrillic(t) == mine:
@@ -210,12 +254,30 @@ class Weighted:
         return cls(terms, norm, is_cyrillic_story(sig.terms))
 
 
+def shared_things(
+    mine: Mapping[str, float], theirs: Mapping[str, float], cross: bool
+) -> tuple[int, bool]:
+    """How many distinct things the story and the storyline both name (words, single, not
+    pairs; across scripts, anchors), and whether one of them at least says what, not where
+    (not a place, a country's word, nor a word of quantity such as "record")."""
+    if cross:
+        shared = [t for t in mine if is_anchor(t) and t in theirs]
+    else:
+        shared = [t for t in mine if " " not in t and not is_anchor(t) and t in theirs]
+    what = (t for t in shared if t not in GENERIC_TERMS and t not in COUNTRY_WORDS)
+    return len(shared), any(not is_place(t) for t in what)
+
+
 def score(sig: Signature, sketch: Sketch, stats: Stats, story: Weighted | None = None) -> Match:
     """How well the story continues the storyline: the cosine of their rarity-weighted terms,
     or, for a story in another language (few shared words), the share of the story's anchors
-    the storyline has, when at least MIN_SHARED_ANCHORS of them; then nearness in time.
-    ``story``: the story's ``Weighted`` terms, when the caller scores it more than once."""
-    when = time_factor(sig.published_at, sketch)
+    the storyline has, when at least MIN_SHARED_ANCHORS of them; less when its headline names
+    what the storyline never does or it is another country's; nothing with only places in
+    common; then nearness in time. A headline alone (or a storyline of headlines) needs more
+    in common, counts less and stays near in time. ``story``: the story's ``Weighted``
+    terms, when the caller scores it more than once."""
+    thin = sig.headline_only or HEADLINES_KEY in sketch.terms
+    when = time_factor(sig.published_at, sketch, THIN_WINDOW if thin else WINDOW)
     if not when:
         return Match(sketch.id, 0.0, 0.0, 0.0)
     story = story or Weighted.of(sig, stats)
@@ -236,13 +298,26 @@ def score(sig: Signature, sketch: Sketch, stats: Stats, story: Weighted | None =
         theirs_part = sum(theirs[t] for t in shared) / (theirs_anchors or 1.0)
         anchor_share = math.sqrt(mine_part * theirs_part) * other_script
     best = max(text, ANCHOR_SHARE * anchor_share)
-    names = [t for t in anchors if t[0] == "="]
-    if names and not any(t in theirs for t in names) and any(t[0] == "=" for t in theirs):
+    if (
+        sig.headline_names
+        and not any(t in theirs for t in sig.headline_names)
+        and any(t[0] == "=" for t in theirs)
+    ):
         best *= NO_SHARED_NAME
     mine_country = [t for t in sig.terms if _is_country(t)]
     line_countries = [t for t in sketch.terms if _is_country(t)]
-    if mine_country and line_countries and mine_country[0] not in line_countries:
+    if (
+        mine_country
+        and line_countries
+        and mine_country[0] not in line_countries
+        and not any(t in theirs and names_place(t) for t in sig.headline_names)
+    ):
         best *= OTHER_COUNTRY
+    count, what = shared_things(mine, theirs, other_script > 0.5)
+    if not what or (thin and count < THIN_SHARED):
+        best = 0.0  # only places in common (or a headline's single word): chance
+    if thin:
+        best *= THIN_FACTOR
     return Match(sketch.id, round(best * when, 4), round(text, 4), round(anchor_share, 4))
 
 
@@ -262,12 +337,18 @@ def choose(
 
 
 def merge(terms: Mapping[str, float], sig: Signature) -> dict[str, float]:
-    """A storyline's terms after the story joins: summed, the strongest SKETCH_TERMS kept."""
-    out = dict(terms)
+    """A storyline's terms after the story joins: summed, the strongest SKETCH_TERMS kept,
+    and its marks (its countries; headlines only, while every story is)."""
+    out = {t: w for t, w in terms.items() if t != HEADLINES_KEY}
     for t, w in sig.terms.items():
         out[t] = out.get(t, 0.0) + w
-    strongest = sorted(out.items(), key=lambda kv: (-kv[1], kv[0]))[:SKETCH_TERMS]
-    return {t: round(w, 3) for t, w in strongest}
+    marks = {t: w for t, w in out.items() if _is_mark(t)}
+    strongest = sorted(
+        ((t, w) for t, w in out.items() if not _is_mark(t)), key=lambda kv: (-kv[1], kv[0])
+    )[:SKETCH_TERMS]
+    if sig.headline_only and (not terms or HEADLINES_KEY in terms):
+        marks[HEADLINES_KEY] = 1.0
+    return {t: round(w, 3) for t, w in strongest + sorted(marks.items())}
 
 
 def top_keys(terms: Mapping[str, float], stats: Stats, limit: int) -> list[str]:
@@ -275,7 +356,7 @@ def top_keys(terms: Mapping[str, float], stats: Stats, limit: int) -> list[str]:
     singles = [
         (t, w * stats.idf(t))
         for t, w in terms.items()
-        if " " not in t and len(t) <= 64 and not _is_country(t)
+        if " " not in t and len(t) <= 64 and not _is_mark(t)
     ]
     singles.sort(key=lambda kv: (-kv[1], kv[0]))
     return [t for t, _ in singles[:limit]]
