@@ -5,7 +5,8 @@ Owns: the statistics of recent stories' keys (cached per process behind ``clear(
 candidate query (storylines sharing one of the story's distinctive keys, newest story within
 ``scoring.WINDOW``: an index range per key on ``storylineterm_recent_idx``, never a scan of
 the archive), writing a membership, and ``refresh`` (a storyline's counts, dates, terms and
-index rows from its members). Never full re-clustering: each story is placed once; an
+index rows from its members; ``refresh_recent`` for every storyline still open, after the
+way stories are read changed). Never full re-clustering: each story is placed once; an
 editor's pinned membership is never touched.
 May import: ``feeds.models``, ``feeds.storylines.scoring`` and ``feeds.storylines.anchors``.
 """
@@ -16,6 +17,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import connection, transaction
 from django.db.models import Count, Max, Min
@@ -159,10 +161,7 @@ def place(story: Story) -> Placed:
     country = story.primary_country.slug if story.primary_country else ""
     sig = story_signature(story.title, story.summary, story.content, story.published_at, country)
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                # Two workers placing two stories of one new event would each start it.
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+        _lock()
         sketches = {s.id: s for s in sketches_near(scoring.query_keys(sig, stats), sig)}
         match = scoring.choose(sig, sketches.values(), stats)
         created = match is None
@@ -185,6 +184,14 @@ def place(story: Story) -> Placed:
         )
         refresh(line.pk, scoring.merge(terms, sig), stats)
     return Placed(story.pk, line.pk, created, match.score if match else 1.0)
+
+
+def _lock() -> None:
+    """One placement (or re-reading) at a time, until the transaction ends: two workers
+    placing two stories of one new event would each start it."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
 
 
 def new_slug(title: str, story_id: int) -> str:
@@ -236,6 +243,26 @@ def refresh(
             StorylineTerm(storyline_id=storyline_id, term=t, last_published_at=agg["last"])
             for t in scoring.index_keys(terms, stats)
         )
+
+
+def refresh_recent(since: datetime) -> int:
+    """Re-read the storylines shown with a story since ``since`` (those new stories can
+    still join): their terms and index rows as the clusterer reads stories now, after
+    ``anchors.toml`` or the scoring changed (a name's key, a new anchor). Memberships stay
+    as they are. Returns how many storylines were re-read."""
+    clear()
+    ids = list(
+        Storyline.objects.shown()
+        .filter(last_published_at__gte=since)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    stats = statistics()
+    for pk in ids:
+        with transaction.atomic():
+            _lock()  # a story placed meanwhile is in the members read, or waits
+            refresh(pk, stats=stats)
+    return len(ids)
 
 
 def refresh_for(story_ids: Iterable[int]) -> int:
