@@ -1191,11 +1191,7 @@ class Digest(models.Model):
 
     def shown_storylines(self) -> models.QuerySet[DigestStoryline]:
         """The storylines of the week readers get: none hidden or merged away since."""
-        return (
-            self.storylines.filter(storyline__hidden=False, storyline__merged_into__isnull=True)
-            .select_related("storyline")
-            .order_by("position", "id")
-        )
+        return self.storylines.shown()
 
 
 class DigestLineQuerySet(models.QuerySet["DigestLine"]):
@@ -1241,6 +1237,17 @@ class DigestLine(models.Model):
         return self.target.outlet
 
 
+class DigestStorylineQuerySet(models.QuerySet["DigestStoryline"]):
+    def shown(self) -> DigestStorylineQuerySet:
+        """The storylines of the week as readers get them, in order: none hidden or merged
+        away since."""
+        return (
+            self.filter(storyline__hidden=False, storyline__merged_into__isnull=True)
+            .select_related("storyline")
+            .order_by("position", "id")
+        )
+
+
 class DigestStoryline(models.Model):
     """One of the (up to five) storylines of the week a digest leads with."""
 
@@ -1250,6 +1257,8 @@ class DigestStoryline(models.Model):
     # Why the system chose it ("this week: 6 stories, 4 outlets in 3 countries"): shown to
     # editors.
     reason = models.CharField(max_length=200, blank=True, editable=False)
+
+    objects = DigestStorylineQuerySet.as_manager()
 
     class Meta:
         ordering = ["position", "id"]

@@ -28,6 +28,7 @@ from feeds.models import (
     DigestChange,
     DigestLine,
     DigestSend,
+    DigestStoryline,
     Story,
     Storyline,
     StorylineMembership,
@@ -380,6 +381,13 @@ def test_a_draft_is_not_published_until_an_editor_approves_it_in_the_admin(
 
 
 def test_the_digest_feeds_carry_each_published_week(client, draft, editor):
+    line = Storyline.objects.create(slug="barents-ferries", title="Ferries across the Barents")
+    hidden = Storyline.objects.create(
+        slug="withdrawn", title="A storyline hidden since", hidden=True
+    )
+    for position, storyline in enumerate((line, hidden)):
+        DigestStoryline.objects.create(digest=draft, storyline=storyline, position=position)
+    Digest.objects.filter(pk=draft.pk).update(introduction="Ice and ships.\nAnd an election.")
     publishing.approve(draft, editor)
     for path in ("/digest/feed/", "/digest/feed/atom/"):
         parsed = feedparser.parse(client.get(path).content)
@@ -389,9 +397,18 @@ def test_the_digest_feeds_carry_each_published_week(client, draft, editor):
         assert entry.id == "tag:arcticnews,2026:digest/2026-W48"
         assert urlsplit(entry.link).path == "/digest/2026/48/"
         assert "<strong>Norway:</strong>" in entry.summary and "Kirkenes" in entry.summary
+        # The intro's lines as the page shows them; the storylines of the week, as on the
+        # page and in the email (a hidden one left out).
+        assert "Ice and ships.<br />And an election." in entry.summary
+        assert (
+            '<a href="http://testserver/storyline/barents-ferries/">Ferries across the Barents</a>'
+            in entry.summary
+        )
+        assert "hidden since" not in entry.summary
     json_feed = client.get("/digest/feed/json/").json()
     assert json_feed["items"][0]["id"] == "tag:arcticnews,2026:digest/2026-W48"
     assert "Russia: Murmansk shipyard hires welders" in json_feed["items"][0]["summary"]
+    assert "/storyline/barents-ferries/" in json_feed["items"][0]["content_html"]
 
 
 def test_editors_change_a_line_and_the_order_audited_and_an_approved_digest_is_locked(

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import feedgenerator
 
 from feeds.digest.weeks import IsoWeek
-from feeds.models import Digest, DigestLine
+from feeds.models import Digest, DigestLine, DigestStoryline
 from feeds.syndication.feeds import (
     TAG_DATE,
     Listing,
@@ -32,19 +32,32 @@ ITEMS_PER_FEED = 20
 
 
 class DigestItem:
-    """A published digest as a feed item, with its lines' absolute links."""
+    """A published digest as a feed item: its lines and its storylines of the week (as the
+    page and the email show them), with absolute links."""
 
-    def __init__(self, digest: Digest, lines: list[DigestLine], base: str) -> None:
+    def __init__(
+        self,
+        digest: Digest,
+        lines: list[DigestLine],
+        storylines: list[DigestStoryline],
+        base: str,
+    ) -> None:
         self.digest = digest
         self.week = IsoWeek(digest.year, digest.week)
         self.lines = lines
+        self.storylines = storylines
         self.base = base
 
     @property
     def html(self) -> str:
         return render_to_string(
             "feeds/digest/feed_item.html",
-            {"digest": self.digest, "lines": self.lines, "base": self.base},
+            {
+                "digest": self.digest,
+                "lines": self.lines,
+                "storylines": self.storylines,
+                "base": self.base,
+            },
         )
 
 
@@ -62,9 +75,17 @@ class DigestFeed(StoryFeed):
         digests = (
             Digest.objects.published()
             .newest_first()
-            .prefetch_related(Prefetch("lines", DigestLine.objects.shown(), to_attr="shown"))
+            .prefetch_related(
+                Prefetch("lines", DigestLine.objects.shown(), to_attr="shown"),
+                Prefetch(
+                    "storylines", DigestStoryline.objects.shown(), to_attr="shown_week_storylines"
+                ),
+            )
         )
-        return [DigestItem(d, d.shown, listing.origin) for d in digests[:ITEMS_PER_FEED]]
+        return [
+            DigestItem(d, d.shown, d.shown_week_storylines, listing.origin)
+            for d in digests[:ITEMS_PER_FEED]
+        ]
 
     def item_title(self, item: DigestItem) -> str:  # type: ignore[override]
         return plain_title(f"{item.digest.title}: {item.week.label}")
