@@ -175,6 +175,7 @@ class DigestAdmin(admin.ModelAdmin):
 
     # The list's "Draft last week now" button (beat drafts at DIGEST_DRAFT_HOUR only).
     change_list_template = "admin/feeds/digest/change_list.html"
+    # A draft's "Save and approve" (admin/feeds/digest/submit_line.html, for approvers).
 
     def has_add_permission(self, request):
         return False  # the beat drafts each week once
@@ -187,6 +188,18 @@ class DigestAdmin(admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         can_draft = self.has_change_permission(request)
         return super().changelist_view(request, {"can_draft": can_draft, **(extra_context or {})})
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # A draft's page offers "Save and approve": the editor who has just checked the
+        # lines approves where they are, not from the list's actions.
+        context = {"can_approve": self._approver(request), **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, context)
+
+    def response_change(self, request, obj):
+        if "_approve" not in request.POST:
+            return super().response_change(request, obj)
+        self.approve(request, Digest.objects.filter(pk=obj.pk))  # the action, said the same way
+        return HttpResponseRedirect(reverse("admin:feeds_digest_change", args=[obj.pk]))
 
     def draft_last_week_view(self, request: HttpRequest) -> HttpResponse:
         """What beat does each morning, now: idempotent, so an existing draft is kept."""
