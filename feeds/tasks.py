@@ -194,13 +194,25 @@ def draft_weekly_digest() -> int:
 
 @shared_task(name="feeds.send_approved_digests", ignore_result=True, acks_late=True)
 def send_approved_digests() -> int:
-    """Beat: queue the mailing of every newly approved digest. Queued before it is marked,
-    so a crash in between queues it twice at worst, and the send records dedupe that."""
+    """Beat: queue the mailing of every newly approved digest, and the WebSub ping of the
+    digest's feeds (they advertise the hub, and subscribers of the feed are owed the same
+    push as those of the email). Queued before it is marked, so a crash in between queues it
+    twice at worst, and the send records dedupe that."""
     ids = mailing.digests_to_mail()
     for digest_id in ids:
         send_digest.delay(digest_id)
         mailing.mark_queued(digest_id)
+    if ids and settings.WEBSUB_HUB_URL:
+        publish_digest_feeds.delay()
     return len(ids)
+
+
+@shared_task(name="feeds.publish_digest_feeds", ignore_result=True, acks_late=True)
+def publish_digest_feeds() -> int:
+    """Ping the WebSub hub for the digest's feeds (best effort)."""
+    from feeds.syndication.websub import publish_listing
+
+    return len(publish_listing("digest"))
 
 
 @retried_task("feeds.send_digest")

@@ -14,9 +14,12 @@ from django.utils import timezone
 
 from feeds.digest.admin import DigestAdmin
 from feeds.models import Digest, DigestLine, DigestSend, Subscriber
+from feeds.syndication.feeds import hub_url
+from feeds.syndication.formats import LISTING_FORMATS
 from feeds.tasks import send_approved_digests
 from tests.conftest import Worker, wait_for
 from tests.smtpserver import DEFAULT_PORT, SmtpServer
+from tests.test_syndication import hub  # noqa: F401  (the local WebSub hub fixture)
 from tests.test_views import country, make_source, make_story
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -111,3 +114,38 @@ def test_a_worker_killed_mid_send_then_restarted_mails_every_subscriber_once(
     # The batch the first worker died in is the one the second worker finished.
     killed = re.findall(r"send_digest_batch\[([0-9a-f-]+)\] received", first.log())[-1]
     assert re.search(rf"send_digest_batch\[{killed}\] succeeded", second.log())
+
+
+def test_the_sweep_mails_an_approved_week_and_pushes_the_digests_feeds(
+    vocabularies,
+    worker_env,
+    hub,  # noqa: F811
+):
+    """Beat's sweep on a real worker: the approved week is mailed through the SMTP server
+    and the WebSub hub hears of the digest's feeds (they advertise it)."""
+    from arcticnews.celery import app
+
+    digest = _approved_digest()
+    reader = Subscriber.objects.create(email="reader@example.org", key=secrets.token_hex(16))
+    env = {
+        **worker_env,
+        "EMAIL_URL": f"smtp://127.0.0.1:{SMTP_PORT}",
+        "WEBSUB_HUB_URL": hub_url(),
+        "SITE_URL": "https://arctic.example",
+    }
+    app.control.purge()
+    with SmtpServer(SMTP_PORT) as smtp:
+        worker = Worker(env, concurrency=1, name="digest-push").start()
+        try:
+            assert send_approved_digests() == 1
+            wait_for(lambda: smtp.messages, timeout=90, what="the digest mailed\n" + worker.log())
+            wait_for(lambda: hub.received, timeout=30, what="the hub pinged\n" + worker.log())
+        finally:
+            worker.stop()
+        (received,) = smtp.messages
+    assert received.rcpt_tos == [reader.email]
+    assert "News from norway" in received.part("text/plain")
+    topics = [url for _, _, form in hub.received for url in form["hub.url"]]
+    assert topics == [f"https://arctic.example/digest/{fmt.route}" for fmt in LISTING_FORMATS]
+    assert DigestSend.objects.get(digest=digest).state == DigestSend.State.SENT
+    assert send_approved_digests() == 0  # a week is mailed and pushed once

@@ -176,6 +176,16 @@ def publish_storylines(storyline_ids: Iterable[int], story_ids: Iterable[int] = 
     return pinged
 
 
+def publish_listing(listing: str, *args: str) -> list[str]:
+    """Ping the hub for one listing's feeds, in every format (the digest's, when a week is
+    approved: its page cache was bumped by the approval). Returns the topic URLs pinged."""
+    if not hub_url():
+        return []
+    pinged = feed_urls(listing, *args)
+    ping_hub(pinged)
+    return pinged
+
+
 def ping_hub(topic_urls: Sequence[str]) -> None:
     """Notify the hub that these topic URLs have new content. No hub configured: nothing."""
     hub = hub_url()
