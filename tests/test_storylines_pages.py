@@ -275,11 +275,17 @@ def test_the_home_page_ranks_storylines_by_this_weeks_coverage_not_all_time(clie
     assign.refresh(big.pk)
     big.refresh_from_db()
     assert (big.country_count, big.outlet_count) == (6, 7)  # all time: more than the cod's
+    wire = Storyline.objects.create(slug="wire", title="Wire reports on Arctic Council talks")
+    for i in range(2):  # an outlet of no country of its own (a wire service)
+        story = make_story(f"Arctic Council talks, day {i + 1}", source=make_source("The Wire"))
+        StorylineMembership.objects.create(story=story, storyline=wire)
+    assign.refresh(wire.pk)
     page = client.get("/").content.decode()
     section = page[page.index("Storylines this week") :]
     assert section.index(line.title) < section.index(big.title)
     assert "3 countries · 4 outlets · 4 stories this week" in section
     assert "1 country · 1 outlet · 1 story this week" in section
+    assert '<span class="storylines__meta">1 outlet · 2 stories this week' in section
 
 
 @pytest.mark.services
