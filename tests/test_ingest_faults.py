@@ -202,6 +202,94 @@ def test_the_same_item_under_a_new_guid_keeps_its_story_by_headline_and_lead(fix
     assert story.guid == "urn:new-cms:1" and story.first_seen_at == first_seen
 
 
+@pytest.mark.parametrize("days_apart", [7, 0], ids=["a-week-later", "same-day"])
+def test_a_new_guid_at_the_same_link_is_a_new_item_and_the_old_one_is_kept(
+    fixture_server, days_apart
+):
+    """Podcast and show-page feeds give every item one link: a new guid with another headline
+    at that link is a new episode, whenever it comes, never the last one overwritten."""
+    show = "https://pod.example/show"
+    one = entry("pod-1", title="Arctic Hour episode 1", link=show, body="Episode one.")
+    feed = add_feed(fixture_server, "/pod.xml", rss(one))
+    ingest.fetch_and_store(feed.pk, force=True)
+    two = entry(
+        "pod-2",
+        title="Arctic Hour episode 2",
+        link=show,
+        body="Episode two.",
+        hours=-24 * days_apart,
+    )
+    fixture_server.add("/pod.xml", rss(two))  # episode 1 has left the feed
+    run = ingest.fetch_and_store(feed.pk, force=True)
+    assert (run.created, run.updated) == (1, 0)
+    assert Story.objects.get(guid="pod-1").title == "Arctic Hour episode 1"
+    assert Story.objects.get(guid="pod-2").title == "Arctic Hour episode 2"
+
+
+STOCK_TEASER = (
+    "Your morning round-up of the news from across the circumpolar North, read by our "
+    "newsroom in Tromsø"
+)
+
+
+@pytest.mark.parametrize("same_link", [False, True], ids=["own-links", "one-link"])
+@pytest.mark.parametrize("days_apart", [1, 3])
+def test_a_recurring_item_with_a_stock_teaser_is_a_new_story_days_later(
+    fixture_server, days_apart, same_link
+):
+    """ "Daily briefing" with the same stock teaser every day: the same headline and opening
+    words (and even the same link) days apart are two items, not a re-issue of one."""
+
+    def briefing(guid: str, day: int) -> str:
+        link = "https://brief.example/daily" if same_link else f"https://brief.example/{guid}"
+        return entry(guid, title="Daily briefing", link=link, body=STOCK_TEASER, hours=-24 * day)
+
+    feed = add_feed(fixture_server, "/daily.xml", rss(briefing("bl-1", 0)))
+    ingest.fetch_and_store(feed.pk, force=True)
+    fixture_server.add("/daily.xml", rss(briefing("bl-2", days_apart)))
+    run = ingest.fetch_and_store(feed.pk, force=True)
+    assert (run.created, run.updated) == (1, 0)
+    assert set(Story.objects.values_list("guid", flat=True)) == {"bl-1", "bl-2"}
+
+
+@pytest.mark.parametrize(
+    ("old_guid", "old_link", "new_guid", "new_link", "new_title"),
+    [
+        # The CMS starts giving permalink guids; the headline was edited on the way.
+        ("cms-7", "https://ok.example/7", "https://ok.example/7", "https://ok.example/7", "Edited"),
+        # The same link and headline under a CMS's new guid format.
+        ("cms-7", "https://ok.example/7", "urn:cms:7", "https://ok.example/7", "Quay decision"),
+    ],
+    ids=["permalink-guid", "same-link-and-headline"],
+)
+def test_a_reissued_item_under_a_new_guid_keeps_its_story(
+    fixture_server, old_guid, old_link, new_guid, new_link, new_title
+):
+    old = entry(old_guid, title="Quay decision", link=old_link, body="First text.")
+    feed = add_feed(fixture_server, "/reissue.xml", rss(old))
+    ingest.fetch_and_store(feed.pk, force=True)
+    first_seen = Story.objects.get().first_seen_at
+    new = entry(new_guid, title=new_title, link=new_link, body="First text, edited.")
+    fixture_server.add("/reissue.xml", rss(new))
+    run = ingest.fetch_and_store(feed.pk, force=True)
+    assert (run.created, run.updated) == (0, 1)
+    story = Story.objects.get()
+    assert (story.guid, story.title, story.first_seen_at) == (new_guid, new_title, first_seen)
+
+
+def test_the_same_link_and_headline_days_apart_are_two_items(fixture_server):
+    """A weekly show whose items all say "Arctic Hour" at one link: a week apart, two items."""
+    show = "https://pod.example/show"
+    feed = add_feed(
+        fixture_server, "/weekly.xml", rss(entry("wk-1", title="Arctic Hour", link=show, body="1"))
+    )
+    ingest.fetch_and_store(feed.pk, force=True)
+    later = entry("wk-2", title="Arctic Hour", link=show, body="2", hours=-24 * 7)
+    fixture_server.add("/weekly.xml", rss(later))
+    assert ingest.fetch_and_store(feed.pk, force=True).created == 1
+    assert set(Story.objects.values_list("guid", "summary")) == {("wk-1", "1"), ("wk-2", "2")}
+
+
 # --- 3. huge numbers in response headers, and any exception -----------------------------------
 
 

@@ -1,17 +1,31 @@
 """What a fetch writes: which entries are new stories, which update a story we have, and
 which change nothing. Pure (no database), like lemon24/reader's ``Decider``.
 
-A feed's entry is the same item as one of the feed's stories only on evidence that cannot
-collide by accident or by design: the same guid, the same link exactly (after the tracking
-parameters are stripped), or the same headline AND the same opening words. A recurring
-headline ("News in brief") or links that share a long prefix or differ in a fragment are
-different stories; matching them would overwrite the earlier one, which would then be lost.
+An entry is the item a feed's story was when it carries the story's guid. Under another guid
+it is a different item, as in reader and Miniflux, where the guid is the identity: podcast
+and show-page feeds give every item one link, and recurring items ("Daily briefing") repeat
+their headline and a stock teaser, so a link or a headline alone would overwrite the earlier
+item, which would then be lost. Only strong evidence that it is the same item re-issued
+under a new guid (a CMS migration, a feed generator that changed its ids) makes it the known
+story: two agreements, never one (the same link AND headline, the same headline AND opening
+words, or a permalink guid equal to the other's link), and only when both are dated alike
+(``REISSUE_WINDOW``). When in doubt, both are kept: a duplicate can be seen and hidden, a
+lost item is gone.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+# A re-issue under a new guid keeps its date (a migration or a new id format changes the ids,
+# not when the story came out: the Barents Observer's move kept every instant). Items of one
+# feed dated an hour or more apart are different items even with the same link and headline
+# (hourly bulletins, daily briefings, weekly episodes). A migration that also mislabels its
+# time zone gives duplicates, which can be seen and hidden, rather than losses.
+REISSUE_WINDOW = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -23,6 +37,7 @@ class Incoming:
     title_key: str
     lead_key: str
     content_hash: str
+    published: datetime | None = None  # as the story would be dated
 
 
 @dataclass(frozen=True)
@@ -35,6 +50,23 @@ class Known:
     title_key: str
     lead_key: str
     content_hash: str
+    published: datetime | None = None
+
+
+def is_reissue(entry: Incoming, story: Known) -> bool:
+    """Whether an entry under another guid than the story's is the story re-issued."""
+    if entry.published and story.published:
+        if abs(entry.published - story.published) >= REISSUE_WINDOW:
+            return False
+    same_title = bool(entry.title_key) and entry.title_key == story.title_key
+    if same_title and entry.link and entry.link == story.link:
+        return True
+    if same_title and entry.lead_key and entry.lead_key == story.lead_key:
+        return True
+    # A feed that moves to (or from) permalink guids: the new guid is the old link.
+    return bool(
+        (entry.guid and entry.guid == story.link) or (story.guid and story.guid == entry.link)
+    )
 
 
 @dataclass(frozen=True)
@@ -51,16 +83,13 @@ def decide(incoming: Sequence[Incoming], known: Iterable[Known]) -> Plan:
     """Match each entry (guids unique) to at most one known story; no story twice."""
     guids = {e.guid for e in incoming}
     by_guid: dict[str, Known] = {}
-    by_link: dict[str, Known] = {}
-    by_text: dict[tuple[str, str], Known] = {}
+    others: dict[str, list[Known]] = defaultdict(list)  # by link, headline and guid
     for row in known:
         if row.guid in guids:
             by_guid[row.guid] = row
             continue  # that story is the entry under its own guid, not another's
-        if row.link:
-            by_link.setdefault(row.link, row)
-        if row.title_key and row.lead_key:
-            by_text.setdefault((row.title_key, row.lead_key), row)
+        for key in {row.link, row.title_key, row.guid} - {""}:
+            others[key].append(row)
 
     create: list[int] = []
     update: list[tuple[int, int]] = []
@@ -70,12 +99,14 @@ def decide(incoming: Sequence[Incoming], known: Iterable[Known]) -> Plan:
         story = by_guid.get(entry.guid)
         if story is None:
             candidates = (
-                by_link.get(entry.link) if entry.link else None,
-                by_text.get((entry.title_key, entry.lead_key))
-                if entry.title_key and entry.lead_key
-                else None,
+                row
+                for key in (entry.link, entry.title_key, entry.guid)
+                if key
+                for row in others.get(key, ())
             )
-            story = next((c for c in candidates if c is not None and c.pk not in claimed), None)
+            story = next(
+                (c for c in candidates if c.pk not in claimed and is_reissue(entry, c)), None
+            )
         if story is None:
             create.append(i)
             continue

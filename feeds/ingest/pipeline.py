@@ -28,7 +28,7 @@ from feeds.columns import TooLong, cut, fit, width
 from feeds.entities import store as entities
 from feeds.ingest import scheduling
 from feeds.ingest.copies import link_copies
-from feeds.ingest.decide import Incoming, Known, decide
+from feeds.ingest.decide import REISSUE_WINDOW, Incoming, Known, decide
 from feeds.ingest.fetching import FetchError, fetch
 from feeds.ingest.leases import claim, release, update_feed
 from feeds.ingest.parsing import parse_feed
@@ -259,7 +259,7 @@ class _Prepared:
     lead: str
     notes: tuple[str, ...] = ()  # values dropped or cut to fit their columns
 
-    def incoming(self) -> Incoming:
+    def incoming(self, now: datetime) -> Incoming:
         v = self.values
         return Incoming(
             guid=self.entry.guid,
@@ -267,6 +267,7 @@ class _Prepared:
             title_key=str(v["title_key"]),
             lead_key=str(v["lead_key"]),
             content_hash=str(v["content_hash"]),
+            published=_published(v["source_published_at"], now),
         )
 
 
@@ -351,7 +352,7 @@ def _upsert(
             notes.append(f"entry {entry.guid[:200]!r} refused: {exc}")
             continue
         notes.extend(f"entry {entry.guid[:200]!r}: {n}" for n in prepared[-1].notes)
-    incoming = [p.incoming() for p in prepared]
+    incoming = [p.incoming(now) for p in prepared]
     known = _known(feed, incoming, now)
     plan = decide(incoming, (_as_known(s) for s in known.values()))
     tagging = _Tagging()
@@ -396,15 +397,27 @@ def _upsert(
 
 def _known(feed: Feed, incoming: Sequence[Incoming], now: datetime) -> dict[int, Story]:
     """The feed's stories that an incoming entry might be, by id, in one query: under the
-    same guid, at the same link, or (recently) under the same headline. A changed feed is
-    mostly stories we already have: their content hashes are compared without reading their
-    bodies back (an update sets every field anyway)."""
+    same guid, or dated within ``REISSUE_WINDOW`` of an entry and at the same link, under the
+    same (recent) headline, or with a guid or link equal to an entry's link or guid
+    (``decide.is_reissue`` says which are). A changed feed is mostly stories we already have:
+    their content hashes are compared without reading their bodies back (an update sets every
+    field anyway)."""
     guids = [e.guid for e in incoming]
-    url_keys = {keys.url_key(e.link) for e in incoming} - {""}
+    links = {e.link for e in incoming} - {""}
+    url_keys = {
+        keys.url_key(u) for u in links | {g for g in guids if g.startswith(("http:", "https:"))}
+    } - {""}
     title_keys = {e.title_key for e in incoming if e.lead_key} - {""}
-    query = Q(guid__in=guids) | Q(url_key__in=url_keys)
+    reissued = Q(url_key__in=url_keys) | Q(guid__in=links)
     if title_keys:
-        query |= Q(title_key__in=title_keys, first_seen_at__gte=now - RECENT)
+        reissued |= Q(title_key__in=title_keys, first_seen_at__gte=now - RECENT)
+    # A show page's link is every episode's: only those dated near an entry can be it.
+    dates = [e.published for e in incoming if e.published]
+    if dates:
+        reissued &= Q(
+            published_at__range=(min(dates) - REISSUE_WINDOW, max(dates) + REISSUE_WINDOW)
+        )
+    query = Q(guid__in=guids) | reissued
     return {s.pk: s for s in Story.objects.filter(feed=feed).filter(query).defer(*_UNREAD)}
 
 
@@ -416,6 +429,7 @@ def _as_known(story: Story) -> Known:
         title_key=story.title_key,
         lead_key=story.lead_key,
         content_hash=story.content_hash,
+        published=story.published_at,
     )
 
 
