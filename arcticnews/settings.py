@@ -105,6 +105,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "arcticnews.middleware.PrivatePagesMiddleware",
+    # Inside PrivatePagesMiddleware: the page it writes into a 405 keeps the private headers.
+    "arcticnews.middleware.BrandedNotAllowedMiddleware",
     # Last but one, as django-axes asks: it turns a locked-out login into its 429 answer
     # (django-axes' own middleware, adding Retry-After: the cool-off left).
     "arcticnews.security.LockoutMiddleware",

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib import messages
 from django.contrib.auth.models import (
     AbstractBaseUser,
     AnonymousUser,
@@ -9,8 +13,8 @@ from django.contrib.auth.models import (
     Permission,
     PermissionsMixin,
 )
-from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect
 from django.utils.http import url_has_allowed_host_and_scheme
 
 EDITORS = "Editors"
@@ -73,10 +77,34 @@ def came_from(request: HttpRequest) -> str:
     return ""
 
 
-def login_then_return(request: HttpRequest, fallback: str) -> HttpResponse:
-    """Send an anonymous POST to the login page, and back afterwards to the page the form was
-    on: the POST's own URL would answer the returning GET with 405."""
-    return redirect_to_login(came_from(request) or fallback)
+NOT_DONE = (
+    "Nothing was changed: the button's request did not reach us (you had to sign in again, "
+    "or its address was opened as a page). Please do it again."
+)
+
+
+def post_only(page: str | Callable[..., str]) -> Callable[[Callable], Callable]:
+    """An editor's POST-only endpoint (a button's address). A GET of it goes back to the page
+    the button is on (``page``: a URL name without arguments, or ``page(request, *args,
+    **kwargs)`` giving the URL), with a message that nothing was
+    done, instead of a blank 405: that GET is what signing in sends after an expired session
+    (the login's ``next`` is the POST's URL, and the form is not sent again), or a reload, a
+    bookmark, a link. Other methods get the 405, as the site's own page."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if request.method == "POST":
+                return view(request, *args, **kwargs)
+            if request.method not in ("GET", "HEAD"):
+                return HttpResponseNotAllowed(["POST"])
+            if request.method == "GET":
+                messages.warning(request, NOT_DONE)
+            return redirect(page if isinstance(page, str) else page(request, *args, **kwargs))
+
+        return wrapper
+
+    return decorator
 
 
 class RecordAdmin:

@@ -229,7 +229,9 @@ def test_editors_and_superusers_may_curate(client, box, who, request):
 
 def test_gets_do_not_change_anything(client, box, editor):
     client.force_login(editor)
-    assert client.get(change_url(box["main"], "lock")).status_code == 405
+    response = client.get(change_url(box["main"], "lock"))
+    assert response.status_code == 302 and response["Location"] == box_url(box["main"])
+    assert not Story.objects.get(pk=box["main"].pk).related_locked
 
 
 # --- The page -----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from feeds.models import RelatedChange, RelatedSlot, Story
 
 # The marks (browser, transactional db, skip without Chromium), the restored vocabularies
 # and the recording tab are the reader tests'; the browser is conftest's.
+from tests.conftest import ARTIFACTS
 from tests.test_browser import Reader as Tab
 from tests.test_browser import pytestmark, vocabularies  # noqa: F401 (a mark list, a fixture)
 from tests.test_curation import make_box
@@ -209,5 +210,42 @@ def test_without_javascript_every_form_still_works(browser, live_server, editor)
         expect(page.locator("#cur-status")).to_contain_text("Box locked")
         assert Story.objects.get(pk=main.pk).related_locked
         assert RelatedChange.objects.count() == 4
+    finally:
+        context.close()
+
+
+def test_signing_in_again_after_a_lock_without_javascript_comes_back_to_the_box(
+    browser, live_server, editor
+):
+    """The session expired while the box's page was open, JavaScript off: "Lock box" asks to
+    sign in, and signing in returns to the box's page saying the box was not locked and to do
+    it again: never a blank page (the login's ``next`` is the POST-only lock address)."""
+    from playwright.sync_api import expect
+
+    main = make_box()["main"]
+    context = browser.new_context(
+        java_script_enabled=False, viewport={"width": 1280, "height": 900}
+    )
+    page = context.new_page()
+    try:
+        box = f"/editor/story/{main.pk}/related/"
+        sign_in(page, live_server.url, box)
+        context.clear_cookies(name="sessionid")  # the session expired; the CSRF cookie stays
+        page.get_by_role("button", name="Lock box").click()
+        page.wait_for_url(f"**/admin/login/?next=/editor/story/{main.pk}/related/lock/")
+        page.fill("#id_username", "edna")
+        page.fill("#id_password", "x-editor-pass-1")
+        page.click("input[type=submit]")
+        page.wait_for_url(f"{live_server.url}{box}")
+        status = page.locator("#cur-status")
+        expect(status).to_contain_text("Nothing was changed")
+        expect(status).to_contain_text("Please do it again")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "editor-back-after-sign-in.png"))
+        assert not Story.objects.get(pk=main.pk).related_locked
+        # Doing it again works.
+        page.get_by_role("button", name="Lock box").click()
+        expect(page.locator("#cur-status")).to_contain_text("Box locked")
+        assert Story.objects.get(pk=main.pk).related_locked
     finally:
         context.close()

@@ -341,8 +341,11 @@ def test_the_review_queue_lists_weak_evidence_and_confirms_in_one_click(
     after = client.get("/admin/feeds/reviewstory/").content.decode()
     assert f"Confirmed: {weak_story.title}" in after  # the message, not a row
     assert f"/admin/feeds/reviewstory/{weak_story.pk}/change/" not in after
-    # A GET cannot confirm anything.
-    assert client.get(f"/admin/feeds/reviewstory/{story.pk}/confirm/").status_code == 405
+    # A GET cannot confirm anything: back to the queue, saying nothing was done.
+    got = client.get(f"/admin/feeds/reviewstory/{story.pk}/confirm/", follow=True)
+    assert got.redirect_chain == [("/admin/feeds/reviewstory/", 302)]
+    assert "Nothing was changed" in got.content.decode()
+    assert TagCorrection.objects.count() == 1
 
 
 def test_changing_the_country_in_the_review_queue_is_a_correction(client, editor, weak_story):

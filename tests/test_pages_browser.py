@@ -249,8 +249,9 @@ def test_the_newsroom_fits_1280_with_words_and_health_and_passes_axe(browser, li
 
 
 def test_refusals_explain_themselves_and_hold_the_layout_at_both_widths(tabs):
-    """An over-long query, a page beyond the results, a tampered cursor, an expired form and
-    the sign-in page: each says what happened on our own page, and no input widens it."""
+    """An over-long query, a page beyond the results, a tampered cursor, a method an address
+    does not take, an expired form and the sign-in page: each says what happened on our own
+    page, and no input widens it."""
     query = "Murmansk" + "x" * 4992  # 5,000 characters, no space to break at
     for tab in tabs:
         tab.goto(f"/search/?q={query}", status=400)
@@ -275,6 +276,15 @@ def test_refusals_explain_themselves_and_hold_the_layout_at_both_widths(tabs):
         tab.shot("bad-cursor")
         tab.axe("a tampered cursor")
         assert tab.page.locator("main article").count() == 0  # not page 1 in disguise
+
+        # A method an address does not take (Django's 405 has an empty body): our page.
+        tab.page.route("**/outlets/", lambda route: route.continue_(method="OPTIONS"))
+        tab.goto("/outlets/", status=405)
+        tab.page.unroute("**/outlets/")
+        tab.shot("405")
+        tab.no_horizontal_scroll()
+        tab.axe("a method the address does not take")
+        assert tab.page.locator("h1").inner_text() == "This address cannot do that"
 
         tab.goto("/admin/login/")
         tab.shot("login")

@@ -4,6 +4,7 @@ and the newsroom's words for feed health and categories."""
 from __future__ import annotations
 
 from io import StringIO
+from urllib.parse import quote
 
 import pytest
 from django.core.management import call_command
@@ -11,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from feeds.ingest.pipeline import SAMPLE_LOADED
-from feeds.models import Feed
+from feeds.models import Feed, RelatedSlot
 from tests.test_views import country, make_story, parse, text_of
 
 pytestmark = [pytest.mark.django_db]
@@ -22,28 +23,60 @@ def box_url(story) -> str:
 
 
 def test_signing_in_from_an_editor_post_returns_to_the_page_it_came_from(client, editor):
+    """The session expired while the box's page was open: the POST goes to the login page,
+    whose ``next`` is the button's (POST-only) address; signing in sends a GET there, which
+    lands on the box's page saying nothing was done, not on a blank 405."""
     story = make_story("Kirkenes braces for a quieter border", countries=("norway",))
     target = make_story("Nickel smelter fined", countries=("russia",))
-    page = "http://testserver" + box_url(story)
-    post = client.post(
-        reverse("feeds:curation:change", args=[story.pk, "pick"]),
-        {"country": country("russia").pk, "target": target.pk},
-        HTTP_REFERER=page,
-    )
+    pick = reverse("feeds:curation:change", args=[story.pk, "pick"])
+    post = client.post(pick, {"country": country("russia").pk, "target": target.pk})
     assert post.status_code == 302
     login = post["Location"]
-    assert login.startswith(reverse("admin:login"))
-    # Signing in lands on the editor page, not on the POST-only URL (a 405).
-    signed_in = client.post(
-        login, {"username": "edna", "password": "x-editor-pass-1", "next": page}, follow=True
-    )
+    assert login == f"{reverse('admin:login')}?next={quote(pick)}"
+    signed_in = client.post(login, {"username": "edna", "password": "x-editor-pass-1"}, follow=True)
+    assert signed_in.redirect_chain == [(pick, 302), (box_url(story), 302)]
     assert signed_in.status_code == 200
-    assert signed_in.redirect_chain[-1][0] in (page, box_url(story))
+    status = text_of(parse(signed_in).find(".//*[@id='cur-status']"))
+    assert "Nothing was changed" in status and "Please do it again" in status
+    assert not RelatedSlot.objects.filter(story=story, country=country("russia")).exists()
 
-    # Without a usable Referer, the story's editor page is where the form was.
-    client.logout()
-    post = client.post(reverse("feeds:curation:change", args=[story.pk, "pick"]), {})
-    assert box_url(story) in post["Location"]
+
+@pytest.mark.parametrize(
+    "name, args, page",
+    [
+        ("feeds:curation:change", ("story", "lock"), "feeds:curation:box"),
+        ("admin:feeds_digest_draft_last_week", (), "admin:feeds_digest_changelist"),
+        ("admin:feeds_reviewstory_confirm", ("story",), "admin:feeds_reviewstory_changelist"),
+    ],
+)
+def test_every_editor_button_address_opened_as_a_page_goes_back_to_its_page(
+    client, editor, name, args, page
+):
+    story = make_story("Ice road opens", countries=("canada",))
+    args = tuple(story.pk if a == "story" else a for a in args)
+    client.force_login(editor)
+    response = client.get(reverse(name, args=args))
+    assert response.status_code == 302
+    assert response["Location"] == reverse(page, args=args[:1] if "curation" in page else ())
+    # Any other method than POST and GET: the site's page, not a blank.
+    refused = client.put(reverse(name, args=args))
+    assert refused.status_code == 405 and refused["Allow"] == "POST"
+    assert "This address cannot do that" in refused.content.decode()
+    assert "no-store" in refused["Cache-Control"]  # still an editor's private page
+
+
+def test_no_405_is_a_blank_page(client):
+    """Django's 405s have an empty body; every one is our page with what to do."""
+    make_story("Ice road opens", countries=("canada",))
+    for path in ("/", "/search/?q=ice", "/country/canada/", "/feed/", "/outlets/"):
+        response = client.post(path, HTTP_REFERER="http://testserver/country/canada/")
+        assert response.status_code == 405, path
+        tree = parse(response)
+        assert text_of(tree.find(".//h1")) == "This address cannot do that", path
+        assert "accept a form" in text_of(tree.find(".//main"))
+        assert tree.find(".//main//a[@href='http://testserver/country/canada/']") is not None
+        assert tree.find(".//header//a[@class='brand']") is not None
+    assert client.options("/").status_code == 405
 
 
 def test_a_csrf_failure_shows_our_page_with_what_to_do(editor):

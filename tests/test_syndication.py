@@ -262,7 +262,9 @@ def test_it_404s_unknown_terms(client, world, url, fmt):
 
 
 def test_it_only_answers_get_and_head(client, world):
-    assert client.post("/feed/").status_code == 405
+    refused = client.post("/feed/")
+    assert refused.status_code == 405 and refused["Allow"] == "GET, HEAD"
+    assert "This address cannot do that" in refused.content.decode()  # our page, not a blank
     head = client.head("/feed/")
     assert head.status_code == 200
     assert head["ETag"]

@@ -7,12 +7,12 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
-from django.views.decorators.http import require_POST
 
 from feeds.adminforms import LabelledInlineFormSet
 from feeds.digest import candidates, drafting, publishing
@@ -27,7 +27,7 @@ from feeds.models import (
     Story,
     Subscriber,
 )
-from feeds.permissions import RecordAdmin
+from feeds.permissions import RecordAdmin, post_only
 
 
 class DigestLineForm(forms.ModelForm):
@@ -181,7 +181,9 @@ class DigestAdmin(admin.ModelAdmin):
         return False  # the beat drafts each week once
 
     def get_urls(self) -> list[URLPattern]:
-        draft = self.admin_site.admin_view(require_POST(self.draft_last_week_view))
+        draft = self.admin_site.admin_view(
+            post_only("admin:feeds_digest_changelist")(self.draft_last_week_view)
+        )
         own = [path("draft-last-week/", draft, name="feeds_digest_draft_last_week")]
         return own + super().get_urls()
 
@@ -204,7 +206,7 @@ class DigestAdmin(admin.ModelAdmin):
     def draft_last_week_view(self, request: HttpRequest) -> HttpResponse:
         """What beat does each morning, now: idempotent, so an existing draft is kept."""
         if not self.has_change_permission(request):
-            return HttpResponse(status=403)
+            raise PermissionDenied
         made = drafting.draft_last_week()
         digest = made.digest
         label = IsoWeek(digest.year, digest.week).label

@@ -21,10 +21,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
 from feeds.models import Country, RelatedChange, Story
-from feeds.permissions import is_editor, login_then_return
+from feeds.permissions import is_editor, post_only
 from feeds.related import curation
 from feeds.related.curation import CurationError
 
@@ -32,13 +32,13 @@ Action = RelatedChange.Action
 
 
 def editor_required(view):
-    """Anonymous users go to the login page; signed-in users who are not editors get 403."""
+    """Anonymous users go to the login page; signed-in users who are not editors get 403.
+
+    An anonymous POST (a session that expired while the page was open) signs in and comes
+    back with a GET of the button's address, which ``post_only`` sends to the box's page."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs):
-        if not request.user.is_authenticated and request.method == "POST":
-            # After signing in, back to the page the form was on (a GET of this URL is a 405).
-            return login_then_return(request, reverse("feeds:curation:box", args=[kwargs["pk"]]))
         if not is_editor(request.user):
             raise PermissionDenied("Only editors can curate related boxes.")
         return view(request, *args, **kwargs)
@@ -251,7 +251,11 @@ ACTIONS = frozenset(
 )
 
 
-@require_POST
+def _box_of(request: HttpRequest, pk: int, action: str = "") -> str:
+    return reverse("feeds:curation:box", args=[pk])
+
+
+@post_only(_box_of)
 @editor_required
 def change(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     story = get_object_or_404(Story.objects.select_related("source"), pk=pk)

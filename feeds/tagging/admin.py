@@ -13,16 +13,17 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
-from django.views.decorators.http import require_POST
 
 from feeds.generation import bump_generation
 from feeds.models import GazetteerTerm, ReviewStory, Story, StoryCountry, TagCorrection
+from feeds.permissions import post_only
 from feeds.tagging.countries import DataError, check_term
 from feeds.tagging.store import (
     WEAK_BASES,
@@ -125,13 +126,15 @@ class ReviewStoryAdmin(admin.ModelAdmin):
         )
 
     def get_urls(self) -> list[URLPattern]:
-        confirm = self.admin_site.admin_view(require_POST(self.confirm_view))
+        confirm = self.admin_site.admin_view(
+            post_only("admin:feeds_reviewstory_changelist")(self.confirm_view)
+        )
         own = [path("<int:pk>/confirm/", confirm, name="feeds_reviewstory_confirm")]
         return own + super().get_urls()
 
     def confirm_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         if not self.has_change_permission(request):
-            return HttpResponse(status=403)
+            raise PermissionDenied
         story = get_object_or_404(Story, pk=pk)
         confirm_stories([story], request.user)
         self.message_user(request, f"Confirmed: {story.title}", messages.SUCCESS)

@@ -1,6 +1,7 @@
-"""Branded answers to refused requests: a failed CSRF check and a missing permission.
+"""Branded answers to refused requests: a failed CSRF check, a missing permission and a
+method an address does not take (405).
 
-Both say what happened and what to do next, in the site's own page, instead of Django's
+Each says what happened and what to do next, in the site's own page, instead of Django's
 bare technical pages.
 """
 
@@ -34,3 +35,31 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """handler403: signed in, but not as an editor (or not signed in where editors work)."""
     return _refused(request, kind="permission")
+
+
+# What a reader asked for, in words, by HTTP method.
+_VERBS = {
+    "GET": "show a page",
+    "HEAD": "show a page",
+    "POST": "accept a form",
+    "PUT": "store something",
+    "PATCH": "change something",
+    "DELETE": "delete something",
+}
+
+
+def method_not_allowed(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """A 405 with an empty body (``require_safe``, ``require_POST``, a class-based view's
+    refusal) as our own page saying what to do; its status and headers (``Allow``, the
+    private pages' Cache-Control) are kept."""
+    nav = Navigation.load()
+    context = {
+        "verb": _VERBS.get(request.method or "", f"answer a {request.method} request"),
+        "nav_countries": nav.countries,
+        "nav_topics": nav.topics,
+        "back_url": came_from(request),
+    }
+    page = render(request, "405.html", context)
+    response.content = page.content
+    response["Content-Type"] = page["Content-Type"]
+    return response
