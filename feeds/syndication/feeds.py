@@ -55,8 +55,6 @@ from feeds.columns import max_length
 from feeds.models import Country, Entity, Source, Story, Storyline, StoryQuerySet, Topic
 from feeds.search import (
     SearchBusy,
-    check_query,
-    normalise_query,
     search_budget,
     search_stories,
 )
@@ -64,7 +62,7 @@ from feeds.text.sanitizing import clean_html, clean_text
 from feeds.web import caching
 from feeds.web.caching import origin as _origin
 from feeds.web.cards import ALL, FEED_ITEM, Cards
-from feeds.web.params import BadParameter
+from feeds.web.params import SEARCH_FEED_NAMES, BadParameter, SearchParams, SearchRequest
 from feeds.web.templatetags import cached_reverse, countries_in_order, topics_in_order
 from feeds.web.throttle import (
     BUSY_RETRY_AFTER_SECONDS,
@@ -692,23 +690,20 @@ class SearchFeed(StoryFeed):
     policy = caching.SEARCH_FEEDS
 
     @staticmethod
-    def search_params(request: HttpRequest) -> dict[str, str]:
-        """The search parameters, normalised; unknown ones (utm_*, page) are dropped. A query
-        beyond the search limits is refused (400), as on the search page."""
-        query = normalise_query(request.GET.get("q", ""))
-        problem = check_query(query)
-        if problem:
-            raise BadParameter(problem)
-        params = {"q": query}
-        for name in ("country", "topic"):
-            params[name] = request.GET.get(name, "").strip()[:100]
-        for name in ("since", "until"):
-            day = _parse_date(request.GET.get(name, ""))
-            params[name] = day.isoformat() if day else ""
-        return {key: value for key, value in params.items() if value}
+    def search_params(request: HttpRequest) -> SearchParams:
+        """The search page's parameters (``q``, ``country``, ``topic``, ``since``, ``until``),
+        checked by the search page's own form: what the page refuses with a 400, the feed
+        refuses too, never dropping a filter silently. Unknown ones (utm_*, page) are not
+        read."""
+        nav = Navigation.load()
+        sent = SearchRequest.parse(request, SEARCH_FEED_NAMES)
+        checked = SearchParams.check(sent, nav.countries, nav.topics)
+        if checked.errors:
+            raise BadParameter(checked.problem())
+        return checked
 
     def cache_params(self, request: HttpRequest) -> str:
-        return urlencode(self.search_params(request))
+        return urlencode(self.search_params(request).filters())
 
     def _render(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         # Only a feed that is not in the cache costs the database, so only it is counted.
@@ -733,31 +728,22 @@ class SearchFeed(StoryFeed):
             )
 
     def get_object(self, request: HttpRequest) -> Listing:
-        params = self.search_params(request)
-        country = topic = None
-        if "country" in params:
-            country = Country.objects.filter(slug=params["country"]).first()
-            if country is None:
-                del params["country"]
-        if "topic" in params:
-            topic = Topic.objects.filter(slug=params["topic"]).first()
-            if topic is None:
-                del params["topic"]
-        query = params.get("q", "")
-        where = ", ".join(x.name for x in (country, topic) if x)
+        checked = self.search_params(request)
+        query = checked.query
+        where = ", ".join(x.name for x in (checked.country, checked.topic) if x)
         title = f"{site_name()}: search for “{query}”" if query else f"{site_name()}: search"
         return Listing(
             origin=_origin(request),
             path=reverse("feeds:search"),
             title=title + (f" ({where})" if where else ""),
             description=f"Stories on {site_name()} matching “{query}”.",
-            params=urlencode(params),
+            params=urlencode(checked.filters()),
             feed_path=request.path,
-            country=country,
-            topic=topic,
+            country=checked.country,
+            topic=checked.topic,
             query=query,
-            since=_parse_date(params.get("since", "")),
-            until=_parse_date(params.get("until", "")),
+            since=checked.since,
+            until=checked.until,
         )
 
     def feed_url(self, listing: Listing) -> str:
@@ -788,13 +774,6 @@ def _refused(text: str, status: int, retry_after: int | None = None) -> HttpResp
     if retry_after is not None:
         response["Retry-After"] = str(retry_after)
     return response
-
-
-def _parse_date(raw: str) -> date | None:
-    try:
-        return date.fromisoformat(raw.strip()[:10])
-    except ValueError:
-        return None
 
 
 # --- OPML ----------------------------------------------------------------------------------------

@@ -143,13 +143,42 @@ class SitemapParams:
 # --- Search ----------------------------------------------------------------------------------
 
 
+QUOTED_VALUE_CHARS = 60
+
+
+def printable(text: str) -> str:
+    """``text`` as a page may show it back to the reader who sent it: each control character
+    (a NUL among them) shown as �, never echoed into the page."""
+    return "".join(c if c.isprintable() else "\ufffd" for c in text)
+
+
+def quoted(value: object) -> str:
+    """A sent value as a message quotes it: ``printable``, at most ``QUOTED_VALUE_CHARS``."""
+    text = printable(str(value))
+    return text if len(text) <= QUOTED_VALUE_CHARS else text[: QUOTED_VALUE_CHARS - 1] + "…"
+
+
+class QuotingChoiceField(forms.ChoiceField):
+    """A choice whose refusal quotes the sent value through ``quoted``."""
+
+    def validate(self, value: object) -> None:
+        try:
+            super().validate(value)
+        except forms.ValidationError:
+            raise forms.ValidationError(
+                self.error_messages["invalid_choice"],
+                code="invalid_choice",
+                params={"value": quoted(value)},
+            ) from None
+
+
 class SearchForm(forms.Form):
     """The search page's parameters. Messages are written for readers: they appear next to
     the form. ``q`` is normalised before these checks (``feeds.search.normalise_query``)."""
 
     q = forms.CharField(required=False, strip=True)
-    country = forms.ChoiceField(required=False)
-    topic = forms.ChoiceField(required=False)
+    country = QuotingChoiceField(required=False)
+    topic = QuotingChoiceField(required=False)
     since = forms.DateField(
         required=False, input_formats=["%Y-%m-%d"], error_messages={"invalid": "Use a date."}
     )
@@ -193,6 +222,8 @@ class SearchForm(forms.Form):
 
 
 SEARCH_NAMES = ("q", "country", "topic", "since", "until", "page")
+# A search feed is the search without its pages: ``page`` is not read (nor checked).
+SEARCH_FEED_NAMES = tuple(name for name in SEARCH_NAMES if name != "page")
 
 
 @dataclass(frozen=True)
@@ -203,9 +234,9 @@ class SearchRequest:
     values: tuple[tuple[str, str], ...]
 
     @classmethod
-    def parse(cls, request: HttpRequest) -> SearchRequest:
+    def parse(cls, request: HttpRequest, names: tuple[str, ...] = SEARCH_NAMES) -> SearchRequest:
         values = []
-        for name in SEARCH_NAMES:
+        for name in names:
             value = request.GET.get(name, "")
             # Whitespace only: a NUL or other control character is for the form to refuse.
             value = normalize_space(value)
@@ -222,7 +253,7 @@ class SearchParams:
     """The search page's parameters once read: valid values, or the errors to show."""
 
     query: str = ""
-    raw_query: str = ""  # as typed (normalised), shown in the form even when it is refused
+    raw_query: str = ""  # as typed (normalised, ``printable``), shown in the form even when refused
     country: Country | None = None
     topic: Topic | None = None
     since: date | None = None
@@ -237,7 +268,7 @@ class SearchParams:
         data = QueryDict(mutable=True)
         data.update(dict(sent.values))
         form = SearchForm(data, countries, topics)
-        raw_query = data.get("q", "")
+        raw_query = printable(data.get("q", ""))
         if not form.is_valid():
             errors = {name: [str(e) for e in errs] for name, errs in form.errors.items()}
             return cls(raw_query=raw_query, errors=errors)
@@ -251,6 +282,11 @@ class SearchParams:
             until=clean["until"],
             page=clean["page"] or 1,
         )
+
+    def problem(self) -> str:
+        """Every error in one sentence, for answers that have no form to show them next to
+        (the search feeds' 400)."""
+        return " ".join(message for messages in self.errors.values() for message in messages)
 
     def filters(self) -> dict[str, str]:
         """The search's own parameters (no page), canonical: for links, feeds and the cache."""

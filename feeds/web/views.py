@@ -79,6 +79,7 @@ from feeds.web.params import (
     SearchParams,
     SearchRequest,
     SitemapParams,
+    printable,
 )
 from feeds.web.templatetags import cached_reverse, countries_in_order, plaintext, topics_in_order
 from feeds.web.throttle import (
@@ -746,8 +747,8 @@ def search(request: HttpRequest, params: SearchRequest) -> HttpResponse:
         query_shown=_shorten(checked.raw_query, QUERY_SHOWN_CHARS),
         country=checked.country,
         topic=checked.topic,
-        since=checked.since or sent.get("since", ""),
-        until=checked.until or sent.get("until", ""),
+        since=checked.since or printable(sent.get("since", "")),
+        until=checked.until or printable(sent.get("until", "")),
         errors=checked.errors,
         stories=[],
         searched=bool(checked.query) and not checked.errors,
