@@ -86,6 +86,7 @@ class Signature:
     published_at: datetime
     headline_only: bool = False
     headline_names: frozenset[str] = frozenset()  # its headline's names and named anchors
+    country: str = ""  # its primary country's key ("^norway"), also in ``terms``
 
 
 @dataclass
@@ -166,7 +167,13 @@ def signature(
     for key, count in counts.items():
         kind = {"@": ANCHOR_WEIGHT, "=": NAME_WEIGHT}.get(key[0], NUMBER_WEIGHT)
         terms[key] = terms.get(key, 0.0) + math.log1p(count) * kind
-    return Signature(terms, published_at, not _has_lead(title or "", lead), headline_names)
+    return Signature(
+        terms,
+        published_at,
+        not _has_lead(title or "", lead),
+        headline_names,
+        COUNTRY_KEY + country if country else "",
+    )
 
 
 def weighted(terms: Mapping[str, float], stats: Stats) -> tuple[dict[str, float], float]:
@@ -215,21 +222,55 @@ def is_cyrillic_story(story: Mapping[str, float]) -> bool:
     return sum(w for t, w in words if _cyrillic(t)) > sum(w for t, w in words if not _cyrillic(t))
 
 
-def script_share(story: Mapping[str, float] | bool, line: Mapping[str, float]) -> float:
-    """The share of the storyline's word weight written in the story's script (``story``:
-    its terms, or whether it is in Cyrillic): 1 for an English story and an English
-    storyline, 0 for a Russian story and an English storyline. Anchors stand in for words
-    only across scripts: within one, shared words say more, and a storyline's anchors alone
-    ("LKAB", "Kiruna", "mine") also fit its neighbours."""
-    mine = story if isinstance(story, bool) else is_cyrillic_story(story)
-    total = same = 0.0
-    for t, w in line.items():
-        if is_anchor(t) or _is_mark(t):
-            continue
-        total += w
-        if _cyrillic(t) == mine:
-            same += w
-    return same / total if total else 1.0
+@dataclass(frozen=True)
+class Line:
+    """A storyline's terms read once for scoring a story against it, in one pass: weighted
+    by rarity, their norm, its word weight by script, its anchors' weight, its countries and
+    whether it names anyone."""
+
+    terms: dict[str, float]
+    norm: float
+    cyrillic_words: float
+    latin_words: float
+    anchor_weight: float
+    countries: frozenset[str]
+    names: bool
+
+    @classmethod
+    def of(cls, raw: Mapping[str, float], stats: Stats) -> Line:
+        terms: dict[str, float] = {}
+        squares = cyrillic = latin = anchors = 0.0
+        countries: list[str] = []
+        names = False
+        idf = stats.idf
+        for t, w in raw.items():
+            kind = t[0]
+            if kind in "^+":
+                if kind == COUNTRY_KEY:
+                    countries.append(t)
+                continue
+            v = terms[t] = w * idf(t)
+            squares += v * v
+            if kind in "@=#":
+                anchors += v
+                names = names or kind == "="
+            elif _cyrillic(t):
+                cyrillic += w
+            else:
+                latin += w
+        norm = math.sqrt(squares) or 1.0
+        return cls(terms, norm, cyrillic, latin, anchors, frozenset(countries), names)
+
+    def script_share(self, cyrillic: bool) -> float:
+        """The share of the storyline's word weight written in the story's script: 1 for an
+        English story and an English storyline, 0 for a Russian story and an English
+        storyline. Anchors stand in for words only across scripts: within one, shared words
+        say more, and a storyline's anchors alone ("LKAB", "Kiruna", "mine") also fit its
+        neighbours."""
+        total = self.cyrillic_words + self.latin_words
+        if not total:
+            return 1.0
+        return (self.cyrillic_words if cyrillic else self.latin_words) / total
 
 
 @dataclass(frozen=True)
@@ -281,35 +322,29 @@ def score(sig: Signature, sketch: Sketch, stats: Stats, story: Weighted | None =
     if not when:
         return Match(sketch.id, 0.0, 0.0, 0.0)
     story = story or Weighted.of(sig, stats)
-    mine, my_norm = story.terms, story.norm
-    theirs, their_norm = weighted(sketch.terms, stats)
+    line = Line.of(sketch.terms, stats)
+    mine, theirs = story.terms, line.terms
     dot = sum(w * theirs[t] for t, w in mine.items() if t in theirs)
-    text = dot / (my_norm * their_norm)
+    text = dot / (story.norm * line.norm)
     anchors = [t for t in mine if is_anchor(t)]
     shared = [t for t in anchors if t in theirs]
     anchor_share = 0.0
-    other_script = 1.0 - script_share(story.cyrillic, sketch.terms)
+    other_script = 1.0 - line.script_share(story.cyrillic)
     if len(shared) >= MIN_SHARED_ANCHORS and other_script > 0:
         total = sum(mine[t] for t in anchors)
         # The story's anchors the storyline has, and the storyline's it has: both ways, so a
         # long storyline naming everything does not swallow every story of its region.
-        theirs_anchors = sum(w for t, w in theirs.items() if is_anchor(t))
         mine_part = sum(mine[t] for t in shared) / total
-        theirs_part = sum(theirs[t] for t in shared) / (theirs_anchors or 1.0)
+        theirs_part = sum(theirs[t] for t in shared) / (line.anchor_weight or 1.0)
         anchor_share = math.sqrt(mine_part * theirs_part) * other_script
     best = max(text, ANCHOR_SHARE * anchor_share)
-    if (
-        sig.headline_names
-        and not any(t in theirs for t in sig.headline_names)
-        and any(t[0] == "=" for t in theirs)
-    ):
+    if sig.headline_names and line.names and not any(t in theirs for t in sig.headline_names):
         best *= NO_SHARED_NAME
-    mine_country = [t for t in sig.terms if _is_country(t)]
-    line_countries = [t for t in sketch.terms if _is_country(t)]
+    country = sig.country
     if (
-        mine_country
-        and line_countries
-        and mine_country[0] not in line_countries
+        country
+        and line.countries
+        and country not in line.countries
         and not any(t in theirs and names_place(t) for t in sig.headline_names)
     ):
         best *= OTHER_COUNTRY
