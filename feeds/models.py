@@ -1041,6 +1041,14 @@ class Storyline(models.Model):
                 name="storyline_recent_idx",
                 condition=Q(hidden=False, merged_into__isnull=True),
             ),
+            # The sitemap's storylines (listed(), newest first, counted by its paginator):
+            # most storylines are one story's, never listed, and their profiles make the
+            # table large, so a scan of it per sitemap rebuild would read them all.
+            models.Index(
+                fields=["-last_published_at", "-id"],
+                name="storyline_listed_idx",
+                condition=Q(hidden=False, merged_into__isnull=True, story_count__gte=2),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -218,6 +218,23 @@ def test_listed_storylines_are_in_the_sitemap_and_the_opml(client) -> None:
 
 @pytest.mark.services
 @pytest.mark.django_db
+def test_the_sitemaps_storylines_are_read_on_their_own_index() -> None:
+    """Most storylines are one story's and never listed: the sitemap's page of storylines
+    and its paginator's count read storyline_listed_idx, not every storyline."""
+    from django.db import connection, transaction
+
+    from feeds.web.sitemaps import StorylineSitemap
+
+    items = StorylineSitemap().items()
+    with transaction.atomic(), connection.cursor() as cursor:
+        # A table scan then costs so much that the planner takes any usable index.
+        cursor.execute("SET LOCAL enable_seqscan TO off")
+        for plan in (items[:10_000].explain(), items.order_by().values("pk").explain()):
+            assert "storyline_listed_idx" in plan and "Sort" not in plan, plan
+
+
+@pytest.mark.services
+@pytest.mark.django_db
 def test_a_story_joining_a_storyline_pings_the_storylines_feeds(hub) -> None:  # noqa: F811
     from feeds.syndication import websub
     from feeds.syndication.formats import LISTING_FORMATS
