@@ -8,3 +8,8 @@ page views themselves cost.
 from arcticnews.settings import *  # noqa: F403
 
 ROOT_URLCONF = "ceiling_urls"
+
+# wrk is one client: the per-client search limit (django-ratelimit, counted in the cache) would
+# answer nearly every search 429 and measure the refusal. What bounds searches here is
+# SEARCH_MAX_CONCURRENT, as in production.
+SEARCH_RATE_LIMIT = "1000000/m"
