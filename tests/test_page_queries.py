@@ -143,10 +143,14 @@ def test_page_queries_are_never_jit_compiled():
         assert float(cursor.fetchone()[0]) == settings.SEARCH_TRIGRAM_THRESHOLD
 
 
-def _cards(**listing):
+def _navigation():
     from feeds.web.views import Navigation
 
-    return Navigation.read().cards(**listing)
+    return Navigation.read()
+
+
+def _cards(**listing):
+    return _navigation().cards(**listing)
 
 
 def _orm_view(stories):
@@ -228,3 +232,28 @@ def test_cards_walk_the_recent_indexes(no_seq_scans):
             plan = "\n".join(row[0] for row in cursor.fetchall())
         assert all(part in plan for part in expected), plan
         assert "Sort" not in plan, plan
+
+
+def test_the_maps_counts_are_the_visible_stories_of_the_week_by_shown_country():
+    from feeds.models import StoryKind
+    from feeds.models import visible_q as visible
+
+    now = timezone.now()
+    make_story("Both", countries=("norway", "russia"), published=now - timedelta(hours=1))
+    make_story("Letter", countries=("norway",), kind=StoryKind.DIGEST, published=now)
+    original = make_story("Original", countries=("russia",), published=now - timedelta(days=2))
+    make_story("Copy", countries=("russia",), canonical=original, published=now)
+    make_story("Hidden", countries=("norway",), is_hidden=True, published=now)
+    make_story("Old", countries=("norway",), published=now - timedelta(days=9))
+    rejected = make_story("Rejected", countries=("sweden",), published=now)
+    StoryCountry.objects.filter(story=rejected).update(rejected=True)
+    since = now - timedelta(days=7)
+
+    counts = _cards(kinds="all").count_per_country(since)
+
+    names = {c.pk: c.slug for c in _navigation().countries}
+    assert {names[k]: n for k, n in counts.items()} == {"norway": 2, "russia": 2}
+    reference = StoryCountry.objects.filter(
+        visible("story__"), rejected=False, story__published_at__gte=since
+    ).values_list("country__slug", flat=True)
+    assert sorted(reference) == sorted(names[k] for k, n in counts.items() for _ in range(n))

@@ -153,13 +153,16 @@ class Cards:
     def newer_than(self, published_at: datetime, pk: int) -> Cards:
         return replace(self, bound=(">", published_at, pk))
 
+    def _of_kinds(self, where: list[str], params: list[Any]) -> None:
+        if self.kinds != ALL:
+            where.append("NOT (s.kind = %s)" if self.kinds == ROUNDUPS else "s.kind = %s")
+            params.append(StoryKind.STORY)
+
     def sql(self, limit: int, oldest_first: bool = False) -> tuple[str, list[Any]]:
         joins = [f"JOIN {Source._meta.db_table} src ON src.id = s.source_id"]
         where: list[str] = [_VISIBLE]
         params: list[Any] = []
-        if self.kinds != ALL:
-            where.append("NOT (s.kind = %s)" if self.kinds == ROUNDUPS else "s.kind = %s")
-            params.append(StoryKind.STORY)
+        self._of_kinds(where, params)
         if self.country_id is not None:
             joins.append(f"JOIN {StoryCountry._meta.db_table} c ON c.story_id = s.id")
             where += ["c.country_id = %s", "NOT c.rejected"]
@@ -225,6 +228,20 @@ class Cards:
             f"{joins} ORDER BY top.country_id, s.published_at DESC, s.id DESC"
         )
         return sql, [*params, size]
+
+    def count_per_country(self, since: datetime) -> dict[int, int]:
+        """How many of the visible stories published since ``since`` each country is tagged
+        with (the home page's map), by country id. One query: the visible stories' index
+        from ``since``, each story's tags by ``storycountry_uniq``."""
+        where = [_VISIBLE, "s.published_at >= %s"]
+        params: list[Any] = [connection.ops.adapt_datetimefield_value(since)]
+        self._of_kinds(where, params)
+        sql = (
+            f"SELECT t.country_id, COUNT(*) FROM {Story._meta.db_table} s "
+            f"JOIN {StoryCountry._meta.db_table} t ON t.story_id = s.id AND NOT t.rejected "
+            f"WHERE {' AND '.join(where)} GROUP BY t.country_id"
+        )
+        return dict(_fetch(sql, params))
 
     def per_country(self, since: datetime, size: int) -> dict[int, list[Story]]:
         """Each country's ``size`` newest visible stories published since ``since`` (the home

@@ -142,7 +142,7 @@ def shipping(request: HttpRequest, params: ListingParams) -> HttpResponse:
     ]
     pins = [p for p in mentioned if p["kind"] != "vessel" and p["on_map"]][:SHIPPING_PINS]
     vessels = [p for p in mentioned if p["kind"] == "vessel"][:SHIPPING_VESSELS]
-    regions = _map_regions(nav.countries)
+    regions = _map_regions(nav)
     context = _context(
         request,
         nav,

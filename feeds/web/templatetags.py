@@ -6,7 +6,7 @@ import functools
 import html
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from html import escape
 
 from django import template
@@ -80,8 +80,11 @@ def _plural(n: int, unit: str) -> str:
     return f"{n} {unit}{'' if n == 1 else 's'} ago"
 
 
-def relative_label(value: datetime, now: datetime | None = None) -> str:
-    """ "3 hours ago" for the last week, then the date: readable in a cached page."""
+def relative_label(
+    value: datetime, now: datetime | None = None, local: datetime | None = None
+) -> str:
+    """ "3 hours ago" for the last week, then the date: readable in a cached page. ``local``:
+    ``value`` in the current time zone, when the caller has it."""
     now = now or timezone.now()
     seconds = int((now - value).total_seconds())
     if seconds < 60:
@@ -92,7 +95,7 @@ def relative_label(value: datetime, now: datetime | None = None) -> str:
         return _plural(seconds // 3600, "hour")
     if seconds < 7 * 86400:
         return _plural(seconds // 86400, "day")
-    local = timezone.localtime(value)
+    local = local or timezone.localtime(value)
     return f"{local.day} {local:%b %Y}"
 
 
@@ -100,8 +103,8 @@ def _iso(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _exact(value: datetime) -> str:
-    local = timezone.localtime(value)
+def _exact(value: datetime, local: datetime | None = None) -> str:
+    local = local or timezone.localtime(value)
     return f"{local.day} {local:%B %Y, %H:%M} {local.tzname()}"
 
 
@@ -110,10 +113,17 @@ def timeago(value: datetime | None) -> SafeString | str:
     """<time datetime="ISO" title="exact">2 hours ago</time>, with no JavaScript needed."""
     if not isinstance(value, datetime):
         return ""
+    return _timeago(value, timezone.now(), timezone.get_current_timezone())
+
+
+def _timeago(value: datetime, now: datetime, zone: tzinfo) -> SafeString:
+    """``timeago`` with the clock and the time zone read once for a run of cards (each is a
+    context-local lookup, and a listing has 20 times)."""
+    local = value.astimezone(zone)
     # Safe: every part is generated here from a datetime, and escaped all the same.
     return mark_safe(
-        f'<time datetime="{_iso(value)}" title="{escape(_exact(value))}">'
-        f"{escape(relative_label(value))}</time>"
+        f'<time datetime="{_iso(value)}" title="{escape(_exact(value, local))}">'
+        f"{escape(relative_label(value, now, local))}</time>"
     )
 
 
@@ -211,6 +221,7 @@ def _html(value: object) -> str:
 def _card(
     story: Story,
     url: functools.partial,
+    clock: tuple[datetime, tzinfo],
     *,
     level: int,
     summary_words: int,
@@ -244,6 +255,7 @@ def _card(
     if tags:
         tags = f'<ul class="tags" aria-label="Tags">{tags}</ul>'
     story_url = _html(url("feeds:story", (str(story.pk),)))
+    time = _timeago(story.published_at, *clock)
     source_url = _html(url("feeds:source", (story.source.slug,)))
     return (
         f'<article class="card{" card--compact" if compact else ""}'
@@ -253,8 +265,7 @@ def _card(
         f"</h{level}>\n"
         f"  {summary}\n"
         f'  <p class="card__meta">{via}<a class="card__outlet" href="{source_url}">'
-        f'{_html(source)}</a> <span aria-hidden="true">·</span> {timeago(story.published_at)}'
-        "</p>\n"
+        f'{_html(source)}</a> <span aria-hidden="true">·</span> {time}</p>\n'
         f"  {tags}\n"
         "</article>\n"
     )
@@ -276,7 +287,13 @@ def story_card(
 ) -> SafeString:
     """One story: headline link, teaser, outlet and time, tags (no teaser or tags if compact)."""
     card = _card(
-        story, _reverser(), level=level, summary_words=summary_words, compact=compact, lead=lead
+        story,
+        _reverser(),
+        _clock(),
+        level=level,
+        summary_words=summary_words,
+        compact=compact,
+        lead=lead,
     )
     return _cards_html([card])
 
@@ -286,11 +303,17 @@ def story_cards(
     stories: list[Story], level: int = 3, summary_words: int = 30, compact: bool = False
 ) -> SafeString:
     """A run of story cards, as story_card writes each."""
-    url = _reverser()
+    url, clock = _reverser(), _clock()
     cards = [
-        _card(s, url, level=level, summary_words=summary_words, compact=compact) for s in stories
+        _card(s, url, clock, level=level, summary_words=summary_words, compact=compact)
+        for s in stories
     ]
     return _cards_html(cards)
+
+
+def _clock() -> tuple[datetime, tzinfo]:
+    """Now, and the time zone: what a run of cards' times are told in."""
+    return timezone.now(), timezone.get_current_timezone()
 
 
 def _cards_html(cards: list[str]) -> SafeString:

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.sitemaps import views as sitemap_views
 from django.db import DEFAULT_DB_ALIAS, OperationalError
-from django.db.models import Count, Prefetch, Value, prefetch_related_objects
+from django.db.models import Prefetch, Value, prefetch_related_objects
 from django.http import (
     Http404,
     HttpRequest,
@@ -51,7 +51,6 @@ from feeds.models import (
     StoryQuerySet,
     StoryTopic,
     Topic,
-    visible_q,
 )
 from feeds.search import (
     COUNT_CAP,
@@ -69,7 +68,7 @@ from feeds.tagging.countries import COUNTRIES as COUNTRY_DEFS
 from feeds.tagging.store import tag_reasons
 from feeds.web import caching
 from feeds.web.caching import public_page
-from feeds.web.cards import ROUNDUPS, Cards
+from feeds.web.cards import ALL, ROUNDUPS, Cards
 from feeds.web.params import (
     SEARCH_MAX_PAGE,
     BadParameter,
@@ -281,20 +280,11 @@ def _country_sections(nav: Navigation, newest: datetime | None) -> list[dict]:
     return [{"country": c, "stories": by_country.get(c.pk, [])} for c in nav.countries]
 
 
-def _map_regions(countries: list[Country]) -> list[dict]:
+def _map_regions(nav: Navigation) -> list[dict]:
     """Each country's count of visible stories from the last seven days, in ONE query, with
     its shape on the map (from the country's data file), in drawing order."""
-    since = timezone.now() - MAP_WINDOW
-    counts = dict(
-        StoryCountry.objects.filter(
-            visible_q("story__"),
-            rejected=False,
-            story__published_at__gte=since,
-        )
-        .values("country_id")
-        .annotate(n=Count("id"))
-        .values_list("country_id", "n")
-    )
+    countries = nav.countries
+    counts = nav.cards(kinds=ALL).count_per_country(timezone.now() - MAP_WINDOW)
     shapes = {c.slug: c.map for c in COUNTRY_DEFS}
     regions = [
         {
@@ -397,7 +387,7 @@ def home(request: HttpRequest, params: ListingParams) -> HttpResponse:
             {**context, "kicker": "All of the North", "heading": "Latest stories"},
         )
     newest = page.stories[0].published_at if page.stories else None
-    regions = _map_regions(nav.countries)
+    regions = _map_regions(nav)
     context.update(
         lead=page.stories[0] if page.stories else None,
         latest=page.stories[1:],
