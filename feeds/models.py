@@ -77,6 +77,14 @@ class Topic(models.Model):
         return reverse("feeds:topic", args=[self.slug])
 
 
+class SourceQuerySet(models.QuerySet["Source"]):
+    def with_stories(self) -> SourceQuerySet:
+        """Outlets whose page shows a story. A semi-join (each outlet's first visible story
+        by ``story_source_recent_idx``), not a join of every story then DISTINCT: 2 s at a
+        million stories."""
+        return self.filter(Exists(Story.objects.visible().filter(source=OuterRef("pk"))))
+
+
 class Source(models.Model):
     """A news outlet. One outlet may publish several feeds."""
 
@@ -97,6 +105,8 @@ class Source(models.Model):
         "otherwise an excerpt with a link to the original.",
     )
     description = models.TextField(blank=True)
+
+    objects = SourceQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

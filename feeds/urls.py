@@ -57,12 +57,21 @@ urlpatterns = [
     path("outlets/", pages.outlets, name="outlets"),
     path("roundups/", pages.roundups, name="roundups"),
     path("robots.txt", views.robots_txt, name="robots"),
-    path("sitemap.xml", views.sitemap, {"sitemaps": SITEMAPS}, name="sitemap"),
+    # An index of one sitemap per section (and per page of a long one: a sitemap holds at most
+    # 50,000 addresses, and a ten-year archive has more stories than that).
+    path("sitemap.xml", views.sitemap_index, {"sitemaps": SITEMAPS}, name="sitemap"),
     path(
         "sitemap-news.xml",
         views.sitemap,
         {"sitemaps": {"news": NewsSitemap}, "template_name": "sitemaps/news.xml"},
         name="sitemap_news",
+    ),
+    # After the news sitemap, whose address this pattern would take.
+    path(
+        "sitemap-<slug:section>.xml",
+        views.sitemap,
+        {"sitemaps": SITEMAPS},
+        name="sitemap_section",
     ),
 ]
 

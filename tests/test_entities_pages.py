@@ -215,7 +215,7 @@ def test_entity_pages_are_in_the_sitemap_and_the_opml_and_their_feeds_pinged(
 
     stories = build_week()
     Entity.objects.filter(kind="port", slug="churchill").update(hidden=True)
-    sitemap = ElementTree.fromstring(client.get("/sitemap.xml").content)
+    sitemap = ElementTree.fromstring(client.get("/sitemap-entities.xml").content)
     locs = {el.text for el in sitemap.iter("{http://www.sitemaps.org/schemas/sitemap/0.9}loc")}
     assert "http://testserver/vessel/christophe-de-margerie/" in locs
     assert "http://testserver/route/northern-sea-route/" in locs
@@ -250,7 +250,7 @@ def test_the_sitemap_lists_only_entity_pages_that_have_a_story(client, db):
     stories = build_week()
 
     def listed() -> set[str]:
-        sitemap = ElementTree.fromstring(client.get("/sitemap.xml").content)
+        sitemap = ElementTree.fromstring(client.get("/sitemap-entities.xml").content)
         return {
             el.text or "" for el in sitemap.iter("{http://www.sitemaps.org/schemas/sitemap/0.9}loc")
         }

@@ -190,7 +190,7 @@ def test_listed_storylines_are_in_the_sitemap_and_the_opml(client) -> None:
     )
     assert (once.story_count, hidden.story_count, old.story_count) == (1, 2, 2)
 
-    sitemap = ElementTree.fromstring(client.get("/sitemap.xml").content)
+    sitemap = ElementTree.fromstring(client.get("/sitemap-storylines.xml").content)
     dated = {
         url.findtext(f"{SITEMAP}loc"): url.findtext(f"{SITEMAP}lastmod")
         for url in sitemap.iter(f"{SITEMAP}url")

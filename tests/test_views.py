@@ -956,19 +956,76 @@ def test_robots_txt_points_at_both_sitemaps(client):
     assert "Disallow: /admin/" in body
 
 
+SITEMAP_NS = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
+
+
+def _locs(client, path: str) -> list[str]:
+    response = client.get(path)
+    assert response.status_code == 200, path
+    return [
+        el.text or "" for el in ElementTree.fromstring(response.content).iter(f"{SITEMAP_NS}loc")
+    ]
+
+
 def test_sitemap_lists_pages_countries_topics_sources_and_visible_stories(client):
     visible = make_story("Visible", countries=("norway",))
     hidden = make_story("Hidden", countries=("norway",), is_hidden=True)
-    response = client.get("/sitemap.xml")
-    assert response.status_code == 200
-    root = ElementTree.fromstring(response.content)
-    locs = {el.text for el in root.iter("{http://www.sitemaps.org/schemas/sitemap/0.9}loc")}
+    # /sitemap.xml is an index of one sitemap per section, each dated by its newest entry.
+    index = client.get("/sitemap.xml")
+    root = ElementTree.fromstring(index.content)
+    assert root.tag == f"{SITEMAP_NS}sitemapindex"
+    sections = [el.text or "" for el in root.iter(f"{SITEMAP_NS}loc")]
+    assert "http://testserver/sitemap-stories.xml" in sections
+    assert "http://testserver/sitemap-news.xml" not in sections  # robots.txt names it
+    stories = next(
+        sm
+        for sm in root.iter(f"{SITEMAP_NS}sitemap")
+        if sm.findtext(f"{SITEMAP_NS}loc") == "http://testserver/sitemap-stories.xml"
+    )
+    assert stories.findtext(f"{SITEMAP_NS}lastmod")[:10] == visible.published_at.date().isoformat()
+    locs = {
+        loc
+        for section in sections
+        for loc in _locs(client, section.removeprefix("http://testserver"))
+    }
     assert "http://testserver/" in locs
     assert "http://testserver/country/united-states/" in locs
     assert "http://testserver/topic/indigenous-peoples/" in locs
     assert f"http://testserver/source/{visible.source.slug}/" in locs
     assert f"http://testserver/story/{visible.pk}/" in locs
     assert f"http://testserver/story/{hidden.pk}/" not in locs
+
+
+def test_a_long_archive_is_listed_on_numbered_sitemap_pages(client, monkeypatch):
+    """Every visible story is reachable by a crawler, however long the archive: the stories'
+    sitemap has pages (?p=N), each in the index, oldest first, and a story stays on its page
+    as the archive grows; past the last, a 404."""
+    from feeds.web.sitemaps import StorySitemap
+
+    monkeypatch.setattr(StorySitemap, "limit", 2)
+    now = timezone.now()
+    made = [
+        make_story(f"Story {n}", countries=("norway",), published=now - timedelta(hours=n))
+        for n in range(5)
+    ]
+    sections = _locs(client, "/sitemap.xml")
+    pages = [s for s in sections if "sitemap-stories.xml" in s]
+    assert pages == [
+        "http://testserver/sitemap-stories.xml",
+        "http://testserver/sitemap-stories.xml?p=2",
+        "http://testserver/sitemap-stories.xml?p=3",
+    ]
+    listed = [
+        loc for page in pages for loc in _locs(client, page.removeprefix("http://testserver"))
+    ]
+    assert sorted(listed) == sorted(f"http://testserver/story/{story.pk}/" for story in made)
+    assert len(listed) == len(set(listed)) == 5
+    first_page = _locs(client, "/sitemap-stories.xml")
+    make_story("Later", countries=("norway",), published=now)
+    generation.bump_generation()
+    assert _locs(client, "/sitemap-stories.xml") == first_page
+    assert client.get("/sitemap-stories.xml?p=4").status_code == 404
+    assert client.get("/sitemap-nosuch.xml").status_code == 404
 
 
 def test_news_sitemap_has_the_last_two_days(client):

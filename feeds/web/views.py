@@ -829,8 +829,16 @@ def _shorten(text: str, length: int) -> str:
 @require_safe
 @public_page(SitemapParams.parse, policy=caching.FEEDS)
 def sitemap(request: HttpRequest, params: SitemapParams, **kwargs) -> HttpResponse:
-    """Django's sitemap view (``kwargs``: its sitemaps and template) through the page cache."""
+    """Django's sitemap view (``kwargs``: its sitemaps, section and template) through the page
+    cache."""
     return sitemap_views.sitemap(request, **kwargs)
+
+
+@require_safe
+@public_page(NoParams.parse, policy=caching.FEEDS)
+def sitemap_index(request: HttpRequest, params: NoParams, **kwargs) -> HttpResponse:
+    """Django's sitemap index (one entry per section and page) through the page cache."""
+    return sitemap_views.index(request, sitemap_url_name="feeds:sitemap_section", **kwargs)
 
 
 # --- Robots and errors ---------------------------------------------------------------------
