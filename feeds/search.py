@@ -12,7 +12,11 @@ PostgreSQL
 
 SQLite
     Both vector functions do nothing and ``search_stories`` finds stories with every word
-    of the query in the title, summary or text (``icontains``), newest first.
+    of the query in the title, summary or text, newest first: as whole words, or their
+    inflections where PostgreSQL's stemming would find them too ("ice" finds "iced" and
+    "icing", never "police" or "twice": ``feeds.text.stemming.forms_pattern``, through
+    SQLite's REGEXP, which Django runs with Python's ``re``). Websearch's "or" between
+    words and "-word" read as PostgreSQL reads them; a quoted phrase is its words.
 
 Cost is bounded per request (threats.md, "search cost"): a query is at most
 ``MAX_QUERY_LENGTH`` characters and ``MAX_TERMS`` words (``check_query`` says which limit a
@@ -57,6 +61,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from feeds.models import Country, Story, StoryQuerySet, Topic
 from feeds.text.sanitizing import normalize_space, strip_controls
+from feeds.text.stemming import forms_pattern
 
 # Story.language (lower-cased, region stripped) -> PostgreSQL text search configuration.
 LANGUAGE_CONFIGS = {
@@ -366,14 +371,44 @@ def count_capped(results: StoryQuerySet) -> int:
     return results.order_by().values("pk")[: COUNT_CAP + 1].count()
 
 
+def _plain_terms(query: str) -> list[list[tuple[str, bool]]]:
+    """The query as the embedded default searches it: groups of (word, excluded) that are
+    ORed (websearch's "or" between them), the words of a group all required ("-word":
+    required absent). Words of one letter say nothing and are left out."""
+    groups: list[list[tuple[str, bool]]] = [[]]
+    for token in query.split():
+        if token.lower() == "or":
+            groups.append([])
+            continue
+        excluded = token.startswith("-")
+        groups[-1] += [(w, excluded) for w in _WORDS.findall(token) if len(w) > 1]
+    terms = 0
+    kept: list[list[tuple[str, bool]]] = []
+    for group in groups:
+        group = group[: max(0, MAX_TERMS - terms)]
+        terms += len(group)
+        if group:
+            kept.append(group)
+    return kept
+
+
 def _plain_search(base: StoryQuerySet, query: str) -> StoryQuerySet:
-    """Every word somewhere in the headline, standfirst or text: the embedded default's search."""
-    words = [w for w in _WORDS.findall(query) if len(w) > 1][:MAX_TERMS] or [query]
-    for word in words:
-        base = base.filter(
-            Q(title__icontains=word) | Q(summary__icontains=word) | Q(content__icontains=word)
-        )
-    return base.newest_first()
+    """The embedded default's search: every word of the query (as whole words or their
+    inflections) somewhere in the headline, standfirst or text."""
+    groups = _plain_terms(query)
+    if not groups:
+        return base.none()
+    found = Q()
+    for group in groups:
+        every = Q()
+        for word, excluded in group:
+            pattern = forms_pattern(word)
+            anywhere = (
+                Q(title__iregex=pattern) | Q(summary__iregex=pattern) | Q(content__iregex=pattern)
+            )
+            every &= ~anywhere if excluded else anywhere
+        found |= every
+    return base.filter(found).newest_first()
 
 
 def search_stories(
@@ -471,10 +506,12 @@ def mark_matches(stories: Iterable[Any], query: str) -> None:
     same ``headline`` and ``snippet``: the query's words marked with the sentinels, in the
     headline and in about SNIPPET_WORDS words of text around the first match in the teaser or
     the body, so a reader sees why each story was found."""
-    words = sorted({w.lower() for w in query_terms(query) if len(w) > 1}, key=len, reverse=True)
+    words = {w.lower() for group in _plain_terms(query) for w, excluded in group if not excluded}
     if not words:
         return
-    pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
+    # The words the search matched, whole (as it found them): never "pol[ice]".
+    forms = (forms_pattern(w) for w in sorted(words, key=len, reverse=True))
+    pattern = re.compile("|".join(forms), re.IGNORECASE)
 
     def marked(text: str) -> str:
         return pattern.sub(lambda m: f"{START}{m.group(0)}{STOP}", text)

@@ -1,10 +1,11 @@
-"""Words of the related box: its vocabulary (data, ``vocabulary.toml``), a light stemmer, and
-the term of a word as written. Pure: no Django, no database, no network.
+"""Words of the related box: its vocabulary (data, ``vocabulary.toml``) and the term of a word
+as written (folded, and stemmed by ``feeds.text.stemming``, the light stemmer search shares).
+Pure: no Django, no database, no network.
 
-Owns: reading and checking the vocabulary file, ``stem``, ``term``, the concept table (which
+Owns: reading and checking the vocabulary file, ``term``, the concept table (which
 terms signal which subject) and the word classes the profile weighs differently (country
-words, place names, generic words). May import: the standard library and the tagger's
-gazetteer (pure data, for place names).
+words, place names, generic words). May import: the standard library, the tagger's
+gazetteer (pure data, for place names) and ``feeds.text``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Final
 
 from feeds.tagging import gazetteer
 from feeds.text.keys import LETTER_FOLDS
+from feeds.text.stemming import stem
 
 VOCABULARY_FILE: Final = Path(__file__).with_name("vocabulary.toml")
 
@@ -128,33 +130,6 @@ _NORM: dict[str, str] = {}  # word as written → its term, "" for a stopword
 def clear() -> None:
     """Forget the memo of words seen (tests; a worker bounds it by itself)."""
     _NORM.clear()
-
-
-def _undouble(w: str) -> str:
-    if len(w) > 3 and w[-1] == w[-2] and w[-1] not in "lsz":
-        return w[:-1]
-    return w
-
-
-def stem(w: str) -> str:
-    """A light English stemmer: plurals, -ing and -ed ("shipping" ~ "ships" ~ "ship")."""
-    if len(w) <= 3:
-        return w
-    if w.endswith("ies") and len(w) > 4:
-        w = w[:-3] + "y"
-    elif w.endswith(("sses", "shes", "ches", "xes")):
-        w = w[:-2]
-    elif w.endswith("s") and not w.endswith(("ss", "us", "is", "as", "os")):
-        w = w[:-1]
-    if w.endswith("ing") and len(w) > 5:
-        w = _undouble(w[:-3])
-        if len(w) == 3 and w[1] in "aeiou" and w[0] not in "aeiou" and w[2] not in "aeiouwxy":
-            w += "e"  # "mining" ~ "mine", "voting" ~ "vote"
-    elif w.endswith("ed") and len(w) > 4 and not w.endswith("eed"):
-        w = _undouble(w[:-2])
-        if len(w) == 3 and w[1] in "aeiou" and w[0] not in "aeiou" and w[2] not in "aeiouwxy":
-            w += "e"
-    return w
 
 
 def term(word: str) -> str:
