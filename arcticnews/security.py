@@ -1,4 +1,5 @@
-"""Login throttling: the client's address behind a known number of proxies, and the 429's
+"""Login throttling: the client's address behind a known number of proxies, the per-client
+limit on failed sign-ins beside django-axes' per-username lock-out, and the 429's
 Retry-After."""
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from axes.models import AccessAttempt
 from django.conf import settings
 from django.db.models import Max, Q
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from django.utils import timezone
+
+from feeds.web.throttle import count_failed_sign_in, sign_in_wait
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -56,14 +60,40 @@ def lockout_seconds_left(request: HttpRequest) -> int | None:
 
 class LockoutMiddleware(AxesMiddleware):
     """django-axes' middleware whose 429 also says when to try again (Retry-After, RFC 9110),
-    so a client or a script backs off for the cool-off left instead of retrying blindly."""
+    so a client or a script backs off for the cool-off left instead of retrying blindly.
+
+    It also limits failed sign-ins per client address (``LOGIN_CLIENT_RATE_LIMIT``): axes
+    locks out one username on one client, so a client trying a password or two for each of
+    many usernames never met a lock-out. Every sign-in POST that does not sign in counts
+    (a wrong password, a locked username, a refused form); once the client's count is
+    spent, its sign-ins are refused with 429 until the window ends, the right password too.
+    """
 
     async_capable = False  # the site runs under WSGI; Django adapts if that changes
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        signing_in = request.method == "POST" and request.path == reverse("admin:login")
+        if signing_in:
+            wait = sign_in_wait(request)
+            if wait is not None:
+                return _too_many_sign_ins(wait)
         response = super().__call__(request)
+        if signing_in and not request.user.is_authenticated:
+            count_failed_sign_in(request)
         if getattr(request, "axes_locked_out", False) and response.status_code == 429:
             left = lockout_seconds_left(request)
             if left is not None and not response.has_header("Retry-After"):
                 response["Retry-After"] = str(left)
         return response
+
+
+def _too_many_sign_ins(wait: int) -> HttpResponse:
+    minutes = math.ceil(wait / 60)
+    response = HttpResponse(
+        "Too many failed sign-ins from your network address; "
+        f"try again in {minutes} minute{'s' if minutes != 1 else ''}.\n",
+        content_type="text/plain; charset=utf-8",
+        status=429,
+    )
+    response["Retry-After"] = str(wait)
+    return response

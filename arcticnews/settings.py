@@ -521,6 +521,16 @@ AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "arcticnews.security.client_ip"
+# Beside axes' lock-out per username and client: at most this many failed sign-ins from one
+# client address (all usernames together) in a window, as django-ratelimit's "N/<k>m" rate;
+# then the address's sign-ins answer 429 until the window ends (arcticnews.security).
+# Why 30 per 15 minutes: a newsroom behind one NAT shares one address, and one editor's
+# typos must never lock the others out. One editor is locked out alone by axes after 5
+# (AXES_FAILURE_LIMIT), and successful sign-ins are not counted, so the address is limited
+# only after six editors have each used up their own lock-out in the same quarter hour: far
+# more typos than a newsroom makes. A client cycling usernames is held to 30 guesses a
+# quarter hour (it had no limit at all: 60 usernames, 60 answers of 200).
+LOGIN_CLIENT_RATE_LIMIT = os.environ.get("LOGIN_CLIENT_RATE_LIMIT", "30/15m")
 # Behind N reverse proxies that each append to X-Forwarded-For, the client is the Nth address
 # from the right; 0 trusts no header (REMOTE_ADDR).
 TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0)

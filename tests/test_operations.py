@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import secrets
 from datetime import timedelta
 
 import pytest
@@ -208,7 +209,8 @@ def assert_private(response):
     assert "public" not in control
 
 
-def test_logins_are_throttled_and_the_lock_out_can_be_reset(client, editor):
+def test_logins_are_throttled_and_the_lock_out_can_be_reset(login_client, editor):
+    client = login_client
     login = reverse("admin:login")
     for _ in range(4):
         response = client.post(login, {"username": "edna", "password": "wrong"})
@@ -229,7 +231,8 @@ def test_logins_are_throttled_and_the_lock_out_can_be_reset(client, editor):
     assert ok.status_code == 302
 
 
-def test_a_lock_outs_retry_after_is_the_cool_off_left(client, editor, settings):
+def test_a_lock_outs_retry_after_is_the_cool_off_left(login_client, editor, settings):
+    client = login_client
     settings.AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
     login = reverse("admin:login")
     for _ in range(settings.AXES_FAILURE_LIMIT):
@@ -241,6 +244,91 @@ def test_a_lock_outs_retry_after_is_the_cool_off_left(client, editor, settings):
     assert locked.status_code == 429
     left = settings.AXES_COOLOFF_MINUTES * 60 - 600
     assert left - 5 <= int(locked["Retry-After"]) <= left
+
+
+def _address() -> str:
+    """A client address of its own: the per-client login counter lives in the shared cache
+    for its window, beyond one test's transaction."""
+    return f"198.18.{secrets.randbelow(256)}.{secrets.randbelow(256)}"
+
+
+@pytest.fixture
+def login_client(client):
+    client.defaults["REMOTE_ADDR"] = _address()
+    return client
+
+
+@pytest.fixture
+def fast_hashing(settings):
+    """Passwords hashed cheaply for the users these tests make and the unknown usernames they
+    try (Django hashes even those, against timing); the editor's own hash still verifies."""
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    ]
+
+
+def test_one_client_cycling_usernames_is_limited_per_client(login_client, editor, fast_hashing):
+    """django-axes locks a username out per client; a client trying one password for each of
+    many usernames never reaches that. The per-client limit (LOGIN_CLIENT_RATE_LIMIT) stops
+    it, with Retry-After, while another client still signs in."""
+    limit = int(settings.LOGIN_CLIENT_RATE_LIMIT.split("/")[0])
+    login = reverse("admin:login")
+    answers = [
+        login_client.post(login, {"username": f"user{n}", "password": "guess"}).status_code
+        for n in range(60)
+    ]
+    assert answers[:limit] == [200] * limit  # each the form again, with its error
+    assert set(answers[limit:]) == {429}
+    refused = login_client.post(login, {"username": "edna", "password": "x-editor-pass-1"})
+    assert refused.status_code == 429, "the right password is refused while the client is limited"
+    assert 0 < int(refused["Retry-After"]) <= 15 * 60
+    assert "_auth_user_id" not in login_client.session
+    # Another client (another address) is not affected.
+    elsewhere = login_client.post(
+        login, {"username": "edna", "password": "x-editor-pass-1"}, REMOTE_ADDR=_address()
+    )
+    assert elsewhere.status_code == 302
+
+
+def test_a_newsroom_behind_one_address_is_not_locked_out_by_one_editors_typos(
+    login_client, editor, django_user_model, settings, fast_hashing
+):
+    """Every editor of a newsroom behind one NAT shares its address: one editor's typos lock
+    out that editor (django-axes, per username), never the others, and signing in counts
+    nothing against the address (here a limit of 10: 9 typos, then 12 colleagues sign in)."""
+    settings.LOGIN_CLIENT_RATE_LIMIT = "10/15m"
+    login = reverse("admin:login")
+    for _ in range(settings.AXES_FAILURE_LIMIT + 3):
+        login_client.post(login, {"username": "edna", "password": "typo"})
+    assert login_client.post(login, {"username": "edna", "password": "typo"}).status_code == 429
+    for n in range(12):  # colleagues signing in all morning
+        name = f"colleague{n}"
+        django_user_model.objects.create_user(name, password="colleague-pass-1", is_staff=True)
+        ok = login_client.post(login, {"username": name, "password": "colleague-pass-1"})
+        assert ok.status_code == 302, n
+        login_client.logout()
+
+
+def test_the_login_limit_counts_the_client_behind_trusted_proxies(client, editor, settings):
+    """As the rest of the site: behind TRUSTED_PROXY_COUNT proxies the client is the address
+    the nearest proxy saw, so two clients behind one proxy are counted apart."""
+    settings.TRUSTED_PROXY_COUNT = 1
+    settings.LOGIN_CLIENT_RATE_LIMIT = "3/15m"
+    login, proxy = reverse("admin:login"), _address()
+    one, two = _address(), _address()
+    for n in range(3):
+        answer = client.post(
+            login,
+            {"username": f"user{n}", "password": "guess"},
+            REMOTE_ADDR=proxy,
+            HTTP_X_FORWARDED_FOR=f"10.9.9.9, {one}",
+        )
+        assert answer.status_code == 200
+    headers = {"REMOTE_ADDR": proxy, "HTTP_X_FORWARDED_FOR": one}
+    assert client.post(login, {"username": "x", "password": "y"}, **headers).status_code == 429
+    headers["HTTP_X_FORWARDED_FOR"] = f"{one}, {two}"  # whatever the client wrote before it
+    assert client.post(login, {"username": "x", "password": "y"}, **headers).status_code == 200
 
 
 # --- the Source admin's feed inline ----------------------------------------------------------

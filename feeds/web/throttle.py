@@ -1,5 +1,6 @@
-"""Per-client limits on the requests that cost the database most (django-ratelimit, counted in
-the default cache, so every web process shares them when the cache is Redis).
+"""Per-client limits on the requests that cost the database most, and on failed sign-ins
+(django-ratelimit, counted in the default cache, so every web process shares them when the
+cache is Redis).
 
 Only work that reaches the database is counted: the page cache answers repeated searches
 without coming here.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import HttpRequest
-from django_ratelimit.core import is_ratelimited
+from django_ratelimit.core import get_usage, is_ratelimited
 
 RETRY_AFTER_SECONDS = 60
 # Every search slot taken (feeds.search.SearchBusy): a search slot frees within the search
@@ -49,5 +50,30 @@ def too_many_signups_for(request: HttpRequest, address_key: str) -> bool:
         group="digest-signup-address",
         key=lambda _group, _request: address_key,
         rate=settings.DIGEST_SIGNUP_ADDRESS_RATE_LIMIT,
+        increment=True,
+    )
+
+
+_SIGN_IN_FAILURES = "sign-in-failures"
+
+
+def sign_in_wait(request: HttpRequest) -> int | None:
+    """Seconds before this client may try to sign in again, once its failed sign-ins have
+    used up ``LOGIN_CLIENT_RATE_LIMIT`` for the window; None while it may try."""
+    usage = get_usage(
+        request, group=_SIGN_IN_FAILURES, key="ip", rate=settings.LOGIN_CLIENT_RATE_LIMIT
+    )
+    if usage is None or usage["count"] < usage["limit"]:
+        return None  # within the limit (or the cache is down: RATELIMIT_FAIL_OPEN)
+    return max(1, usage["time_left"])
+
+
+def count_failed_sign_in(request: HttpRequest) -> None:
+    """Count one sign-in that did not succeed against the client's address."""
+    get_usage(
+        request,
+        group=_SIGN_IN_FAILURES,
+        key="ip",
+        rate=settings.LOGIN_CLIENT_RATE_LIMIT,
         increment=True,
     )
