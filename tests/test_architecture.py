@@ -65,6 +65,9 @@ ALLOWED_MARK_SAFE = Counter(
         # story cards: every value escaped by _card (headlines and snippets of search results
         # are highlight_html's), the markup around them is ours.
         ("feeds/web/templatetags.py", "_cards_html"): 1,
+        # a story's credit (the cards' own _credit): the outlets' names and the source page's
+        # URL escaped, the <span> and <a> markup is ours.
+        ("feeds/web/templatetags.py", "credit"): 1,
         # a story's nh3-sanitised summary or body (feeds.text.sanitizing.clean_html at ingest,
         # the one field type meant to be HTML) with its <img> elements cut out of nh3's
         # serialisation, which escapes < and > inside attribute values.

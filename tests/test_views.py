@@ -543,6 +543,49 @@ def test_story_page_shows_everything_a_reader_needs(client, story_page):
     assert_heading_order(tree)
 
 
+def test_a_related_line_credits_a_carried_story_as_listings_do(client):
+    """Arctic Today carries an AP story: its line reads "…, The Associated Press via Arctic
+    Today", the link on Arctic Today (the outlet with a page), as its listing card does;
+    never "The Associated Press" linked to Arctic Today's page."""
+    carrier = make_source("Arctic Today")
+    wire = make_story(
+        "Alaska villages brace for a storm surge",
+        source=carrier,
+        countries=("united-states",),
+        original_outlet="The Associated Press",
+    )
+    own = make_story("Nome port opens", source=carrier, countries=("united-states",))
+    story = make_story("Hurtigruten cancels a call", countries=("norway",))
+    RelatedSlot.objects.create(story=story, country=country("united-states"), target=wire)
+    RelatedSlot.objects.create(story=wire, country=country("norway"), target=own)
+    line = parse(client.get(f"/story/{story.pk}/")).find(".//section[@class='related']//li")
+    assert text_of(line) == (
+        "United States: Alaska villages brace for a storm surge, "
+        "The Associated Press via Arctic Today"
+    )
+    credit = [
+        (e.tag, text_of(e), e.get("href")) for e in line if e.get("class") == "related__outlet"
+    ]
+    assert credit == [
+        ("span", "The Associated Press", None),
+        ("a", "Arctic Today", "/source/arctic-today/"),
+    ]
+    # The listing's card credits it the same way (the same piece writes both).
+    card = next(
+        a
+        for a in parse(client.get("/source/arctic-today/")).iterfind(".//main//article")
+        if wire.title in text_of(a)
+    )
+    assert "The Associated Press via Arctic Today" in text_of(
+        card.find(".//p[@class='card__meta']")
+    )
+    # A story of the outlet's own: its name alone, linked.
+    line = parse(client.get(f"/story/{wire.pk}/")).find(".//section[@class='related']//li")
+    assert text_of(line) == "Norway: Nome port opens, Arctic Today"
+    outlet = line.find("a[@class='related__outlet']")
+    assert (text_of(outlet), outlet.get("href")) == ("Arctic Today", "/source/arctic-today/")
+
+
 def test_full_text_is_shown_where_the_outlet_allows_it(client):
     source = make_source("Open Outlet", show_full_text=True)
     story = make_story(

@@ -218,6 +218,23 @@ def _html(value: object) -> str:
     return escape(str(value))
 
 
+def _credit(story: Story, url: functools.partial, css: str) -> str:
+    """Whom a story is credited to, as every listing and related-box line writes it: the
+    outlet we carry it from, linked to its page, after "<outlet that wrote it> via" when
+    that is another ("The Associated Press via Arctic Today"); each part in class ``css``."""
+    outlet, source = story.outlet, story.source.name
+    via = f'<span class="{css}">{_html(outlet)}</span> via ' if outlet != source else ""
+    source_url = _html(url("feeds:source", (story.source.slug,)))
+    return f'{via}<a class="{css}" href="{source_url}">{_html(source)}</a>'
+
+
+@register.simple_tag
+def credit(story: Story, css: str) -> SafeString:
+    """A story's credit (``_credit``) in a template: the related box's and digest's lines."""
+    # Safe: _credit escapes the outlets' names and the URL; the markup is ours.
+    return mark_safe(_credit(story, _reverser(), css))
+
+
 def _card(
     story: Story,
     url: functools.partial,
@@ -239,7 +256,6 @@ def _card(
         summary = plaintext(story.summary, summary_words)
     # search results: the headline with the matched words marked (escaped, our <mark>s)
     headline = getattr(story, "headline_html", "") or story.title
-    outlet, source = story.outlet, story.source.name
     image = ""
     if lead and story.image_src:
         image = (
@@ -248,7 +264,6 @@ def _card(
             f'width="{_html(story.image_width)}" height="{_html(story.image_height)}" alt="" '
             'fetchpriority="high">'
         )
-    via = f'<span class="card__outlet">{_html(outlet)}</span> via ' if outlet != source else ""
     if summary:
         summary = f'<p class="card__summary">{_html(summary)}</p>'
     tags = "" if compact else tag_links(story, url)
@@ -256,7 +271,6 @@ def _card(
         tags = f'<ul class="tags" aria-label="Tags">{tags}</ul>'
     story_url = _html(url("feeds:story", (str(story.pk),)))
     time = _timeago(story.published_at, *clock)
-    source_url = _html(url("feeds:source", (story.source.slug,)))
     return (
         f'<article class="card{" card--compact" if compact else ""}'
         f'{" card--lead" if lead else ""}">\n'
@@ -264,8 +278,8 @@ def _card(
         f'  <h{level} class="card__title"><a href="{story_url}">{_html(headline)}</a>'
         f"</h{level}>\n"
         f"  {summary}\n"
-        f'  <p class="card__meta">{via}<a class="card__outlet" href="{source_url}">'
-        f'{_html(source)}</a> <span aria-hidden="true">·</span> {time}</p>\n'
+        f'  <p class="card__meta">{_credit(story, url, "card__outlet")}'
+        f' <span aria-hidden="true">·</span> {time}</p>\n'
         f"  {tags}\n"
         "</article>\n"
     )
