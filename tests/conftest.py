@@ -75,14 +75,18 @@ def _fresh_process_caches():
     """Each test is its own newsroom. Rolled-back tests reuse primary keys on SQLite, and
     their on_commit hooks (which bump the page-cache generation) never run, so nothing cached
     in this process may outlive a test: not the related suggester's term statistics and
-    profiles, not the navigation, not pages in the local-memory or file cache. (Redis is not
-    flushed: the broker shares it; the generation is bumped instead.)"""
+    profiles, not the navigation, not the search windows, not pages in the local-memory or
+    file cache. (Redis is not flushed: the broker shares it; the generation is bumped
+    instead.)"""
     related = sys.modules.get("feeds.related.boxes")  # never imported: nothing cached
     if related is not None:
         related.clear()
     views = sys.modules.get("feeds.web.views")  # the navigation it keeps per process
     if views is not None:
         views.clear()
+    search = sys.modules.get("feeds.search")  # the search windows' starts it keeps
+    if search is not None:
+        search.clear()
     storylines = sys.modules.get("feeds.storylines.assign")
     if storylines is not None:
         storylines.clear()

@@ -40,6 +40,7 @@ from django.views.decorators.http import require_safe
 from feeds.entities import geo
 from feeds.entities.store import find_by_name
 from feeds.models import (
+    UNSHOWN,
     Country,
     RelatedSlot,
     Source,
@@ -68,7 +69,7 @@ from feeds.tagging.countries import COUNTRIES as COUNTRY_DEFS
 from feeds.tagging.store import tag_reasons
 from feeds.web import caching
 from feeds.web.caching import public_page
-from feeds.web.cards import ALL, ROUNDUPS, Cards
+from feeds.web.cards import ALL, ROUNDUPS, Cards, read_tags, with_tag_ids
 from feeds.web.params import (
     SEARCH_MAX_PAGE,
     BadParameter,
@@ -144,6 +145,10 @@ class Navigation:
 
     def country(self, slug: str | None) -> Country | None:
         return next((c for c in self.countries if c.slug == slug), None)
+
+    def read_tags(self, stories: list[Story]) -> None:
+        """The tags of stories read ``with_tag_ids`` (``feeds.web.cards.read_tags``)."""
+        read_tags(stories, {c.pk: c for c in self.countries}, {t.pk: t for t in self.topics})
 
     def cards(self, **listing: object) -> Cards:
         """A listing's story cards (``feeds.web.cards``), their tags read into these
@@ -786,13 +791,16 @@ def search(request: HttpRequest, params: SearchRequest) -> HttpResponse:
                 since=checked.since,
                 until=checked.until,
             )
-            rows = page_of(results.for_listing(), offset, PAGE_SIZE + 1)
+            # Tags in the page's query: cards.with_tag_ids (not for_listing's two queries).
+            listing = with_tag_ids(results.defer(*UNSHOWN).select_related("source"))
+            rows = page_of(listing, offset, PAGE_SIZE + 1)
             total = count_capped(results) if rows or checked.page > 1 else 0
     except SearchBusy:  # every search slot taken: answered at once, the worker stays free
         return refused("busy", 503, BUSY_RETRY_AFTER_SECONDS)
     except OperationalError:  # the statement timeout: a search too costly to finish
         return refused("too_slow", 503)
     stories = rows[:PAGE_SIZE]
+    nav.read_tags(stories)
     mark_matches(stories, checked.query)  # without PostgreSQL: the same marks, from Python
     for story in stories:
         snippet = getattr(story, "snippet", "")
