@@ -19,6 +19,7 @@ from tests.conftest import ARTIFACTS
 from tests.test_browser import Reader as Tab
 from tests.test_browser import pytestmark, vocabularies  # noqa: F401 (a mark list, a fixture)
 from tests.test_curation import make_box
+from tests.test_pages_browser import blocking_violations
 from tests.test_views import country
 
 
@@ -162,15 +163,33 @@ def test_an_editor_curates_a_box_without_leaving_the_page(tab, editor):
 
 
 def test_the_editor_on_a_phone(browser, live_server, editor):
+    """At 390 px the page fits, passes axe (no serious or critical violation) with its history
+    of changes shown, and that table, wider than the phone, scrolls from the keyboard."""
+    from playwright.sync_api import expect
+
     box = make_box()
     phone = Tab(browser, live_server.url, width=390, height=844)
+    page = phone.page
     try:
-        sign_in(phone.page, phone.base_url, f"/editor/story/{box['main'].pk}/related/")
+        sign_in(page, phone.base_url, f"/editor/story/{box['main'].pk}/related/")
         phone.errors.clear()
-        phone.page.reload()
-        width = phone.page.evaluate("document.documentElement.scrollWidth")
+        page.reload()
+        page.get_by_role("button", name="Lock box").click()
+        expect(page.locator("#cur-status")).to_contain_text("Box locked")
+        page.reload()  # the page as it loads, with its history
+        width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, "the editor scrolls sideways on a phone"
+        assert blocking_violations(page) == []
+        history = page.get_by_role("region", name="Recent changes to this box")
+        assert history.evaluate("e => e.scrollWidth > e.clientWidth"), "nothing to scroll?"
+        history.focus()  # reached by Tab like any control (tabindex=0)
+        expect(history).to_be_focused()
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function(
+            "() => document.querySelector('.cur-history__scroll').scrollLeft > 0", timeout=5000
+        )
         phone.shot("editor-phone")
+        phone.shot("editor-phone-history", full_page=False)
         assert phone.errors == []
     finally:
         phone.close()

@@ -134,10 +134,7 @@ def test_an_editor_edits_and_approves_a_draft_in_the_admin(browser, live_server,
     assert draft.status == Digest.Status.DRAFT
     tab = test_pages_browser.Tab(browser, live_server.url, test_pages_browser.DESKTOP, "1280")
     try:
-        tab.goto("/admin/login/")
-        tab.page.fill("#id_username", "edna")
-        tab.page.fill("#id_password", "x-editor-pass-1")
-        tab.page.click("input[type=submit]")
+        tab.sign_in()
         tab.goto(reverse("admin:feeds_digest_change", args=[week.pk]))
         tab.page.screenshot(path=_artifact("digest-admin-approved-1280"), full_page=True)
         tab.goto(reverse("admin:feeds_digest_change", args=[draft.pk]))
