@@ -6,12 +6,13 @@ than building filters of their own.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
+from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.db import models
 from django.db.models import Count, Exists, F, OuterRef, Q
@@ -21,7 +22,7 @@ from django.utils import timezone
 
 from feeds.text import boilerplate
 from feeds.text.keys import KEY_LENGTH, LEAD_KEY_LENGTH, url_key
-from feeds.text.sanitizing import teaser_html
+from feeds.text.sanitizing import teaser_html, typed_text, typed_url_problem
 
 HTTP_URL = Q(link="") | Q(link__startswith="http://") | Q(link__startswith="https://")
 # Our copies of story images are stored at these widths (never wider than the original).
@@ -44,7 +45,41 @@ class Origin(models.TextChoices):
     SOURCE = "source", "Outlet's own box"
 
 
-class Country(models.Model):
+class TypedTextModel(models.Model):
+    """A model whose text editors type, in the admin or on the editors' pages. Its text is
+    cleaned in this one place, when the model is cleaned (every ModelForm cleans its model
+    before saving it): control characters separate words and are never kept (``typed_text``:
+    "Edited\x0btitle" is "Edited title"), text fields keep their line breaks, and an address
+    that disguises where it leads is refused (``typed_url_problem``). Ingest writes stories
+    without cleaning the model: its own sanitising has run by then."""
+
+    class Meta:
+        abstract = True
+
+    def clean_fields(self, exclude: Collection[str] | None = None) -> None:
+        skip = set(exclude or ())
+        problems: dict[str, list[str]] = {}
+        for field in self._meta.concrete_fields:
+            if field.name in skip or not isinstance(field, models.CharField | models.TextField):
+                continue
+            value = getattr(self, field.attname)
+            if not isinstance(value, str) or not value:
+                continue
+            value = typed_text(value, multiline=isinstance(field, models.TextField))
+            setattr(self, field.attname, value)
+            problem = typed_url_problem(value) if isinstance(field, models.URLField) else None
+            if problem:
+                problems[field.name] = [problem]
+        errors: dict[str, list[str]] = {}
+        try:
+            super().clean_fields(exclude=skip | set(problems))
+        except ValidationError as exc:
+            errors = exc.message_dict
+        if errors or problems:
+            raise ValidationError({**errors, **problems})
+
+
+class Country(TypedTextModel):
     """One of the nine Arctic states. Created by a migration; never edited at runtime."""
 
     slug = models.SlugField(unique=True)
@@ -62,7 +97,7 @@ class Country(models.Model):
         return reverse("feeds:country", args=[self.slug])
 
 
-class Topic(models.Model):
+class Topic(TypedTextModel):
     slug = models.SlugField(unique=True)
     name = models.CharField(max_length=64)
     description = models.TextField(blank=True)
@@ -85,7 +120,7 @@ class SourceQuerySet(models.QuerySet["Source"]):
         return self.filter(Exists(Story.objects.visible().filter(source=OuterRef("pk"))))
 
 
-class Source(models.Model):
+class Source(TypedTextModel):
     """A news outlet. One outlet may publish several feeds."""
 
     name = models.CharField(max_length=200, unique=True)
@@ -143,7 +178,7 @@ class FeedQuerySet(models.QuerySet):
         )
 
 
-class Feed(models.Model):
+class Feed(TypedTextModel):
     """A feed URL we poll, with its fetch state (conditional GET, backoff, lease)."""
 
     source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="feeds")
@@ -323,7 +358,7 @@ class StoryQuerySet(models.QuerySet["Story"]):
 UNSHOWN = ("raw_content", "search_vector")
 
 
-class Story(models.Model):
+class Story(TypedTextModel):
     """One item from one feed. Copies of the same story point at their canonical story."""
 
     # Not columns: set on the stories of one page by the view that shows them (search marks,
@@ -625,7 +660,7 @@ class RelatedSlotQuerySet(models.QuerySet["RelatedSlot"]):
         return shown
 
 
-class RelatedSlot(models.Model):
+class RelatedSlot(TypedTextModel):
     """One line of a story's "Related stories from around the North" box: one for each
     country other than the story's primary country."""
 
@@ -903,7 +938,7 @@ class ReviewStory(Story):
         verbose_name_plural = "tag review queue"
 
 
-class GazetteerTerm(models.Model):
+class GazetteerTerm(TypedTextModel):
     """A term an editor added to a country (a new mine, a vessel's home port), on top of the
     data files in feeds/tagging/data/. Effective for new stories at once; ``retag`` applies
     it to old ones."""
@@ -1002,7 +1037,7 @@ class StorylineQuerySet(models.QuerySet["Storyline"]):
         return self.covered_between(now - timedelta(days=days))
 
 
-class Storyline(models.Model):
+class Storyline(TypedTextModel):
     """Stories about one event or developing subject, across outlets, countries and
     languages. Stories join through ``StorylineMembership`` (one storyline per story);
     copies (``Story.canonical``) never join: their canonical story does.
@@ -1149,7 +1184,7 @@ class DigestQuerySet(models.QuerySet["Digest"]):
         return self.order_by("-year", "-week")
 
 
-class Digest(models.Model):
+class Digest(TypedTextModel):
     """One ISO week's "Around the North": a draft until an editor approves it.
 
     Made by ``feeds.digest.drafting`` (one per week: the unique constraint makes the beat task
@@ -1396,7 +1431,7 @@ class EntityQuerySet(models.QuerySet["Entity"]):
         return self.filter(Exists(linked))
 
 
-class Entity(models.Model):
+class Entity(TypedTextModel):
     """A named thing stories are about. Seeded from ``feeds/entities/data/*.toml`` (``data_key``
     set; the data's facts are refreshed on migrate unless an editor changed the entity) and
     added, merged, aliased and hidden by editors in the admin."""
@@ -1458,7 +1493,7 @@ class Entity(models.Model):
         return reverse(f"feeds:{self.kind}", args=[self.slug])
 
 
-class EntityAlias(models.Model):
+class EntityAlias(TypedTextModel):
     """A name an entity goes by, in the tagger's term syntax ("Sabetta", "сабетт*", "=NSR").
     ``needs_cue``: the name is also an ordinary word or another thing's name ("Yamal",
     "Healy", "Arktika"), so it counts only next to a word of its kind ("icebreaker Yamal")."""

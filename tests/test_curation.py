@@ -449,6 +449,46 @@ def test_external_links_must_be_http(client, box, editor, url):
     assert not RelatedChange.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        # "…/\u202egnp.exe" is shown as "…/exe.png": a program disguised as a picture.
+        ("https://files.example/\u202egnp.exe", "change the direction"),
+        ("https://files.example/\u2066a\u2069", "change the direction"),
+        ("https://editor:secret@files.example/a", "user name or password"),
+        ("https://nrk.no@evil.example/a", "user name or password"),
+    ],
+    ids=["rlo", "isolate", "user-and-password", "host-lookalike"],
+)
+def test_external_links_that_disguise_where_they_lead_are_refused(client, box, editor, url, reason):
+    main = box["main"]
+    client.force_login(editor)
+    data = {"country": country("canada").pk, "url": url, "headline": "A headline", "outlet": "X"}
+    answer = client.post(change_url(main, "external"), data, **JSON).json()
+    assert answer["ok"] is False and answer["field"] == "url"
+    assert reason in answer["message"]
+    response = client.post(change_url(main, "external"), data)
+    assert response.status_code == 400 and reason in response.content.decode()
+    assert slot(main, "canada").target_id == box["ca1"].pk  # unchanged
+    assert not RelatedChange.objects.exists()
+
+
+def test_control_characters_an_editor_types_in_a_line_separate_words(box, editor):
+    curation.set_external(
+        box["main"],
+        country("canada"),
+        "https://x.example/a",
+        "Edited\x0bheadline\x01 with\x1bescape",
+        "Out\x0blet",
+        editor,
+    )
+    line = slot(box["main"], "canada")
+    assert (line.external_headline, line.external_outlet) == (
+        "Edited headline with escape",
+        "Out let",
+    )
+
+
 def test_external_link_needs_a_headline(box, editor):
     with pytest.raises(CurationError, match="headline"):
         curation.set_external(

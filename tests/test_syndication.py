@@ -511,7 +511,9 @@ def test_it_survives_hostile_story_content(client, hostile, listing, fmt):
 
 def test_it_cleans_what_the_database_cannot_hold_at_output():
     """Belt and braces: values that never reach the DB (NUL on PostgreSQL) are still cleaned."""
-    assert syndication.plain_title("A\x00B\x0bC\ufffe" + "x" * 3000).startswith("ABC")
+    # Where they stood between two characters they are a space, never nothing ("Edited\x0btitle"
+    # is "Edited title"): a control character inside a word cannot be told from one between.
+    assert syndication.plain_title("A\x00B\x0bC\ufffe" + "x" * 3000).startswith("A B C x")
     assert len(syndication.plain_title("word " * 1000)) <= Story._meta.get_field("title").max_length
     assert syndication.plain_title("\x00\x01") == "(untitled)"
     feed = syndication.RssFeed(title="T\x00", link="http://x/", description="D\x0b")
@@ -526,7 +528,7 @@ def test_it_cleans_what_the_database_cannot_hold_at_output():
     parsed = feedparser.parse(io.BytesIO(feed.writeString("utf-8").encode()))
     assert parsed.bozo is False
     assert parsed.entries[0].title == "t"
-    assert parsed.entries[0].tags[0].term == "Norway"
+    assert parsed.entries[0].tags[0].term == "No rway"
 
 
 # --- Format conformance ---------------------------------------------------------------------

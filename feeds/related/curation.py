@@ -43,7 +43,7 @@ from feeds.models import (
 from feeds.related import boxes
 from feeds.related.ranking import ALTERNATIVES, SUBJECT, TIER_LABELS
 from feeds.search import search_stories
-from feeds.text.sanitizing import clean_text, safe_url
+from feeds.text.sanitizing import clean_text, safe_url, typed_text, typed_url_problem
 
 __all__ = [
     "ALTERNATIVES",
@@ -445,15 +445,19 @@ def set_external(
 ) -> RelatedChange | None:
     """Link a story we do not carry: its address (http or https only), headline and outlet."""
     country = _line_country(story, country)
+    problem = typed_url_problem(url or "")
+    if problem:
+        raise CurationError(problem, field="url")
     clean_url = clean_external_url(url)
     if not clean_url:
         raise CurationError(
             "Enter the story's web address, starting with https:// or http://.", field="url"
         )
-    clean_headline = clean_text(headline or "", HEADLINE_MAX)
+    # Typed text as the models clean it (TypedTextModel): a control character separates words.
+    clean_headline = clean_text(typed_text(headline or ""), HEADLINE_MAX)
     if not clean_headline:
         raise CurationError("Enter the story's headline.", field="headline")
-    clean_outlet = clean_text(outlet or "", OUTLET_MAX)
+    clean_outlet = clean_text(typed_text(outlet or ""), OUTLET_MAX)
     if not clean_outlet:
         host = urlsplit(clean_url).hostname or ""
         clean_outlet = host.removeprefix("www.")

@@ -58,7 +58,7 @@ from feeds.search import (
     search_budget,
     search_stories,
 )
-from feeds.text.sanitizing import clean_html, clean_text
+from feeds.text.sanitizing import clean_html, clean_text, separating_spaces
 from feeds.web import caching
 from feeds.web.caching import origin as _origin
 from feeds.web.cards import ALL, FEED_ITEM, Cards
@@ -87,7 +87,7 @@ JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 
 # Everything XML 1.0 cannot carry (C0 controls but tab/LF/CR, lone surrogates, U+FFFE/F),
 # and the DEL/C1 controls it permits but tells authors to avoid (XML 1.0, section 2.2).
-_NOT_XML = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff\x85]")
+_NOT_XML = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff\x85]+")
 _TAG_AUTHORITY = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.?)+$")
 
 
@@ -118,8 +118,10 @@ def site_name() -> str:
 
 
 def xml_text(value: str | None) -> str:
-    """``value`` without the characters an XML 1.0 document may not (or should not) contain."""
-    return _NOT_XML.sub("", value) if value else ""
+    """``value`` without the characters an XML 1.0 document may not (or should not) contain:
+    a space where they separated two words (a control character an editor typed before the
+    admin cleaned it: "Edited\x0btitle" is "Edited title"), nothing elsewhere."""
+    return separating_spaces(_NOT_XML, value) if value else ""
 
 
 def _clean(value: Any) -> Any:
@@ -128,7 +130,7 @@ def _clean(value: Any) -> Any:
     Called on every value of every item (a feed's categories are ~1,000 strings in named
     tuples), so each kind is handled without a generator."""
     if isinstance(value, str):
-        return _NOT_XML.sub("", value) if value else ""
+        return separating_spaces(_NOT_XML, value) if value else ""
     if isinstance(value, tuple) and hasattr(value, "_fields"):  # a NamedTuple, field by field
         return type(value)(*[_clean(v) for v in value])
     if isinstance(value, list | tuple):

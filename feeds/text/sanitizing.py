@@ -32,9 +32,12 @@ __all__ = [
     "leading_text",
     "normalize_space",
     "safe_url",
+    "separating_spaces",
     "strip_controls",
     "teaser_html",
     "too_deeply_nested",
+    "typed_text",
+    "typed_url_problem",
     "without_images",
 ]
 
@@ -148,6 +151,65 @@ def strip_controls(s: str) -> str:
     ):
         return s
     return _CONTROLS_RE.sub("", s)
+
+
+# What an editor's typing never needs: C0 controls but tab, newline and CR, DEL, C1 controls,
+# lone surrogates and the non-characters U+FFFE/F (pasted from a word processor, a terminal,
+# a badly decoded page). A run of them is one gap.
+_TYPED_CONTROLS_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]+")
+# Unicode's explicit direction controls: after U+202E (RIGHT-TO-LEFT OVERRIDE) ".../\u202egnp.exe"
+# is shown as ".../exe.png". No address an editor links needs one.
+_DIRECTION_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
+def separating_spaces(pattern: re.Pattern[str], text: str) -> str:
+    """``text`` with each match of ``pattern`` made one space where it stands between two
+    other characters, and removed at either end or beside whitespace: a control character
+    typed (or stored) between two words separates them ("Edited\x0btitle" is "Edited
+    title", never "Editedtitle")."""
+
+    def gap(match: re.Match[str]) -> str:
+        start, end = match.span()
+        if start == 0 or end == len(text) or text[start - 1].isspace() or text[end].isspace():
+            return ""
+        return " "
+
+    return pattern.sub(gap, text) if text else ""
+
+
+def typed_text(text: str, *, multiline: bool = False) -> str:
+    """Text an editor typed, as it is stored: control characters separate words
+    (``separating_spaces``) and are never kept. One line (a headline, a name) has its
+    whitespace collapsed; ``multiline`` text (a description, a body) keeps its line breaks
+    and tabs, with CR LF as LF."""
+    text = separating_spaces(_TYPED_CONTROLS_RE, text or "")
+    if not multiline:
+        return normalize_space(text)
+    return text.replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
+def typed_url_problem(url: str) -> str | None:
+    """Why an address an editor typed must not be linked, in words for the form; None when
+    nothing in it disguises where it leads (whether it is http(s) is ``safe_url``'s test)."""
+    if any(c in _DIRECTION_CONTROLS for c in url):
+        return (
+            "This address contains invisible characters that change the direction of the "
+            "text after them (such as U+202E), which can disguise where it leads. "
+            "Type the address again, or copy it from the browser's address bar."
+        )
+    try:
+        netloc = urlsplit(url.strip()).netloc
+    except ValueError:
+        return None  # not an address at all: the caller's own check says so
+    if "@" in netloc:
+        return (
+            "This address has a user name or password before an @ (user:password@host), "
+            "which can disguise the site it leads to. Link the story's own address, "
+            "without them."
+        )
+    return None
 
 
 def normalize_space(s: str) -> str:

@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from feeds.models import Country, Entity, Source, Story, Storyline, Topic
-from feeds.text.sanitizing import strip_controls
+from feeds.text.sanitizing import typed_text
 
 NEWS_WINDOW = timedelta(days=2)
 NEWS_LIMIT = 1000
@@ -196,7 +196,7 @@ class NewsSitemap(Sitemap):
                 "publication_date": story.published_at,
                 # Whatever an editor typed: XML 1.0 has no escape for control characters,
                 # so they would make the whole sitemap ill-formed.
-                "title": strip_controls(story.title),
+                "title": typed_text(story.title),
             }
         return urls
 
