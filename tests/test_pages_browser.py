@@ -16,7 +16,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from feeds.generation import bump_generation
-from feeds.models import Source, Story
+from feeds.models import Feed, Source, Story
 from tests.conftest import ARTIFACTS, CHROMIUM, restore_vocabularies
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -256,6 +256,32 @@ def test_the_newsroom_fits_1280_with_words_and_health_and_passes_axe(browser, li
         tab.no_horizontal_scroll()
         health = tab.page.locator(".an-health").all_inner_texts()
         assert health and set(health) == {"Sample loaded"}
+        # With long reasons and statuses too, the list fits its box at 1280 px: no sideways
+        # scrolling to find why a feed stopped.
+        feeds = list(Feed.objects.order_by("pk")[:2])
+        Feed.objects.filter(pk=feeds[0].pk).update(
+            is_active=False,
+            deactivated_reason="quarantined: the same error 5 runs in a row (410 Gone: the "
+            "outlet removed this feed; its new address is on the outlet's page)",
+        )
+        Feed.objects.filter(pk=feeds[1].pk).update(
+            last_status="error: connection refused by arctictoday.example after 3 attempts",
+            consecutive_failures=3,
+        )
+        tab.goto(reverse("admin:feeds_feed_changelist"))
+        tab.shot("admin-feeds-reasons")
+        tab.no_horizontal_scroll()
+        box, table = tab.js(
+            "(() => { const t = document.querySelector('#result_list');"
+            " const b = t.closest('.results');"
+            " return [[b.scrollWidth, b.clientWidth], t.getBoundingClientRect().right"
+            " - b.getBoundingClientRect().right]; })()"
+        )
+        assert box[0] <= box[1] and table <= 0.5, (box, table)
+        notes = tab.page.locator(".an-feed-note").all_inner_texts()
+        assert any("410 Gone" in note for note in notes)
+        assert any("connection refused" in note for note in notes)
+        tab.axe("feed list")
         tab.goto(reverse("feeds:curation:box", args=[story.pk]))
         tab.shot("editor")
         tab.axe("related-box editor")

@@ -116,6 +116,16 @@ def test_feed_health_tells_sample_loaded_from_failing(client, editor):
     assert health.count("Sample loaded") == Feed.objects.count() - 1
     only_failing = parse(client.get(reverse("admin:feeds_feed_changelist") + "?health=failing"))
     assert "1 feed" in text_of(only_failing.find(".//p[@class='paginator']"))
+    # Under a feed's health: why it was deactivated, or what its last run said.
+    Feed.objects.filter(pk=failing.pk).update(is_active=False, deactivated_reason="410 Gone")
+    tree = parse(client.get(reverse("admin:feeds_feed_changelist")))
+    cell = next(
+        td
+        for td in tree.iterfind(".//table[@id='result_list']//td[@class='field-health']")
+        if "Deactivated" in text_of(td)
+    )
+    assert text_of(cell) == "Deactivated410 Gone"
+    assert cell.find("span[@class='an-feed-note']").text == "410 Gone"
 
 
 def test_the_story_page_shows_categories_as_words(client, editor):
