@@ -64,6 +64,8 @@ class ParsedEntry:
     image_credit: str = ""
     language: str = ""
     related_lines: tuple[RelatedLine, ...] = ()
+    # No guid: the identity is the link, which a show page gives every episode (weak evidence).
+    guid_is_link: bool = False
 
 
 @dataclass(frozen=True)

@@ -43,11 +43,12 @@ def _private(allow_private):
 
 
 def entry(guid: str, *, title: str, link: str, body: str, extra: str = "", hours: int = 1) -> str:
+    """An RSS item dated ``hours`` before a fixed instant; without a guid when ``guid`` is ""."""
     date = datetime(2026, 3, 1, 12, 0, tzinfo=UTC) - timedelta(hours=hours)
     return (
         f"<item><title>{title}</title><link>{link}</link>"
-        f'<guid isPermaLink="false">{guid}</guid>'
-        f"<pubDate>{date:%a, %d %b %Y %H:%M:%S +0000}</pubDate>"
+        + (f'<guid isPermaLink="false">{guid}</guid>' if guid else "")
+        + f"<pubDate>{date:%a, %d %b %Y %H:%M:%S +0000}</pubDate>"
         f"<description>{body}</description>{extra}</item>"
     )
 
@@ -288,6 +289,50 @@ def test_the_same_link_and_headline_days_apart_are_two_items(fixture_server):
     fixture_server.add("/weekly.xml", rss(later))
     assert ingest.fetch_and_store(feed.pk, force=True).created == 1
     assert set(Story.objects.values_list("guid", "summary")) == {("wk-1", "1"), ("wk-2", "2")}
+
+
+def test_a_new_item_at_the_same_link_without_guids_is_a_new_story(fixture_server):
+    """No guids and one link for every item: the link is weak evidence of identity, so a new
+    headline days later is a new episode, and the earlier one is kept under its identity."""
+    show = "https://pod.example/daily"
+    one = entry("", title="Briefing: ice at record low", link=show, body="Day one.", hours=48)
+    feed = add_feed(fixture_server, "/noguid.xml", rss(one))
+    ingest.fetch_and_store(feed.pk, force=True)
+    two = entry("", title="Briefing: ferry strike", link=show, body="Day three.", hours=0)
+    fixture_server.add("/noguid.xml", rss(two))  # episode 1 has left the feed
+    run = ingest.fetch_and_store(feed.pk, force=True)
+    assert (run.created, run.updated) == (1, 0)
+    assert Story.objects.get(guid=show).title == "Briefing: ice at record low"
+    run = ingest.fetch_and_store(feed.pk, force=True)  # episode 2 again: its own story
+    assert (run.created, run.updated) == (0, 0)
+    fixed = entry("", title="Briefing: ferry strike ends", link=show, body="Day three.", hours=0)
+    fixture_server.add("/noguid.xml", rss(fixed))
+    run = ingest.fetch_and_store(feed.pk, force=True)
+    assert (run.created, run.updated) == (0, 1)
+    assert set(Story.objects.values_list("title", "summary")) == {
+        ("Briefing: ice at record low", "Day one."),
+        ("Briefing: ferry strike ends", "Day three."),
+    }
+
+
+@pytest.mark.parametrize(
+    ("title", "counts"),
+    [("Quay decision", (0, 0)), ("Quay decision postponed", (0, 1))],
+    ids=["unchanged", "headline-corrected-same-hour"],
+)
+def test_an_item_without_a_guid_keeps_its_story(fixture_server, title, counts):
+    """Re-fetched unchanged, or with its headline corrected (its date kept), an item without a
+    guid is still its story, under the identity stories stored before had: its link."""
+    link = "https://ok.example/quay"
+    feed = add_feed(
+        fixture_server, "/one.xml", rss(entry("", title="Quay decision", link=link, body="Text."))
+    )
+    ingest.fetch_and_store(feed.pk, force=True)
+    fixture_server.add("/one.xml", rss(entry("", title=title, link=link, body="Text.")))
+    run = ingest.fetch_and_store(feed.pk, force=True)
+    assert (run.created, run.updated) == counts
+    story = Story.objects.get()
+    assert (story.guid, story.title) == (link, title)
 
 
 # --- 3. huge numbers in response headers, and any exception -----------------------------------

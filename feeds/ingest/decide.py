@@ -38,6 +38,9 @@ class Incoming:
     lead_key: str
     content_hash: str
     published: datetime | None = None  # as the story would be dated
+    # Only for an entry without a guid, whose identity is its link: the identity it is stored
+    # under when the story under its link is another item (a show page's earlier episode).
+    alias: str = ""
 
 
 @dataclass(frozen=True)
@@ -69,19 +72,34 @@ def is_reissue(entry: Incoming, story: Known) -> bool:
     )
 
 
+def same_item(entry: Incoming, story: Known) -> bool:
+    """Whether the story under an entry's link-derived identity (no guid) is that entry: a
+    show page gives every episode its link, so only the same headline, or a headline
+    corrected within ``REISSUE_WINDOW`` of the story's date, is the same item."""
+    if entry.title_key == story.title_key:
+        return True
+    return bool(
+        entry.published
+        and story.published
+        and abs(entry.published - story.published) < REISSUE_WINDOW
+    )
+
+
 @dataclass(frozen=True)
 class Plan:
     """``create``: indexes of new entries; ``update``: (entry index, story pk) whose content
-    or guid changed; ``unchanged``: story pks an entry matched with nothing to write."""
+    or guid changed; ``unchanged``: story pks an entry matched with nothing to write;
+    ``guids``: the identity each entry is stored under (its guid, or its alias)."""
 
     create: tuple[int, ...]
     update: tuple[tuple[int, int], ...]
     unchanged: tuple[int, ...]
+    guids: tuple[str, ...]
 
 
 def decide(incoming: Sequence[Incoming], known: Iterable[Known]) -> Plan:
     """Match each entry (guids unique) to at most one known story; no story twice."""
-    guids = {e.guid for e in incoming}
+    guids = {e.guid for e in incoming} | {e.alias for e in incoming if e.alias}
     by_guid: dict[str, Known] = {}
     others: dict[str, list[Known]] = defaultdict(list)  # by link, headline and guid
     for row in known:
@@ -95,8 +113,17 @@ def decide(incoming: Sequence[Incoming], known: Iterable[Known]) -> Plan:
     update: list[tuple[int, int]] = []
     unchanged: list[int] = []
     claimed: set[int] = set()
+    stored_as: list[str] = []
     for i, entry in enumerate(incoming):
-        story = by_guid.get(entry.guid)
+        guid = entry.guid
+        story = by_guid.get(guid)
+        if entry.alias and (story is None or not same_item(entry, story)):
+            # The story under the link is an earlier item (kept as it is), or none is: the
+            # entry is the story under its alias if there is one.
+            if story is not None or entry.alias in by_guid:
+                guid = entry.alias
+                story = by_guid.get(guid)
+        stored_as.append(guid)
         if story is None:
             candidates = (
                 row
@@ -111,8 +138,8 @@ def decide(incoming: Sequence[Incoming], known: Iterable[Known]) -> Plan:
             create.append(i)
             continue
         claimed.add(story.pk)
-        if story.content_hash == entry.content_hash and story.guid == entry.guid:
+        if story.content_hash == entry.content_hash and story.guid == guid:
             unchanged.append(story.pk)
         else:
             update.append((i, story.pk))
-    return Plan(tuple(create), tuple(update), tuple(unchanged))
+    return Plan(tuple(create), tuple(update), tuple(unchanged), tuple(stored_as))

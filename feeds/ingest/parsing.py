@@ -307,15 +307,17 @@ def _capped_identity(value: str) -> str:
     return value[: limit - len(digest) - 1] + "~" + digest
 
 
-def _guid(entry: dict[str, Any], link: str, title: str, summary: str) -> str:
+def _guid(entry: dict[str, Any], link: str, title: str, summary: str) -> tuple[str, bool]:
+    """The entry's identity, and whether it is its link (no guid: weak evidence, see
+    ``decide.same_item``)."""
     guid = normalize_space(strip_controls(_str(_get(entry, "id"))))
     if guid:
-        return _capped_identity(guid)
+        return _capped_identity(guid), False
     if link:
-        return _capped_identity(strip_tracking_params(link))
+        return _capped_identity(strip_tracking_params(link)), True
     published = _str(_get(entry, "published")) or _str(_get(entry, "updated"))
     material = "\x1f".join((title, published, summary))
-    return "sha256:" + hashlib.sha256(material.encode("utf-8", "replace")).hexdigest()
+    return "sha256:" + hashlib.sha256(material.encode("utf-8", "replace")).hexdigest(), False
 
 
 def _link(entry: dict[str, Any], base: str) -> str:
@@ -497,8 +499,9 @@ def _map_entry(entry: dict[str, Any], context: _FeedContext) -> ParsedEntry | No
     )
     title_detail = _get(entry, "title_detail")
     language = _language(_get(title_detail, "language")) or context.language
+    guid, guid_is_link = _guid(entry, link, title_raw, summary_original)
     return ParsedEntry(
-        guid=_guid(entry, link, title_raw, summary_original),
+        guid=guid,
         link=link,
         title=title,
         summary_html=summary_html,
@@ -515,6 +518,7 @@ def _map_entry(entry: dict[str, Any], context: _FeedContext) -> ParsedEntry | No
         image_credit=image_credit,
         language=language,
         related_lines=related or summary_related,
+        guid_is_link=guid_is_link,
     )
 
 

@@ -15,7 +15,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -268,7 +268,16 @@ class _Prepared:
             lead_key=str(v["lead_key"]),
             content_hash=str(v["content_hash"]),
             published=_published(v["source_published_at"], now),
+            alias=_alias(self.entry, str(v["title_key"])) if self.entry.guid_is_link else "",
         )
+
+
+def _alias(entry: ParsedEntry, title_key: str) -> str:
+    """The identity of an entry without a guid whose link is an earlier item's: its link and
+    its date, which a corrected headline keeps (its headline when it is undated)."""
+    when = entry.published.isoformat() if entry.published else ""
+    material = "\x1f".join((entry.guid, when, "" if when else title_key))
+    return "link+date:" + hashlib.sha256(material.encode("utf-8", "replace")).hexdigest()
 
 
 def store_parsed(
@@ -291,7 +300,7 @@ def store_parsed(
         notes: list[str] = []
         if entries:
             entities.prepare()  # the tagger must know the current entity names
-        created, updated, leads = _upsert(feed, entries, now, vocab, notes)
+        created, updated, leads, stored = _upsert(feed, entries, now, vocab, notes)
         changed = created + updated
         if created:
             link_copies(created)
@@ -299,7 +308,7 @@ def store_parsed(
             tags: dict = {}
             apply_tags(changed, vocab(), leads=leads.by_id, pretagged=leads.pretagged, results=tags)
             entities.link_stories(changed, tags, new=(s.pk for s in created))
-            boxes.store_outlet_boxes(changed, entries, vocab().countries)
+            boxes.store_outlet_boxes(changed, stored, vocab().countries)
             boxes.resolve_outlet_lines(created)
         _record_success(
             feed, parsed, result, checksum, now, len(created), len(updated), started, notes
@@ -342,8 +351,9 @@ def _upsert(
     now: datetime,
     vocab: Callable[[], Vocabulary],
     notes: list[str],
-) -> tuple[list[Story], list[Story], _Tagging]:
-    """Store the entries; ``notes`` gets what had to be refused, dropped or cut."""
+) -> tuple[list[Story], list[Story], _Tagging, list[ParsedEntry]]:
+    """Store the entries; ``notes`` gets what had to be refused, dropped or cut. Returns the
+    stories created and updated, and the stored entries under their stories' guids."""
     prepared = []
     for entry in entries:
         try:
@@ -355,6 +365,8 @@ def _upsert(
     incoming = [p.incoming(now) for p in prepared]
     known = _known(feed, incoming, now)
     plan = decide(incoming, (_as_known(s) for s in known.values()))
+    # The entries under the identities their stories have (an alias, see decide.Incoming).
+    stored = [replace(p.entry, guid=guid) for p, guid in zip(prepared, plan.guids, strict=True)]
     tagging = _Tagging()
 
     updated: list[Story] = []
@@ -362,7 +374,7 @@ def _upsert(
         item, story = prepared[i], known[pk]
         for name, value in item.values.items():
             setattr(story, name, value)
-        story.guid = item.entry.guid
+        story.guid = plan.guids[i]
         story.last_seen_at = now
         story.published_at = _published(item.values["source_published_at"], story.first_seen_at)
         set_search_vector(story)
@@ -375,7 +387,7 @@ def _upsert(
         Story(
             feed=feed,
             source=feed.source,
-            guid=prepared[i].entry.guid,
+            guid=plan.guids[i],
             first_seen_at=now,
             last_seen_at=now,
             published_at=_published(prepared[i].values["source_published_at"], now),
@@ -392,7 +404,7 @@ def _upsert(
         for story, lead, tags in zip(created, leads, results, strict=True):
             tagging.by_id[story.pk] = lead
             tagging.pretagged[story.pk] = tags
-    return created, updated, tagging
+    return created, updated, tagging, stored
 
 
 def _known(feed: Feed, incoming: Sequence[Incoming], now: datetime) -> dict[int, Story]:
@@ -417,7 +429,7 @@ def _known(feed: Feed, incoming: Sequence[Incoming], now: datetime) -> dict[int,
         reissued &= Q(
             published_at__range=(min(dates) - REISSUE_WINDOW, max(dates) + REISSUE_WINDOW)
         )
-    query = Q(guid__in=guids) | reissued
+    query = Q(guid__in=guids + [e.alias for e in incoming if e.alias]) | reissued
     return {s.pk: s for s in Story.objects.filter(feed=feed).filter(query).defer(*_UNREAD)}
 
 
