@@ -398,3 +398,28 @@ def test_evaluate_entities_without_the_entity_tables_says_migrate(db):
         cursor.execute(f'DROP TABLE "{Entity._meta.db_table}" CASCADE')
     with pytest.raises(CommandError, match="entity tables are missing.*migrate"):
         call_command("evaluate_entities", stdout=io.StringIO())
+
+
+def test_every_pin_drawn_has_its_name_and_none_sits_on_another_name():
+    """geo.place_labels: a name right of its circle, else left, above or below; a pin whose
+    circle lies on a country's name or another pin's, or whose name fits nowhere, gets None
+    (the map does not draw it: a circle a reader cannot name tells nothing)."""
+    from feeds.entities import geo
+
+    united_states = (184.0, 155.0, 392.0, 209.0)  # the country's name on the map
+    pins = [
+        (500.0, 500.0, 10.0, "Murmansk"),
+        (334.0, 188.0, 9.8, "Kotzebue"),  # on "United States"
+        (503.0, 503.0, 9.0, "Kola Bay"),  # on Murmansk's circle
+        (700.0, 500.0, 9.0, "Teriberka"),  # right is clear
+        (440.0, 500.0, 9.0, "Pechenga"),  # right would cover Murmansk: left
+    ]
+    labels = geo.place_labels(pins, most=8, taken=[united_states])
+    assert labels[0] == (514.0, 500.0, "start")
+    assert labels[1] is None and labels[2] is None
+    assert labels[3] == (713.0, 500.0, "start")
+    assert labels[4] == (427.0, 500.0, "end")
+    # Boxed in left and right by other names: above it.
+    walls = [(400.0, 195.0, 490.0, 205.0), (510.0, 195.0, 600.0, 205.0)]
+    assert geo.place_labels([(500.0, 200.0, 5.0, "Vardø")], 8, walls) == [(500.0, 180.0, "middle")]
+    assert geo.place_labels(pins, most=1, taken=[united_states])[3] is None  # at most one name

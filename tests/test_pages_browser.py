@@ -164,6 +164,18 @@ def test_the_home_page_fills_both_columns_and_fits_a_phone(tabs):
     )
     assert len(heights) == 9 and min(heights) >= 14, heights
 
+    # Every circle on the map says what it is: its place's name is written beside it (a
+    # circle whose name cannot be placed is not drawn; the list under the map names all).
+    for tab in tabs:
+        pins = tab.js(
+            "[...document.querySelectorAll('.map a.map__pin')].map(a =>"
+            " [a.getAttribute('aria-label').split(':')[0],"
+            " (a.querySelector('text') || {}).textContent || ''])"
+        )
+        assert pins and all(name == text for name, text in pins), pins
+        listed = tab.page.locator(".map-legend--places li").all_inner_texts()
+        assert len(listed) > len(pins)  # the samples' week has places the map leaves out
+
 
 def test_listings_story_pages_and_outlets_link_to_sources_and_pass_axe(tabs):
     story = Story.objects.visible().articles().filter(related_slots__isnull=False).first()

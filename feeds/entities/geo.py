@@ -48,29 +48,40 @@ LABEL_CHAR = 12.5  # an average letter's width at that size
 Box = tuple[float, float, float, float]  # left, top, right, bottom
 
 
+def _clear(box: Box, placed: Sequence[Box]) -> bool:
+    return all(box[2] < b[0] or box[0] > b[2] or box[3] < b[1] or box[1] > b[3] for b in placed)
+
+
 def place_labels(
     pins: Sequence[tuple[float, float, float, str]], most: int, taken: Sequence[Box] = ()
-) -> list[tuple[float, str] | None]:
-    """Where each pin's name goes, in order (most covered first): (x, "start") to its right,
-    (x, "end") to its left, or None when both would cover a name already placed (Murmansk
-    and Kirkenes are 200 km apart) or ``taken`` (the countries' names). At most ``most``
-    names. ``pins``: (x, y, radius, name)."""
+) -> list[tuple[float, float, str] | None]:
+    """Where each pin's name goes, in order (most covered first): (x, y, text-anchor) to its
+    right ("start"), left ("end"), above or below ("middle"); None when its circle would
+    cover a name or a circle already placed, or every place for its name would (Murmansk and
+    Kirkenes are 200 km apart; Longyearbyen is on Svalbard), or ``taken`` (the countries'
+    names), or ``most`` names are placed. A pin without a name is not drawn: a circle a
+    reader cannot name tells nothing (the list under the map names every place).
+    ``pins``: (x, y, radius, name)."""
     placed: list[Box] = list(taken)
-    out: list[tuple[float, str] | None] = []
+    out: list[tuple[float, float, str] | None] = []
+    half = LABEL_HEIGHT / 2
     for x, y, r, name in pins:
         width = LABEL_CHAR * len(name)
+        circle = (x - r, y - r, x + r, y + r)
         choice = None
-        if sum(o is not None for o in out) < most:
-            for anchor, left in (("start", x + r + 4), ("end", x - r - 4 - width)):
-                box = (left, y - LABEL_HEIGHT / 2, left + width, y + LABEL_HEIGHT / 2)
-                clear = all(
-                    box[2] < b[0] or box[0] > b[2] or box[3] < b[1] or box[1] > b[3] for b in placed
-                )
-                if clear:
-                    choice = (round(x + r + 4 if anchor == "start" else x - r - 4, 1), anchor)
-                    placed.append(box)
+        if sum(o is not None for o in out) < most and _clear(circle, placed):
+            # (text x, text middle y, anchor, its box); the text is drawn centred on y.
+            above, below = y - r - 2 - half, y + r + 2 + half
+            places = (
+                (x + r + 4, y, "start", (x + r + 4, y - half, x + r + 4 + width, y + half)),
+                (x - r - 4, y, "end", (x - r - 4 - width, y - half, x - r - 4, y + half)),
+                (x, above, "middle", (x - width / 2, above - half, x + width / 2, above + half)),
+                (x, below, "middle", (x - width / 2, below - half, x + width / 2, below + half)),
+            )
+            for tx, ty, anchor, box in places:
+                if _clear(box, placed):
+                    choice = (round(tx, 1), round(ty, 1), anchor)
+                    placed += [box, circle]
                     break
-        # A pin's own circle is no place for another's name either.
-        placed.append((x - r, y - r, x + r, y + r))
         out.append(choice)
     return out

@@ -330,7 +330,7 @@ _COUNTRY_LABELS = tuple(
     for c in COUNTRY_DEFS
     if c.map
 )
-PIN_LABELS = 6  # of which the most covered carry their name on the map itself
+PIN_LABELS = 8  # of which the most covered are drawn with their name (geo.place_labels)
 
 
 def map_pins(
