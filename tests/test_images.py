@@ -128,7 +128,10 @@ def test_workers_fetch_through_the_guarded_fetcher_and_pages_serve_our_copy(
     assert img.get("src").startswith("/media/stories/")
     assert img.get("width") == "1440" and img.get("height") == "810"
     assert "480w" in img.get("srcset") and "1440w" in img.get("srcset")
-    assert img.get("loading") == "lazy" and img.get("alt") == ""
+    assert img.get("alt") == ""
+    # The lead image is above the fold: never lazy, fetched first.
+    assert (img.get("loading"), img.get("fetchpriority")) == ("eager", "high")
+    assert len(parse(page).findall(".//main//img[@fetchpriority='high']")) == 1
     caption = parse(page).find(".//figure[@class='story__figure']/figcaption")
     assert "Trucks on the ice road" in "".join(caption.itertext())
     assert fixture_server.url("/") not in page.content.decode()  # no third-party image
