@@ -271,6 +271,18 @@ def test_markup_is_marked_safe_only_where_allowed():
     assert not raw, f"|safe or autoescape off inside Python code: {raw}"
 
 
+def test_template_comments_close_on_their_line():
+    """Django's {# … #} comment is one line: one that runs on is printed to readers as text
+    (the story page showed "{# The caption is the image's text: …" above its image)."""
+    unclosed = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in template_files()
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if line.count("{#") > line.count("#}")
+    ]
+    assert not unclosed, f"{{# … #}} over several lines (use {{% comment %}}): {unclosed}"
+
+
 @pytest.mark.django_db
 def test_no_model_change_lacks_its_migration():
     try:
