@@ -257,3 +257,109 @@ def test_the_maps_counts_are_the_visible_stories_of_the_week_by_shown_country():
         visible("story__"), rejected=False, story__published_at__gte=since
     ).values_list("country__slug", flat=True)
     assert sorted(reference) == sorted(names[k] for k, n in counts.items() for _ in range(n))
+
+
+def test_a_story_page_reads_what_the_querysets_chose(django_assert_num_queries):
+    from django.db.models import Prefetch, prefetch_related_objects
+
+    from feeds.models import (
+        Entity,
+        RelatedSlot,
+        StoryEntity,
+        StoryKind,
+        Storyline,
+        StorylineMembership,
+        StoryTopic,
+    )
+    from feeds.web import storypage
+
+    now = timezone.now()
+    story = make_story(
+        "Convoy",
+        countries=("russia", "norway", "finland"),
+        topics=("shipping", "energy"),
+        primary="russia",
+        published=now - timedelta(hours=2),
+    )
+    StoryCountry.objects.filter(story=story, country__slug="finland").update(rejected=True)
+    StoryTopic.objects.filter(story=story, topic__slug="energy").update(
+        reason="oil", origin="editor"
+    )
+    shown = make_story("Shown", countries=("canada",), original_outlet="The Wire")
+    hidden = make_story("Hidden", countries=("sweden",), is_hidden=True)
+    letter = make_story("Letter", countries=("iceland",), kind=StoryKind.DIGEST)
+    # A line to each; the hidden story's, the round-up's and the primary country's are unseen.
+    for slug, target in (
+        ("canada", shown),
+        ("sweden", hidden),
+        ("iceland", letter),
+        ("russia", shown),
+    ):
+        RelatedSlot.objects.create(story=story, country=country(slug), target=target, position=1)
+    RelatedSlot.objects.create(
+        story=story,
+        country=country("greenland"),
+        position=0,
+        external_url="https://x.example/",
+        external_headline="Elsewhere",
+        external_outlet="KNR",
+    )
+    RelatedSlot.objects.create(story=story, country=country("denmark"), target=shown, position=1)
+    port = Entity.objects.create(kind="port", slug="test-port", name="Test port")
+    ship = Entity.objects.create(kind="vessel", slug="test-ship", name="Test ship")
+    gone = Entity.objects.create(kind="place", slug="test-gone", name="Gone", hidden=True)
+    for entity, in_title in ((port, False), (ship, True), (gone, True)):
+        StoryEntity.objects.create(story=story, entity=entity, in_title=in_title)
+    for i in range(3):
+        make_story(
+            f"Copy {i}", canonical=story, is_hidden=i == 1, published=now - timedelta(minutes=i)
+        )
+    line = Storyline.objects.create(slug="convoys", title="Convoys", last_published_at=now)
+    StorylineMembership.objects.create(story=story, storyline=line)
+
+    nav = _navigation()
+    with django_assert_num_queries(5):
+        page = storypage.read(
+            story.pk, {c.pk: c for c in nav.countries}, {t.pk: t for t in nav.topics}
+        )
+    read = page.story
+    assert page.storyline == line and read.source.name and read.primary_country.slug == "russia"
+
+    orm = Story.objects.get(pk=story.pk)
+    prefetch_related_objects(
+        [orm],
+        Prefetch("countries", StoryCountry.objects.shown().select_related("country"), "c"),
+        Prefetch("topics", StoryTopic.objects.shown().select_related("topic"), "t"),
+        Prefetch(
+            "related_slots",
+            RelatedSlot.objects.shown_in(orm)
+            .select_related("country", "target__source")
+            .order_by("position", "country__name"),
+            "r",
+        ),
+        Prefetch(
+            "entity_links",
+            StoryEntity.objects.shown()
+            .select_related("entity")
+            .order_by("-in_title", "entity__kind", "entity__name"),
+            "e",
+        ),
+        Prefetch(
+            "copies",
+            Story.objects.filter(is_hidden=False)
+            .select_related("source")
+            .order_by("published_at", "id"),
+            "k",
+        ),
+    )
+    tags = [(t.pk, t.country.slug, t.origin, t.reason) for t in read.shown_countries]
+    assert sorted(tags) == sorted((t.pk, t.country.slug, t.origin, t.reason) for t in orm.c)
+    topics = [(t.pk, t.topic.slug, t.origin, t.reason) for t in read.shown_topics]
+    assert sorted(topics) == sorted((t.pk, t.topic.slug, t.origin, t.reason) for t in orm.t)
+    lines = [(s.pk, s.country.slug, s.headline, s.outlet, s.url) for s in read.related_lines]
+    assert lines == [(s.pk, s.country.slug, s.headline, s.outlet, s.url) for s in orm.r]
+    assert [s.headline for s in read.related_lines] == ["Elsewhere", "Shown", "Shown"]
+    assert [e.entity.name for e in read.shown_entities] == [e.entity.name for e in orm.e]
+    assert [e.entity.name for e in read.shown_entities] == ["Test ship", "Test port"]
+    copies = [(c.pk, c.link, c.source.name) for c in read.copy_list]
+    assert copies == [(c.pk, c.link, c.source.name) for c in orm.k] and len(copies) == 2

@@ -18,12 +18,13 @@ each story's tag looked up by ``storycountry_uniq``/``storytopic_uniq``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from django.db import connection
+from django.db.models import Model
 from django.db.models.expressions import RawSQL
 
 from feeds.models import (
@@ -38,40 +39,60 @@ from feeds.models import (
 )
 
 
-class Columns:
-    """What a listing reads of each story and of its outlet (attribute names, in the models'
-    order of fields, as ``Model.from_db`` takes them), and how the database's values are
-    converted as the ORM would (SQLite's dates), worked out once per database vendor."""
+class Fields:
+    """Some of a model's fields as columns of a written-out statement (under ``alias``), and
+    their values made into an instance as the ORM makes one: in the model's order of fields
+    (``Model.from_db``'s), each through the database's converters (SQLite's dates and
+    booleans), which are worked out once per database vendor."""
 
-    def __init__(self, story: set[str], source: set[str]) -> None:
-        self.story = tuple(f.attname for f in Story._meta.concrete_fields if f.attname in story)
-        self.source = tuple(f.attname for f in Source._meta.concrete_fields if f.attname in source)
+    def __init__(self, model: type[Model], alias: str, names: set[str] | None = None) -> None:
+        self.model, self.alias = model, alias
+        fields = model._meta.concrete_fields
+        self.names = tuple(f.attname for f in fields if names is None or f.attname in names)
         self._converters: dict[str, list[tuple[int, Callable[[object], object]]]] = {}
 
-    def select(self) -> str:
-        """The columns of a row (``stories_of`` reads them): the story's, its outlet's, and its
-        shown countries' and topics' ids."""
-        story = ", ".join(f"s.{name}" for name in self.story)
-        source = ", ".join(f"src.{name}" for name in self.source)
-        countries = _tag_ids(StoryCountry._meta.db_table, "country_id")
-        topics = _tag_ids(StoryTopic._meta.db_table, "topic_id")
-        return f"{story}, {source}, {countries}, {topics}"
+    def __len__(self) -> int:
+        return len(self.names)
 
-    def converters(self) -> list[tuple[int, Callable[[object], object]]]:
-        """(index in the story's columns, function of the value) for those that need one."""
+    def select(self) -> str:
+        return ", ".join(f"{self.alias}.{name}" for name in self.names)
+
+    def make(self, values: Sequence[object]) -> Any:
+        """The instance of a row's values of these fields (``select``'s)."""
+        values = list(values)
+        for index, convert in self._converters_now():
+            values[index] = convert(values[index])
+        return self.model.from_db(connection.alias, self.names, values)
+
+    def _converters_now(self) -> list[tuple[int, Callable[[object], object]]]:
         vendor = connection.vendor
         if vendor not in self._converters:
             out = []
-            fields = {f.attname: f for f in Story._meta.concrete_fields}
-            for index, name in enumerate(self.story):
+            fields = {f.attname: f for f in self.model._meta.concrete_fields}
+            for index, name in enumerate(self.names):
                 field = fields[name]
-                col = field.get_col(Story._meta.db_table)
+                col = field.get_col(self.model._meta.db_table)
                 functions = connection.ops.get_db_converters(col)
                 functions += field.get_db_converters(connection)
                 if functions:
                     out.append((index, _apply(functions, col)))
             self._converters[vendor] = out
         return self._converters[vendor]
+
+
+class Columns:
+    """What a listing reads of each story and of its outlet."""
+
+    def __init__(self, story: set[str], source: set[str]) -> None:
+        self.story = Fields(Story, "s", story)
+        self.source = Fields(Source, "src", source)
+
+    def select(self) -> str:
+        """The columns of a row (``stories_of`` reads them): the story's, its outlet's, and its
+        shown countries' and topics' ids."""
+        countries = _tag_ids(StoryCountry._meta.db_table, "country_id")
+        topics = _tag_ids(StoryTopic._meta.db_table, "topic_id")
+        return f"{self.story.select()}, {self.source.select()}, {countries}, {topics}"
 
 
 # A card (``feeds.web.templatetags._card``): headline, teaser, outlet, time, the lead image,
@@ -303,22 +324,18 @@ def stories_of(
     topics: Mapping[int, Topic],
 ) -> list[Story]:
     """``Story`` instances, each with its ``Source``, from rows of ``columns.select()``."""
-    converters = columns.converters()
     sources: dict[int, Source] = {}
     stories = []
     width, source_width = len(columns.story), len(columns.source)
     for row in rows:
-        values = list(row[:width])
-        for index, convert in converters:
-            values[index] = convert(values[index])
-        story = Story.from_db(connection.alias, columns.story, values)
+        story = columns.story.make(row[:width])
         source_values = row[width : width + source_width]
-        source = sources.get(source_values[0])  # its id: the first of Source's fields
+        source = sources.get(source_values[0])  # its id: the first field
         if source is None:
-            source = Source.from_db(connection.alias, columns.source, source_values)
+            source = columns.source.make(source_values)
             sources[source.pk] = source
         story.source = source  # sets source_id too
-        primary = countries.get(story.primary_country_id)  # type: ignore[arg-type]
+        primary = countries.get(story.primary_country_id)
         if primary is not None:
             story.primary_country = primary
         country_ids, topic_ids = row[width + source_width : width + source_width + 2]

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.sitemaps import views as sitemap_views
 from django.db import DEFAULT_DB_ALIAS, OperationalError
-from django.db.models import Prefetch, Value, prefetch_related_objects
+from django.db.models import Value
 from django.http import (
     Http404,
     HttpRequest,
@@ -42,15 +42,11 @@ from feeds.entities.store import find_by_name
 from feeds.models import (
     UNSHOWN,
     Country,
-    RelatedSlot,
     Source,
     Story,
-    StoryCountry,
     StoryEntity,
     Storyline,
-    StorylineMembership,
     StoryQuerySet,
-    StoryTopic,
     Topic,
 )
 from feeds.search import (
@@ -67,7 +63,7 @@ from feeds.search import (
 from feeds.storylines import coverage
 from feeds.tagging.countries import COUNTRIES as COUNTRY_DEFS
 from feeds.tagging.store import tag_reasons
-from feeds.web import caching
+from feeds.web import caching, storypage
 from feeds.web.caching import public_page
 from feeds.web.cards import ALL, ROUNDUPS, Cards, read_tags, with_tag_ids
 from feeds.web.params import (
@@ -586,52 +582,17 @@ def _gone(request: HttpRequest) -> HttpResponse:
 @require_safe
 @public_page(NoParams.parse)
 def story_detail(request: HttpRequest, pk: int, params: NoParams) -> HttpResponse:
-    story = (
-        Story.objects.select_related("source", "primary_country", "storyline_membership__storyline")
-        .filter(pk=pk)
-        .first()
-    )
-    if story is None:
+    nav = Navigation.load()
+    page = storypage.read(
+        pk, {c.pk: c for c in nav.countries}, {t.pk: t for t in nav.topics}
+    )  # five statements: the story, its tags, related box, entities and copies
+    if page is None:
         raise Http404("No such story")
+    story = page.story
     if story.is_hidden:
         return _gone(request)
     if story.canonical_id:
         return HttpResponsePermanentRedirect(reverse("feeds:story", args=[story.canonical_id]))
-    prefetch_related_objects(
-        [story],
-        Prefetch(
-            "countries",
-            queryset=StoryCountry.objects.filter(rejected=False).select_related("country"),
-            to_attr="shown_countries",
-        ),
-        Prefetch(
-            "topics",
-            queryset=StoryTopic.objects.filter(rejected=False).select_related("topic"),
-            to_attr="shown_topics",
-        ),
-        Prefetch(
-            "related_slots",
-            queryset=RelatedSlot.objects.shown_in(story)
-            .select_related("country", "target__source")
-            .order_by("position", "country__name"),
-            to_attr="related_lines",
-        ),
-        Prefetch(
-            "entity_links",
-            queryset=StoryEntity.objects.shown()
-            .select_related("entity")
-            .order_by("-in_title", "entity__kind", "entity__name"),
-            to_attr="shown_entities",
-        ),
-        Prefetch(
-            "copies",
-            queryset=Story.objects.filter(is_hidden=False)
-            .select_related("source")
-            .order_by("published_at", "id"),
-            to_attr="copy_list",
-        ),
-    )
-    nav = Navigation.load()
     countries, topics = countries_in_order(story), topics_in_order(story)
     context = _context(
         request,
@@ -644,18 +605,14 @@ def story_detail(request: HttpRequest, pk: int, params: NoParams) -> HttpRespons
         jsonld=_story_jsonld(request, story, countries, topics),
         current_country=story.primary_country.slug if story.primary_country else None,
         description=plaintext(story.summary, 40),
-        storyline=_part_of(story),
+        storyline=_part_of(page.storyline),
     )
     return TemplateResponse(request, "feeds/story_detail.html", context)
 
 
-def _part_of(story: Story) -> Storyline | None:
+def _part_of(line: Storyline | None) -> Storyline | None:
     """The storyline a story page names ("Part of: …"): shown, and told by more than it."""
-    try:
-        line = story.storyline_membership.storyline
-    except StorylineMembership.DoesNotExist:
-        return None
-    if line.hidden or line.merged_into_id or line.story_count < 2:
+    if line is None or line.hidden or line.merged_into_id or line.story_count < 2:
         return None
     return line
 
