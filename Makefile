@@ -61,13 +61,15 @@ beat: $(VENV)/.installed
 honcho: $(VENV)/.installed
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/honcho start
 
-## make screenshots: the README's pictures, from the sample feeds (docs/screenshots/)
+## make screenshots: the README's pictures, from the sample feeds (docs/screenshots/);
+## SCREENSHOTS_ARGS="--port 8106" serves the throwaway site on a given port.
 screenshots: $(VENV)/.installed-dev
-	$(PY) scripts/screenshots.py
+	$(PY) scripts/screenshots.py $(SCREENSHOTS_ARGS)
 
 ## make lighthouse: Lighthouse's scores for home, a country and a story page under gunicorn as in
 ## production (bench/lighthouse.py). Lighthouse is pinned in bench/npm/package-lock.json and
-## installed there (npm ci), never globally. LIGHTHOUSE_ARGS="--runs 3 --desktop".
+## installed there (npm ci), never globally. LIGHTHOUSE_ARGS="--runs 3 --desktop --port 8106"
+## (--port: the site's port, and the next for Chromium's debugging protocol).
 bench/npm/node_modules/.installed: bench/npm/package.json bench/npm/package-lock.json
 	cd bench/npm && npm ci --no-audit --no-fund --loglevel=error
 	touch $@

@@ -35,7 +35,7 @@ AUDITS = {"uses-text-compression": "text compr.", "uses-long-cache-ttl": "cache 
 CHROME_FLAGS = "--headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage"
 
 
-def audit(url: str, name: str, desktop: bool, run: int) -> dict:
+def audit(url: str, name: str, desktop: bool, run: int, chrome_port: int = 0) -> dict:
     """One Lighthouse run; a run whose trace Chromium lost (NO_NAVSTART and the like, on a
     busy machine) is tried again, twice at most."""
     path = OUT / f"{name}{'-desktop' if desktop else ''}-{run}.json"
@@ -47,6 +47,7 @@ def audit(url: str, name: str, desktop: bool, run: int) -> dict:
         f"--output-path={path}",
         f"--only-categories={','.join(CATEGORIES)}",
         f"--chrome-flags={CHROME_FLAGS}",
+        f"--port={chrome_port}",  # Chromium's debugging port; 0: any free one
     ]
     if desktop:
         command.append("--preset=desktop")
@@ -96,13 +97,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=1, help="runs per page (median shown)")
     parser.add_argument("--desktop", action="store_true", help="also audit as a desktop")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="serve the site on this port and give Chromium the next for its debugging "
+        "protocol (default: any free ports)",
+    )
     args = parser.parse_args()
     if not LIGHTHOUSE.exists():
         raise SystemExit("Lighthouse is not installed: run `make lighthouse` (npm ci in bench/npm)")
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="arcticnews-lighthouse-") as var:
         site = build(var)
-        server = serve(site, production=True)
+        server = serve(site, production=True, port=args.port or None)
         try:
             pages = {
                 "home": "/",
@@ -113,7 +121,10 @@ def main() -> None:
             notes: list[str] = []
             for desktop in (False, True) if args.desktop else (False,):
                 for name, path in pages.items():
-                    runs = [audit(site.base + path, name, desktop, i) for i in range(args.runs)]
+                    chrome = args.port + 1 if args.port else 0
+                    runs = [
+                        audit(site.base + path, name, desktop, i, chrome) for i in range(args.runs)
+                    ]
                     runs.sort(key=lambda r: scores(r)["performance"])
                     report = runs[len(runs) // 2]
                     perf = [scores(r)["performance"] for r in runs]

@@ -19,13 +19,13 @@ OUT = ROOT / "docs" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 900}
 
 
-def main(out: Path = OUT) -> None:
+def main(out: Path = OUT, port: int | None = None) -> None:
     from playwright.sync_api import sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="arcticnews-shots-") as var:
         site = build(var)
-        server = serve(site, production=False)
+        server = serve(site, production=False, port=port)
         base, story = site.base, site.story
         try:
             with sync_playwright() as playwright:
@@ -54,4 +54,11 @@ def main(out: Path = OUT) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else OUT)
+    # screenshots.py [OUT] [--port N]: the site on port N (default: any free port).
+    argv = sys.argv[1:]
+    port = None
+    if "--port" in argv:
+        at = argv.index("--port")
+        port = int(argv[at + 1])
+        del argv[at : at + 2]
+    main(Path(argv[0]) if argv else OUT, port)
