@@ -10,9 +10,9 @@ profile cache emptied before every call; warm: as a running worker has it) and
 in the same run on the same database, is the home page's indexed query
 (``Story.objects.visible().newest_first()[:20]``), so the ratio cancels out the noisy shared
 machine; the load average is printed beside the figures. Also shown: the index plan of one
-candidate query (it must use ``story_related_idx``) and ``boxes_affected_by`` for batches of new
-stories (the bounded refresh work per new story: the similar boxes, and those with an empty line
-for the new story's country).
+candidate query (it must use ``story_related_terms_idx``) and ``boxes_affected_by`` for batches
+of new stories (the bounded refresh work per new story: the similar boxes, and those with an
+empty line for the new story's country).
 
 ``--read-only`` times nothing that writes (no migrate, no seeding, no ``refresh_box``): for
 an archive shared with others, such as ``arcticnews_1m``.
@@ -150,7 +150,7 @@ def main() -> None:
     with connection.cursor() as cur:
         cur.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")
         plan = "\n".join(row[0] for row in cur.fetchall())
-    uses_index = "story_related_idx" in plan
+    uses_index = "story_related_terms_idx" in plan
 
     def line(name: str, values: list[float]) -> str:
         if not values:
@@ -183,7 +183,9 @@ def main() -> None:
     )
     print(f"refresh cost per new story: {(affected_ms + refresh_all_ms) / n:.0f} ms")
     print(f"countries with a candidate per box: median {statistics.median(sizes):.0f} of 8")
-    print(f"query words in the sample plan: {len(words)}; story_related_idx used: {uses_index}")
+    print(
+        f"query words in the sample plan: {len(words)}; story_related_terms_idx used: {uses_index}"
+    )
     print(
         "load average (1, 5, 15 min): before "
         + ", ".join(f"{v:.2f}" for v in load_before)

@@ -1,4 +1,5 @@
-"""The app's configuration: system checks registered and the Editors group kept after migrations."""
+"""The app's configuration: system checks and the columns derived from a story's text registered,
+and the Editors group kept after migrations."""
 
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
@@ -9,9 +10,14 @@ class FeedsConfig(AppConfig):
     verbose_name = "ArcticNews"
 
     def ready(self) -> None:
+        from feeds import search
         from feeds.permissions import ensure_editors_group
+        from feeds.related import candidates
 
         from . import checks  # noqa: F401  (registers the system checks)
+
+        # The related box's stored terms are written wherever a story's search vector is.
+        search.derive_from_text(candidates.STORED_FIELDS, candidates.stored)
 
         # After migrate, when Django has created the permissions the group needs.
         post_migrate.connect(_editors_group, sender=self, dispatch_uid="feeds-editors-group")

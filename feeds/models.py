@@ -355,7 +355,7 @@ class StoryQuerySet(models.QuerySet["Story"]):
 
 
 # Columns no reader-facing page or feed shows.
-UNSHOWN = ("raw_content", "search_vector")
+UNSHOWN = ("raw_content", "search_vector", "related_terms", "related_profile")
 
 
 class Story(TypedTextModel):
@@ -450,6 +450,13 @@ class Story(TypedTextModel):
     )
     related_suggested_at = models.DateTimeField(null=True, blank=True, editable=False)
     search_vector = SearchVectorField(null=True, editable=False)
+    # The related box's view of the headline and lead, written with the search vector
+    # (feeds.related.candidates.stored): the single terms of its profile, weighted, which the
+    # candidate index ``story_related_terms_idx`` holds; and the profile itself, stamped with
+    # the vocabulary's fingerprint, so a box neither reads nor re-derives its candidates'
+    # texts. Empty: not written yet (``manage.py refresh_related_terms``).
+    related_terms = SearchVectorField(null=True, editable=False)
+    related_profile = models.TextField(blank=True, default="", editable=False)
 
     objects = StoryQuerySet.as_manager()
 

@@ -3,7 +3,9 @@
 PostgreSQL
     Each story carries a weighted vector (title A, summary B, content C) built with the text
     search configuration of its language: written with the story (``set_search_vector``, at
-    ingest and on an editor's save) or rebuilt in bulk (``update_search_vectors``).
+    ingest and on an editor's save) or rebuilt in bulk (``update_search_vectors``). Columns
+    that a stage above derives from the same text in Python (the related box's stored terms)
+    are registered here (``derive_from_text``) and written with the vector, by the same calls.
     ``search_stories`` parses the reader's query with ``websearch_to_tsquery`` once per
     configuration and ORs the results, so a query matches whatever language the story was
     indexed in. Results are ranked with ``ts_rank`` and carry a highlighted snippet. If
@@ -37,7 +39,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, datetime, time
 from time import monotonic
@@ -128,8 +130,34 @@ def _vector_sql(operands: Iterable[str], config: str = "%s") -> str:
     )
 
 
+# Columns derived in Python from a story's headline, teaser and body by a stage above this
+# module (the related box's stored terms and profile: ``feeds.related.candidates.stored``),
+# which may not be imported from here: ``feeds.apps`` registers them when the app is ready.
+# Whoever writes a story's search vector writes them too (``set_search_vector``,
+# ``update_search_vectors``, ingest's ``insert_stories``), so they never lag its text.
+TextColumns = Callable[[str, str, str], Mapping[str, object]]
+_TEXT_COLUMNS: dict[TextColumns, tuple[str, ...]] = {}
+
+
+def derive_from_text(fields: Iterable[str], columns: TextColumns) -> None:
+    """Write these fields, ``columns(title, summary, content)`` (field name → value), with
+    every vector."""
+    _TEXT_COLUMNS[columns] = tuple(fields)
+
+
+def set_text_columns(story: Story) -> None:
+    """Set the registered columns derived from the story's text, for its next save or INSERT
+    (PostgreSQL; else nothing: only PostgreSQL's queries read them)."""
+    if is_postgres():
+        for columns in _TEXT_COLUMNS:
+            values = columns(story.title or "", story.summary or "", story.content or "")
+            for name, value in values.items():
+                setattr(story, name, value)
+
+
 def update_search_vectors(story_ids: Iterable[int]) -> None:
-    """Recompute Story.search_vector for these stories (PostgreSQL only; no-op elsewhere)."""
+    """Recompute Story.search_vector, and the columns registered with ``derive_from_text``,
+    for these stories (PostgreSQL only; no-op elsewhere)."""
     ids = list(story_ids)
     if not ids or not is_postgres():
         return
@@ -140,6 +168,16 @@ def update_search_vectors(story_ids: Iterable[int]) -> None:
     for config, pks in by_config.items():
         vector = RawSQL(sql, [config] * len(_WEIGHTED_TEXTS), output_field=SearchVectorField())
         Story.objects.filter(pk__in=pks).update(search_vector=vector)
+    if _TEXT_COLUMNS:
+        for start in range(0, len(ids), 500):
+            stories = list(
+                Story.objects.filter(pk__in=ids[start : start + 500]).only(
+                    "id", "title", "summary", "content"
+                )
+            )
+            for story in stories:
+                set_text_columns(story)
+            Story.objects.bulk_update(stories, sorted(set().union(*_TEXT_COLUMNS.values())))
 
 
 _ROW_VECTOR_SQL = _vector_sql(["%s"] * len(_WEIGHTED_TEXTS))
@@ -163,6 +201,7 @@ def set_search_vector(story: Story) -> None:
         for name, _ in _WEIGHTED_TEXTS:
             params += [config, getattr(story, name) or ""]
         story.search_vector = RawSQL(_ROW_VECTOR_SQL, params, output_field=_VECTOR_FIELD)
+        set_text_columns(story)
 
 
 def row_vector_sql(alias: str, config: str) -> str:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -75,3 +76,34 @@ def test_the_candidate_query_asks_for_every_week_its_window_touches() -> None:
     assert weeks_query([(start, start)]) == f"'~w{week}'"
     both = weeks_query([(start - timedelta(days=14), start), (start, start + timedelta(days=7))])
     assert both.split(" | ") == [f"'~w{w}'" for w in range(week - 2, week + 2)]
+
+
+def test_a_stored_profile_is_the_profile_made_from_the_text_exactly() -> None:
+    title = "Tankers sail the Northern Sea Route as ice retreats"
+    summary = "<p>Cargo ships and LNG tankers sailed east past Sabetta, Rosatom says.</p>"
+    body = "<p>The icebreaker Yamal escorted them through the Vilkitsky Strait.</p>"
+    terms, stored = profiles.stored_columns(title, summary, body)
+    made = profiles.candidate_profile(title, summary, body)
+    got = profiles.from_stored(stored)
+    assert got is not None
+    # The same weights, floats exact, in the same order: a box ranks as from the text.
+    assert list(got.base.items()) == list(made.base.items())
+    assert got.themes == made.themes
+    # The index holds the single terms only (pairs and concepts are scored, not looked up),
+    # a headline word weighted A, a lead word B, a place named in the lead C.
+    lexemes = dict(re.findall(r"'([^']+)':\d+([A-D])", terms))
+    assert lexemes.keys() == {t for t in made.base if " " not in t and not t.startswith("~")}
+    assert lexemes["tanker"] == "A" and lexemes["cargo"] == "B" and lexemes["sabetta"] == "C"
+    # The body counts only when the teaser is short, as when a candidate's text is read.
+    long_teaser = "<p>" + "Cargo ships sailed east. " * 40 + "</p>"
+    assert "yamal" in profiles.stored_columns(title, summary, body)[0]
+    assert "yamal" not in profiles.stored_columns(title, long_teaser, body)[0]
+
+
+def test_a_profile_stored_under_another_vocabulary_is_not_used() -> None:
+    _, stored = profiles.stored_columns("Icebreakers in the Arctic", "", "")
+    version, _, weights = stored.partition("\t")
+    assert version == profiles.PROFILE_VERSION
+    assert profiles.from_stored(f"0ld0ld0ld0ld\t{weights}") is None
+    assert profiles.from_stored("") is None
+    assert profiles.from_stored(None) is None

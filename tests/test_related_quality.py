@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from feeds.management.commands.evaluate_related import ingest_set, load_set, score_boxes
@@ -538,6 +540,34 @@ def test_new_stories_refresh_the_boxes_they_improve_with_bounded_work(world):
     assert not set(again) & locked, "locked boxes are skipped"
     enrich([new.pk])
     assert box(anchor)["finland"].target_id == new.pk
+
+
+def test_boxes_read_their_candidates_stored_profiles_not_their_texts(world):
+    """On PostgreSQL each story keeps its profile's terms (the candidate index's) and weights,
+    written with its search vector: a box reads no candidate's text and ranks exactly as from
+    the texts. A profile stored under another vocabulary (here: none at all) is made from
+    the text again until ``refresh_related_terms`` rewrites it."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the stored terms serve PostgreSQL's candidate index")
+    anchor = world["anchor"]
+
+    def suggested() -> tuple[dict, bool]:
+        related.clear()  # a cold worker
+        with CaptureQueriesContext(connection) as queries:
+            ranked = related.suggest(anchor)
+        return ranked, any("substr(summary, 1," in q["sql"] for q in queries.captured_queries)
+
+    stored, texts_read = suggested()
+    assert stored and not texts_read
+    Story.objects.update(related_profile="")  # as stored before profiles were
+    from_texts, texts_read = suggested()
+    assert texts_read and from_texts == stored
+    out = io.StringIO()
+    call_command("refresh_related_terms", stdout=out)
+    assert f"written for {Story.objects.count()} stories" in out.getvalue()
+    assert suggested() == (stored, False)
+    call_command("refresh_related_terms", stdout=out)
+    assert out.getvalue().endswith("written for 0 stories\n")
 
 
 def test_a_countrys_first_story_fills_the_empty_lines_of_recent_boxes_but_not_locked_ones():

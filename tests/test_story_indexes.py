@@ -16,6 +16,7 @@ from django.db import DataError, connection, transaction
 from feeds.ingest import pipeline as ingest
 from feeds.ingest.stories import insert_stories
 from feeds.models import Feed, Source, Story, StoryCountry, StoryTopic
+from feeds.related.profiles import PROFILE_VERSION
 from feeds.search import search_stories, set_search_vector, update_search_vectors
 from tests.test_pipeline import BASIC, make_feed
 
@@ -76,7 +77,7 @@ def test_story_bodies_compress_with_lz4_where_the_server_has_it(postgresql):
         assert dict(cursor.fetchall()) == {"summary": "l", "content": "l", "raw_content": "l"}
 
 
-def test_a_new_story_is_written_once_with_its_search_vector(
+def test_a_new_story_is_written_once_with_its_search_vector_and_related_terms(
     postgresql, fixture_server, allow_private
 ):
     fixture_server.add("/rss.xml", make_feed(BASIC))
@@ -111,10 +112,19 @@ def test_a_new_story_is_written_once_with_its_search_vector(
         rows = Story.objects.values_list("guid", "search_vector")
         return {guid: str(vector) for guid, vector in rows}
 
-    stored = vectors()
+    def derived() -> dict[str, tuple[str, str]]:
+        rows = Story.objects.values_list("guid", "related_terms", "related_profile")
+        return {guid: (str(terms), profile) for guid, terms, profile in rows}
+
+    stored, terms = vectors(), derived()
     update_search_vectors(Story.objects.values_list("pk", flat=True))
     assert vectors() == stored
     assert "'havn':" in stored["example-2"]  # the Norwegian stemmer's, not English's 'havna'
+    # The related box's terms and profile are written with the vector, in the same INSERT
+    # or UPDATE, from the same text (the edited teaser's words are there).
+    assert derived() == terms
+    assert all(profile.startswith(PROFILE_VERSION) for _, profile in terms.values())
+    assert "'havna':" in terms["example-2"][0]
 
 
 def test_create_stories_stores_what_bulk_create_would_in_one_insert(postgresql):

@@ -1,4 +1,5 @@
-"""Writing a feed's new stories: one INSERT for the batch, search vector included.
+"""Writing a feed's new stories: one INSERT for the batch, search vector (and the columns derived
+with it) included.
 
 ``feeds.search`` says how a story's vector is computed (``row_vector_sql``, ``config_for``);
 ingest is the only writer of new stories.
@@ -15,7 +16,7 @@ from django.db.models import Field
 from feeds.bulk import unnest_param
 from feeds.columns import column_name
 from feeds.models import Story
-from feeds.search import config_for, is_postgres, row_vector_sql
+from feeds.search import config_for, is_postgres, row_vector_sql, set_text_columns
 
 
 def insert_stories(stories: Sequence[Story]) -> None:
@@ -35,6 +36,8 @@ def insert_stories(stories: Sequence[Story]) -> None:
         if any(story.pk is None for story in stories):
             _read_back_pks(stories)  # SQLite before 3.35 returns no rows from an INSERT
         return
+    for story in stories:
+        set_text_columns(story)  # the related box's terms, made from the text in Python
     fields = _insert_fields()
     columns = [
         [f.get_db_prep_save(f.pre_save(story, True), connection) for story in stories]

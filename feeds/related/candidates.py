@@ -2,25 +2,28 @@
 
 Owns: the term statistics (a sample of recent stories, cached per process behind
 ``clear()``), the candidate query (PostgreSQL: one OR-query over the story's most
-informative words, answered by the GIN index ``story_related_idx`` a few weeks at a time, at
-most ``PER_COUNTRY`` per primary country by ``ts_rank``, each with its tags and storyline;
-elsewhere: the newest ``SCAN_LIMIT`` stories in the window, compared in Python), the
-reverse query for boxes a new story may improve, and the countries' order. "Visible" is always
-``Story.objects.visible()``, compiled once into the raw queries; a candidate is also always
-one of its ``articles()`` (no newsletter, digest or podcast fills a line).
-May import: ``feeds.models``, ``feeds.search`` (configurations), ``feeds.related.profiles``
-and ``feeds.related.ranking`` (the records it fills).
+informative terms, answered by the GIN index ``story_related_terms_idx`` over each story's
+stored terms a few weeks at a time, at most ``PER_COUNTRY`` per primary country by
+``ts_rank``, each with its tags, storyline and stored profile; elsewhere: the newest
+``SCAN_LIMIT`` stories in the window, compared in Python), the reverse query for boxes a new
+story may improve, the countries' order, and the stored terms and profiles themselves
+(``stored``, written with the search vector; ``refresh_stored`` for those missing or out
+of date). "Visible" is always ``Story.objects.visible()``, compiled once into the raw
+queries; a candidate is also always one of its ``articles()`` (no newsletter, digest or
+podcast fills a line).
+May import: ``feeds.models``, ``feeds.related.profiles`` and ``feeds.related.ranking`` (the
+records it fills).
 """
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Case, QuerySet, TextField, Value, When
 from django.db.models.functions import Length, Substr
 from django.utils import timezone
@@ -28,27 +31,33 @@ from django.utils import timezone
 from feeds.models import Country, Source, Story, StoryCountry, StorylineMembership, StoryTopic
 from feeds.related.profiles import (
     CONTENT_CHARS,
+    PROFILE_VERSION,
     SHORT_SUMMARY,
     SUMMARY_CHARS,
     Corpus,
     Profile,
     Vector,
     cosine,
+    from_stored,
     is_cached,
     profile,
+    query_lexemes,
     query_words,
     signature,
+    stored_columns,
     story_profile,
     vector,
 )
 from feeds.related.ranking import Candidate, Subject, is_roundup
-from feeds.search import config_for
 
 WINDOW = timedelta(days=90)  # candidates published within this of the story
 NEAR = timedelta(days=14)  # a box suggested within this of its story is suggested again later
-# The index is asked for this close to the story first, the rest of WINDOW only if it finds
-# too few: freshness halves every week (weights.toml), so stories further away rarely win.
-FIRST = timedelta(days=7)
+# The index is asked for this close to the story first, each wider ring (up to WINDOW) only
+# while it has found too few: freshness halves every week (weights.toml), so stories further
+# away rarely win. Asked for the whole rest of WINDOW at once, a subject with a hundred stories
+# close by had PostgreSQL read and rank six months of them for the pool's last few places
+# (a quarter of the boxes at 1,000,000 stories, and their slowest).
+RINGS = (timedelta(days=7), timedelta(days=21), timedelta(days=45), WINDOW)
 POOL = 120  # candidates fetched from the full-text index
 PER_COUNTRY = 15  # … at most this many per primary country (a line and the editor's five)
 SCAN_LIMIT = 1500  # SQLite fallback: newest stories compared in Python
@@ -173,34 +182,73 @@ def term_statistics() -> Corpus:
     return _CORPUS
 
 
+# --- The terms and profile stored with each story -----------------------------------------
+
+STORED_FIELDS = ("related_terms", "related_profile")
+# What a profile reads of a story's teaser and body (``text_columns``, in raw SQL).
+_TEXT_SQL = f"""substr(summary, 1, {SUMMARY_CHARS}),
+    CASE WHEN length(summary) < {SHORT_SUMMARY} THEN substr(content, 1, {CONTENT_CHARS})
+         ELSE '' END"""
+STORED_BATCH = 2000  # stories rewritten per transaction by ``refresh_stored``
+
+
+def stored(title: str, summary: str, content: str) -> dict[str, str]:
+    """``Story.related_terms`` and ``Story.related_profile`` for this headline, teaser and
+    body: ``feeds.search`` writes them with the search vector (``feeds.apps`` registers this)."""
+    terms, prof = stored_columns(title, summary, content)
+    return {"related_terms": terms, "related_profile": prof}
+
+
+def refresh_stored(batch: int = STORED_BATCH, report: Callable[[int], None] | None = None) -> int:
+    """Write the stored terms and profile of every story that has none, or one made under
+    another vocabulary (``PROFILE_VERSION``), ``batch`` stories a transaction, newest id
+    first (the stories boxes are made of now); ``report`` is told the running count after
+    each. Returns how many (PostgreSQL only: nothing else reads them)."""
+    if connection.vendor != "postgresql":
+        return 0
+    table = Story._meta.db_table
+    done, last = 0, 2**63 - 1
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f"""SELECT id, title, {_TEXT_SQL} FROM {table}
+                    WHERE id < %s AND left(related_profile, %s) <> %s
+                    ORDER BY id DESC LIMIT %s
+                    FOR UPDATE""",  # else an edit meanwhile gets the old text's profile
+                [last, len(PROFILE_VERSION) + 1, PROFILE_VERSION + "\t", batch],
+            )
+            rows = cursor.fetchall()
+            if not rows:
+                return done
+            columns = [stored_columns(title, text, body) for _, title, text, body in rows]
+            cursor.execute(
+                f"""UPDATE {table} s
+                    SET related_terms = v.terms::tsvector, related_profile = v.profile
+                    FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS v(id, terms, profile)
+                    WHERE s.id = v.id""",
+                [[row[0] for row in rows], [c[0] for c in columns], [c[1] for c in columns]],
+            )
+        last = rows[-1][0]
+        done += len(rows)
+        if report is not None:
+            report(done)
+
+
 def window(story: Story, width: timedelta = WINDOW) -> tuple[datetime, datetime]:
     ref = story.published_at or timezone.now()
     return ref - width, ref + width
 
 
-def configs(story: Story) -> list[str]:
-    """Text search configurations to ask in: the story's own and the two that most stories
-    are indexed with (``search.update_search_vectors`` picks one per story's language)."""
-    return list(dict.fromkeys([config_for(story.language), "english", "simple"]))
-
-
-def tsquery_sql(cfgs: Sequence[str]) -> str:
-    """SQL of one OR-query over the words' lexemes in several configurations, each lexeme
-    once ("ship" from english and "shipping" from simple; "gas" only once): the index reads
-    each posting list a single time. %(words)s is the words separated by spaces."""
-    vectors = " || ".join(f"to_tsvector('{c}'::regconfig, %(words)s)" for c in cfgs)
-    return (
-        "(SELECT coalesce(string_agg(quote_literal(lexeme), ' | '), '')::tsquery "
-        f"FROM (SELECT DISTINCT unnest(tsvector_to_array({vectors})) AS lexeme) AS lexemes)"
-    )
-
-
-# The index ``story_related_idx`` (migration 0021) holds each visible story's search vector
-# with one more lexeme, its week ("~w2970": weeks since 1970). Asked for the story's words AND
-# the weeks of its window, GIN's fast scan skips along the few thousand postings of those
-# weeks instead of building a bitmap of every story in ten years that has one of the words
-# (140 ms at 1,000,000 stories); the date condition then only trims the edge weeks.
-WEEKS_VECTOR = "(s.search_vector || related_week(s.published_at))"
+# The index ``story_related_terms_idx`` (migration 0025) holds each visible story's stored
+# terms (``Story.related_terms``: the single terms of its headline-and-lead profile, not every
+# word of its body) with one more lexeme, its week ("~w2970": weeks since 1970). Asked for the
+# story's terms AND the weeks of its window, GIN's fast scan skips along the few thousand
+# postings of those weeks instead of building a bitmap of every story in ten years that has
+# one of the terms; the date condition then only trims the edge weeks. Each match is ranked
+# on that small inline vector: ranking on the search vector read a large, compressed value
+# per match (at 1,000,000 stories, most of a box's time).
+WEEKS_VECTOR = "(s.related_terms || related_week(s.published_at))"
+RANK = "ts_rank(s.related_terms, q.query)"
 WEEK_SECONDS = 7 * 86400
 
 
@@ -240,28 +288,24 @@ def candidates(story: Story, words: list[str]) -> list[Candidate]:
 def _pg_candidates(story: Story, words: list[str]) -> list[Candidate]:
     """The index's best matches, at most ``PER_COUNTRY`` per primary country, with tags.
 
-    Bounded work: the index is first asked for stories within ``FIRST`` of the story. Only
-    when that finds fewer than ``POOL`` (a rare subject, so the wider search is cheap too)
-    is the rest of ``WINDOW`` searched for the remainder. A busy subject thus never makes
-    PostgreSQL read and rank the vectors of months of matching stories.
+    Bounded work: the index is asked for the stories within ``RINGS[0]`` of the story, then
+    for each wider ring of ``RINGS`` in turn only while fewer than ``POOL`` are found (a rare
+    subject, so the wider search is cheap too). A busy subject thus never makes PostgreSQL
+    read and rank months of matching stories, not even for the last few places of the pool.
     """
-    near_since, near_until = window(story, FIRST)
-    since, until = window(story)
-    query = words_query(story, words)
-    cands = _pg_query(story, query, [(near_since, near_until)], POOL, ())
-    if len(cands) < POOL:
-        ranges = [(since, near_since), (near_until, until)]
-        cands += _pg_query(story, query, ranges, POOL - len(cands), [c.id for c in cands])
+    query = query_lexemes(words)
+    if not query:
+        return []
+    cands: list[Candidate] = []
+    inner: tuple[datetime, datetime] | None = None
+    for width in RINGS:
+        since, until = window(story, width)
+        ring = [(since, until)] if inner is None else [(since, inner[0]), (inner[1], until)]
+        cands += _pg_query(story, query, ring, POOL - len(cands), [c.id for c in cands])
+        if len(cands) >= POOL:
+            break
+        inner = (since, until)
     return cands
-
-
-def words_query(story: Story, words: list[str]) -> str:
-    """The words' tsquery as text, made by the database (``tsquery_sql``) once per story: the
-    candidate queries then carry it as a constant, which the planner can weigh (a computed
-    one made it read every story of the window instead of ``story_related_idx``)."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {tsquery_sql(configs(story))}::text", {"words": " ".join(words)})
-        return cursor.fetchone()[0]
 
 
 def _pg_query(
@@ -278,7 +322,7 @@ def _pg_query(
     sql = f"""
         WITH q AS (SELECT %(query)s::tsquery AS query),
         m AS (
-            SELECT s.id, s.primary_country_id AS pc, ts_rank(s.search_vector, q.query) AS rank
+            SELECT s.id, s.primary_country_id AS pc, {RANK} AS rank
             FROM {t["story"]} s, q
             WHERE {WEEKS_VECTOR} @@ (q.query && %(weeks)s::tsquery)
               AND {visible_sql("s", articles=True)}
@@ -334,7 +378,8 @@ def _columns_sql(t: dict[str, str]) -> str:
             ARRAY(SELECT st.topic_id FROM {t["st"]} st
                   WHERE st.story_id = s.id AND NOT st.rejected),
             {_COPIES_SQL.format(story=t["story"])},
-            (SELECT sm.storyline_id FROM {t["sm"]} sm WHERE sm.story_id = s.id)"""
+            (SELECT sm.storyline_id FROM {t["sm"]} sm WHERE sm.story_id = s.id),
+            s.related_profile"""
 
 
 def storyline_stories(
@@ -370,21 +415,29 @@ def storyline_stories(
 
 def _fetch(sql: str, params: dict[str, Any]) -> list[Candidate]:
     """Candidates from rows of (id, source, published, hash, title, 3 keys, outlet, primary
-    country, country tags, topic tags, copies, storyline), with the text of those not yet
-    profiled."""
+    country, country tags, topic tags, copies, storyline, stored profile), with the text of
+    those neither profiled by this process yet nor stored with an up-to-date profile."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-        # Text only for the candidates whose profile this process has not made yet: reading
-        # (and decompressing) teasers and bodies is most of the cost of a warm suggestion.
-        missing = [row[0] for row in rows if not is_cached(row[0], row[3], row[4])]
+        # Reading (and decompressing) teasers and bodies and profiling them was most of the
+        # cost of a box: a profile made by this process, or stored with the story
+        # (``Story.related_profile``), is taken as it is. Text only for the others: stored
+        # before profiles were, or under another vocabulary.
+        stored: dict[int, Profile] = {}
+        missing = []
+        for row in rows:
+            if is_cached(row[0], row[3], row[4]):
+                continue
+            prof = from_stored(row[14])
+            if prof is None:
+                missing.append(row[0])
+            else:
+                stored[row[0]] = prof
         texts: dict[int, tuple[str, str]] = {}
         if missing:
             cursor.execute(
-                f"""SELECT id, substr(summary, 1, {SUMMARY_CHARS}),
-                        CASE WHEN length(summary) < {SHORT_SUMMARY}
-                             THEN substr(content, 1, {CONTENT_CHARS}) ELSE '' END
-                    FROM {Story._meta.db_table} WHERE id = ANY(%s)""",
+                f"SELECT id, {_TEXT_SQL} FROM {Story._meta.db_table} WHERE id = ANY(%s)",
                 [missing],
             )
             texts = {pk: (summary, content) for pk, summary, content in cursor.fetchall()}
@@ -392,8 +445,19 @@ def _fetch(sql: str, params: dict[str, Any]) -> list[Candidate]:
     for row in rows:
         pk, source_id, published, chash, title, tkey, ukey, lkey, outlet, pc = row[:10]
         summary, content = texts.get(pk, ("", ""))
-        cand = _candidate(
-            pk, source_id, published, chash, title, summary, content, (tkey, ukey, lkey), outlet, pc
+        made = stored.get(pk)
+        # Without a content hash, the text itself tells versions apart: the stored profile
+        # stands for it when it is what this row gives.
+        sig = signature(chash, title, summary, content) if made is None or chash else row[14]
+        cand = Candidate(
+            pk,
+            source_id,
+            published,
+            (tkey, ukey, lkey),
+            outlet,
+            pc,
+            profile(pk, sig, title, summary, content, made),
+            roundup=is_roundup(title),
         )
         cand.countries = set(row[10])
         cand.topics = set(row[11])
@@ -563,9 +627,12 @@ def _pg_similar_boxes(
     story: Story, words: list[str], new_ids: list[int]
 ) -> list[tuple[int, float]]:
     since, until = window(story, REFRESH_WINDOW)
+    query = query_lexemes(words)
+    if not query:
+        return []
     sql = f"""
         WITH q AS (SELECT %(query)s::tsquery AS query)
-        SELECT s.id, ts_rank(s.search_vector, q.query) AS rank
+        SELECT s.id, {RANK} AS rank
         FROM {Story._meta.db_table} s, q
         WHERE {WEEKS_VECTOR} @@ (q.query && %(weeks)s::tsquery)
           AND {visible_sql("s")} AND NOT s.related_locked
@@ -575,7 +642,7 @@ def _pg_similar_boxes(
         LIMIT %(limit)s
     """
     params: dict[str, Any] = {
-        "query": words_query(story, words),
+        "query": query,
         "weeks": weeks_query([(since, until)]),
         "since": since,
         "until": until,

@@ -4,13 +4,18 @@ Pure: no Django, no database, no network.
 Owns: ``Profile`` (headline-and-lead terms: words lightly stemmed, word pairs, headline words
 three times a lead word's weight, names half as much again, country words a third), the
 per-process cache of candidates' profiles, ``Corpus`` (document frequencies, idf), the
-weighted vectors and their cosine, and the words asked of the full-text index.
-May import: the standard library and ``feeds.related.words``.
+weighted vectors and their cosine, the words asked of the full-text index, and a story's
+profile as stored with it (``stored_columns``: its terms for the index and its weights,
+under ``PROFILE_VERSION``).
+May import: the standard library, ``feeds.related.words`` and ``feeds.text.keys`` (its
+letter folds, part of what a stored profile depends on).
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
+import json
 import math
 import re
 from collections import OrderedDict
@@ -24,10 +29,12 @@ from feeds.related.words import (
     GENERIC_TERMS,
     GEO_TERMS,
     PLACE_TERMS,
+    STOPWORDS,
     THEME_OF,
     WORD,
     term,
 )
+from feeds.text.keys import LETTER_FOLDS
 
 # Term weights.
 TITLE_WEIGHT: Final = 3.0
@@ -151,6 +158,15 @@ class Profile:
         return cls(base, words or {})
 
 
+def candidate_profile(title: str, summary: str, content: str) -> Profile:
+    """The profile of a stored story as a candidate reads it: the teaser's first
+    ``SUMMARY_CHARS`` characters, and the body's first ``CONTENT_CHARS`` only when the teaser
+    is shorter than ``SHORT_SUMMARY`` (``candidates.text_columns`` cuts the same in SQL)."""
+    summary = summary or ""
+    body = (content or "")[:CONTENT_CHARS] if len(summary) < SHORT_SUMMARY else ""
+    return Profile.of(title or "", summary[:SUMMARY_CHARS], body)
+
+
 def story_profile(title: str, summary: str, content: str) -> Profile:
     """The profile of the story a box is for (its whole teaser, words as written kept)."""
     summary = (summary or "")[:2000]
@@ -215,13 +231,16 @@ def signature(content_hash: str, title: str, summary: str, content: str) -> obje
     return (content_hash, title) if content_hash else (title, summary, content)
 
 
-def profile(pk: int, sig: object, title: str, summary: str, content: str) -> Profile:
-    """The profile of a stored story, from the cache when its text is unchanged."""
+def profile(
+    pk: int, sig: object, title: str, summary: str, content: str, stored: Profile | None = None
+) -> Profile:
+    """The profile of a stored story, from the cache when its text is unchanged; else the
+    one stored with the story (``stored``), else made from the text."""
     hit = _PROFILES.get(pk)
     if hit is not None and hit[0] == sig:
         _PROFILES.move_to_end(pk)
         return hit[1]
-    prof = Profile.of(title, summary, content)
+    prof = stored if stored is not None else Profile.of(title, summary, content)
     _PROFILES[pk] = (sig, prof)
     if len(_PROFILES) > PROFILE_CACHE:
         _PROFILES.popitem(last=False)
@@ -251,25 +270,34 @@ class Corpus:
     top: int = 0
     size: int = 0
     at: float = 0.0
-    # Each term's idf once per corpus: a cold box weighs the terms of a few hundred profiles.
-    _idf: dict[str, float] = field(default_factory=dict, repr=False, compare=False)
+    # Every term's idf, made once per corpus, and the one idf of all the terms it lacks: a
+    # cold box weighs the terms of a few hundred profiles, a dictionary lookup each.
+    _idf: dict[str, float] | None = field(default=None, repr=False, compare=False)
+    _unseen: float = field(default=0.0, repr=False, compare=False)
 
-    def idf(self, t: str) -> float:
-        known = self._idf.get(t)
-        if known is not None:
-            return known
+    def _rarity(self, df: int) -> float:
         # Rarity cannot be judged from a handful of stories (a new site): count as if there
         # were at least IDF_MIN_STORIES, the others not containing the term.
-        df = self.df.get(t, 0)
         n = max(self.n, IDF_MIN_STORIES)
-        value = self._idf[t] = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
-        return value
+        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+    def idfs(self) -> tuple[dict[str, float], float]:
+        """Each term's idf, and the idf of a term in none of the stories."""
+        if self._idf is None:
+            self._idf = {t: self._rarity(df) for t, df in self.df.items()}
+            self._unseen = self._rarity(0)
+        return self._idf, self._unseen
+
+    def idf(self, t: str) -> float:
+        known, unseen = self.idfs()
+        return known.get(t, unseen)
 
 
 def vector(prof: Profile, corpus: Corpus) -> Vector:
     """The profile weighted by rarity; kept on the profile until the corpus changes."""
     if prof.vector is None or prof.generation != corpus.generation:
-        weights = {t: b * corpus.idf(t) for t, b in prof.base.items()}
+        known, unseen = corpus.idfs()
+        weights = {t: b * known.get(t, unseen) for t, b in prof.base.items()}
         prof.vector = Vector(weights, math.sqrt(sum(w * w for w in weights.values())) or 1.0)
         prof.generation = corpus.generation
     return prof.vector
@@ -311,3 +339,78 @@ def query_words(prof: Profile, vec: Vector, corpus: Corpus) -> list[str]:
         members.sort(key=lambda w: -corpus.df.get(term(w), 0))
         words += [w for w in members[:QUERY_CONCEPT_WORDS] if term(w) in corpus.df]
     return list(dict.fromkeys(words))
+
+
+# --- A profile stored with its story -------------------------------------------------------
+# Each story row keeps its candidate profile (``Story.related_profile``) and its single terms
+# as a tsvector (``Story.related_terms``), written with its text: a box then neither reads
+# nor re-derives the texts of its candidates, and the candidate index holds only the words
+# a profile is made of (not every word of every body). A stored profile is valid only under
+# the vocabulary and weights that made it: ``PROFILE_VERSION`` fingerprints them (the word
+# tables are stemmed, so a change of the stemmer that touches their words shows too; bump
+# ``PROFILE_CODE`` when the counting code, or the stemmer otherwise, changes); one made under
+# another is read as missing, and the profile is made from the text again.
+PROFILE_CODE: Final = 1
+# ts_rank's weights of a stored term (A 1.0, B 0.4, C 0.2, D 0.1), from its profile weight:
+# A for a headline word (log(1 + 3) × 1), B for a lead word, C for a weak one (a town's name,
+# a generic or country word), D for the weakest. The index orders its matches with them.
+TERM_CLASSES: Final = ((1.2, "A"), (0.6, "B"), (0.25, "C"))
+
+
+def _fingerprint() -> str:
+    parts = (
+        PROFILE_CODE,
+        WORD.pattern,
+        _SENTENCES.pattern,
+        sorted(STOPWORDS),
+        sorted(COUNTRY_WORDS),
+        sorted(GENERIC_TERMS),
+        sorted(PLACE_TERMS),
+        sorted(CONCEPT_OF.items()),
+        sorted(THEME_OF.items()),
+        sorted(LETTER_FOLDS.items()),
+        (TITLE_WEIGHT, TITLE_WORDS, LEAD_WORDS, SUMMARY_CHARS, CONTENT_CHARS, SHORT_SUMMARY),
+        (SHORT_LEAD, PAIR_WEIGHT, NAME_BOOST, COUNTRY_WORD_WEIGHT, GENERIC_WEIGHT),
+        (CONCEPT_WEIGHT, PLACE_WEIGHT, TERM_CLASSES),
+    )
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
+
+
+PROFILE_VERSION: Final = _fingerprint()
+
+
+def _lexeme(t: str) -> str:
+    return "'" + t.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def stored_columns(title: str, summary: str, content: str) -> tuple[str, str]:
+    """A story's terms (tsvector text: each single term once, weighted by ``TERM_CLASSES``)
+    and its candidate profile (``PROFILE_VERSION``, a tab, then as JSON its weights, in the
+    profile's own order, and its themes, floats exact), from its headline, teaser and body."""
+    made = candidate_profile(title, summary, content)
+    base = made.base
+    lexemes: list[str] = []
+    for t, weight in base.items():
+        if " " in t or t[0] == "~":
+            continue  # word pairs and concepts are scored, never looked up
+        label = next((label for floor, label in TERM_CLASSES if weight >= floor), "D")
+        lexemes.append(f"{_lexeme(t)}:{len(lexemes) + 1}{label}")
+    stored = json.dumps([base, made.themes], ensure_ascii=False, separators=(",", ":"))
+    return " ".join(lexemes), f"{PROFILE_VERSION}\t{stored}"
+
+
+def from_stored(stored: str | None) -> Profile | None:
+    """The profile stored with a story, or None when there is none or it is out of date."""
+    if not stored:
+        return None
+    version, tab, weights = stored.partition("\t")
+    if not tab or version != PROFILE_VERSION:
+        return None
+    base, themes = json.loads(weights)
+    return Profile(base, _themes=themes)
+
+
+def query_lexemes(words: list[str]) -> str:
+    """The index query (tsquery text) for words as written: their terms, OR-ed."""
+    terms = dict.fromkeys(t for t in map(term, words) if t)
+    return " | ".join(_lexeme(t) for t in terms)

@@ -6,7 +6,8 @@ and their unique and foreign-key constraints are dropped first and rebuilt at th
 sort per index and one join per constraint instead of a lookup per row), then the tables are
 analysed. Search vectors are written with the rows: each shared body's vector is computed
 once and concatenated to the story's own, so the vectors equal what ``search.update_search_vectors``
-builds (the same lexemes and weights) without ``to_tsvector`` over every body.
+builds (the same lexemes and weights) without ``to_tsvector`` over every body; so are the
+related box's stored terms and profiles (``feeds.related.profiles.stored_columns``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from feeds.models import (
     StoryTopic,
     Topic,
 )
+from feeds.related import profiles as related
 from feeds.search import config_for
 
 T = TypeVar("T")
@@ -44,7 +46,7 @@ STORY_COLUMNS = (
     "id, feed_id, source_id, guid, link, title, summary, original_outlet, language, "
     "categories, published_at, first_seen_at, content_hash, title_key, url_key, lead_key, "
     "is_hidden, canonical_id, primary_country_id, tagged_at, related_suggested_at, "
-    "body, config"
+    "body, config, related_terms, related_profile"
 )
 TAG_COLUMNS = "story_id, {kind}_id, origin, rejected, score, changed_at, reason"
 SLOT_COLUMNS = (
@@ -60,7 +62,7 @@ INSERT INTO feeds_story (
     published_at, source_published_at, first_seen_at, last_seen_at, content_hash, title_key,
     url_key, lead_key, is_hidden, canonical_id, primary_country_id, primary_set_by_editor,
     tagged_at, tag_basis, related_locked, related_suggested_at, image_file, image_source, kind,
-    search_vector)
+    search_vector, related_terms, related_profile)
 SELECT s.id, s.feed_id, s.source_id, s.guid, s.link, s.title, s.summary, v.content, v.content, '',
     '', s.original_outlet, '', '', '', s.language, s.categories::jsonb, s.published_at,
     s.published_at, s.first_seen_at, s.first_seen_at, s.content_hash, s.title_key, s.url_key,
@@ -71,7 +73,8 @@ SELECT s.id, s.feed_id, s.source_id, s.guid, s.link, s.title, s.summary, v.conte
     setweight(to_tsvector(s.config::regconfig, s.title), 'A')
     || setweight(v.lead, 'B')
     || setweight(v.lead, 'C')
-    || b.vector
+    || b.vector,
+    s.related_terms::tsvector, s.related_profile
 FROM demo_story s
 JOIN demo_body b ON b.config = s.config AND b.id = s.body
 CROSS JOIN LATERAL (
@@ -256,12 +259,13 @@ class Command(BaseCommand):
                 "first_seen_at timestamptz, content_hash text, title_key text, url_key text, "
                 "lead_key text, is_hidden boolean, canonical_id bigint, "
                 "primary_country_id bigint, tagged_at timestamptz, "
-                "related_suggested_at timestamptz, body int, config text) "
-                "ON COMMIT DROP"
+                "related_suggested_at timestamptz, body int, config text, related_terms text, "
+                "related_profile text) ON COMMIT DROP"
             )
             progress(f"{len(pool)} shared bodies")
             done, writing = 0, 0.0
-            prepared = ((len(b.stories), self._prepare(b)) for b in generator.batches())
+            bodies = {b.id: b.html for b in pool}
+            prepared = ((len(b.stories), self._prepare(b, bodies)) for b in generator.batches())
             for size, copies in _ahead(prepared):
                 start = time.perf_counter()
                 self._write(cursor, copies)
@@ -286,8 +290,9 @@ class Command(BaseCommand):
                 cursor.execute(INSERT_STORIES)
                 cursor.execute("TRUNCATE demo_story")
 
-    def _prepare(self, batch: Batch) -> list[tuple[str, str, io.StringIO]]:
-        """One batch's rows as COPY text, table by table."""
+    def _prepare(self, batch: Batch, bodies: dict[int, str]) -> list[tuple[str, str, io.StringIO]]:
+        """One batch's rows as COPY text, table by table; each story with the related box's
+        terms and profile of its text (the content is its lead and its pool body)."""
         stories = _buffer(
             (
                 (
@@ -314,6 +319,7 @@ class Command(BaseCommand):
                     s.related_suggested_at,
                     s.body,
                     config_for(s.language),
+                    *related.stored_columns(s.title, s.summary, s.summary + bodies[s.body]),
                 )
                 for s in batch.stories
             ),
