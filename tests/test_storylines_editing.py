@@ -118,10 +118,14 @@ def test_impossible_edits_are_refused_with_a_reason(editor) -> None:
     hidden = Storyline.objects.create(slug="hidden-one", title="Hidden", hidden=True)
     with pytest.raises(editing.EditError, match="hidden"):
         editing.move(stories[0], hidden, editor)
+    with pytest.raises(editing.EditError, match="hidden"):
+        editing.merge(hidden, [line], editor)  # its pages would redirect to a 404
     assert not StorylineChange.objects.exists()  # nothing half-done, nothing recorded
 
 
 def test_editors_rename_split_move_and_merge_in_the_admin(client, editor) -> None:
+    from tests.test_editor_tags import form_data
+
     line, stories = build_storyline()
     crab, crab_stories = crab_storyline()
     client.force_login(editor)
@@ -131,22 +135,15 @@ def test_editors_rename_split_move_and_merge_in_the_admin(client, editor) -> Non
     members = list(
         StorylineMembership.objects.filter(storyline=line).order_by("-story__published_at")
     )
-    data = {
-        "title": "Cod quota cut",
-        "memberships-TOTAL_FORMS": str(len(members)),
-        "memberships-INITIAL_FORMS": str(len(members)),
-        "memberships-MIN_NUM_FORMS": "0",
-        "memberships-MAX_NUM_FORMS": "0",
-        "changes-TOTAL_FORMS": "0",
-        "changes-INITIAL_FORMS": "0",
-        "changes-MIN_NUM_FORMS": "0",
-        "changes-MAX_NUM_FORMS": "0",
-    }
-    for i, member in enumerate(members):
-        data[f"memberships-{i}-story"] = str(member.story_id)
-        data[f"memberships-{i}-storyline"] = str(line.pk)
-    data["memberships-0-split_off"] = "on"  # the newest story leaves for a storyline of its own
-    data["memberships-1-move_to"] = crab.get_absolute_url()  # a path works as well as a slug
+    # What the page renders, as a browser submits it (a hand-built form once hid that the
+    # page left out each story's key, so no save ever went through).
+    data = form_data(page.content.decode(), "storyline_form")
+    data["title"] = ["Cod quota cut"]
+    rows = {data[f"memberships-{i}-story"][0]: i for i in range(len(members))}
+    assert set(rows) == {str(m.story_id) for m in members}
+    # the newest story leaves for a storyline of its own; a path works as well as a slug
+    data[f"memberships-{rows[str(members[0].story_id)]}-split_off"] = ["on"]
+    data[f"memberships-{rows[str(members[1].story_id)]}-move_to"] = [crab.get_absolute_url()]
     response = client.post(url, data)
     assert response.status_code == 302, response.content.decode()[:3000]
     line.refresh_from_db()
@@ -183,3 +180,23 @@ def test_hiding_a_story_in_the_admin_recounts_its_storyline(client, editor) -> N
     client.post("/admin/feeds/story/", {"action": "unhide", "_selected_action": [stories[2].pk]})
     line.refresh_from_db()
     assert (line.story_count, line.country_count) == (4, 3)
+
+
+def test_merging_in_the_admin_never_sends_readers_to_a_hidden_storyline(client, editor) -> None:
+    """The list's merge takes the most covered storyline readers can see as the target, even
+    when a hidden one is more covered: the stories go to a page readers can open."""
+    line, _stories = build_storyline()
+    crab, _crab_stories = crab_storyline()
+    editing.set_hidden(line, True, editor)  # the bigger one (four stories) is hidden
+    client.force_login(editor)
+    response = client.post(
+        "/admin/feeds/storyline/",
+        {"action": "merge_selected", "_selected_action": [line.pk, crab.pk]},
+    )
+    assert response.status_code == 302
+    line.refresh_from_db()
+    crab.refresh_from_db()
+    assert line.merged_into_id == crab.pk and crab.merged_into_id is None and not crab.hidden
+    page = client.get(crab.get_absolute_url())
+    assert page.status_code == 200
+    assert all(story.title in page.content.decode() for story in _stories)

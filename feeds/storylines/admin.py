@@ -29,6 +29,9 @@ class MembershipForm(forms.ModelForm):
     class Meta:
         model = StorylineMembership
         fields: list[str] = []
+        # The row's key is its story (a one-to-one primary key, editable to Django): only an
+        # excluded key is rendered by the inline as the hidden input each row posts back.
+        exclude = ["story"]
 
     def clean_move_to(self) -> Storyline | None:
         slug = (self.cleaned_data.get("move_to") or "").strip().strip("/").split("/")[-1]
@@ -171,7 +174,13 @@ class StorylineAdmin(admin.ModelAdmin):
         if len(lines) < 2:
             self.message_user(request, "Select at least two storylines.", messages.ERROR)
             return
-        target = editing.merge(lines[0], lines[1:], request.user)
+        # The most covered storyline readers can see takes the others in.
+        lines.sort(key=lambda line: line.hidden)
+        try:
+            target = editing.merge(lines[0], lines[1:], request.user)
+        except editing.EditError as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return
         self.message_user(request, f"Merged {len(lines) - 1} storylines into “{target}”.")
 
     @admin.action(description="Hide from readers")

@@ -94,6 +94,9 @@ def merge(target: Storyline, others: Iterable[Storyline], user: Any) -> Storylin
         raise EditError("Choose at least one other storyline to merge.")
     if target.merged_into_id:
         raise EditError(f"{target} was itself merged into another storyline.")
+    if target.hidden:
+        # The others' pages would redirect to a page readers cannot open (as move refuses).
+        raise EditError(f"{target} is hidden from readers: show it first, or merge into another.")
     before_target = _state(target)
     for other in merged:
         before = _state(other)
