@@ -29,9 +29,6 @@ class MembershipForm(forms.ModelForm):
     class Meta:
         model = StorylineMembership
         fields: list[str] = []
-        # The row's key is its story (a one-to-one primary key, editable to Django): only an
-        # excluded key is rendered by the inline as the hidden input each row posts back.
-        exclude = ["story"]
 
     def clean_move_to(self) -> Storyline | None:
         slug = (self.cleaned_data.get("move_to") or "").strip().strip("/").split("/")[-1]
@@ -48,6 +45,9 @@ class MembershipInline(admin.TabularInline):
     form = MembershipForm
     fields = ["story_link", "outlet", "published", "pinned", "split_off", "move_to"]
     readonly_fields = ["story_link", "outlet", "published", "pinned"]
+    # The row's key is its story (a one-to-one primary key, editable to Django): only an
+    # excluded key is rendered by the inline as the hidden input each row posts back.
+    exclude = ["story"]
     extra = 0
     max_num = 0
     can_delete = False
