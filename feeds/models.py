@@ -653,6 +653,19 @@ class StoryTopic(Tag):
 
 
 class RelatedSlotQuerySet(models.QuerySet["RelatedSlot"]):
+    def boxes_showing_twice(self, storyline_ids: Sequence[int]) -> list[int]:
+        """The stories whose box has two lines or more to stories of one of these storylines
+        (after an editor joined two events, a box may tell the same one twice)."""
+        return list(
+            self.filter(target__storyline_membership__storyline_id__in=list(storyline_ids))
+            .order_by()  # the model's ordering would join the GROUP BY
+            .values("story_id", "target__storyline_membership__storyline_id")
+            .annotate(lines=Count("id"))
+            .filter(lines__gte=2)
+            .values_list("story_id", flat=True)
+            .distinct()
+        )
+
     def shown_in(self, story: Story) -> RelatedSlotQuerySet:
         """The lines readers see in ``story``'s box: one for each country other than the
         story's primary country (a line kept for that country, e.g. an outlet's or one set

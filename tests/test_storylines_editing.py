@@ -200,3 +200,44 @@ def test_merging_in_the_admin_never_sends_readers_to_a_hidden_storyline(client, 
     page = client.get(crab.get_absolute_url())
     assert page.status_code == 200
     assert all(story.title in page.content.decode() for story in _stories)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_merge_leaves_no_box_telling_one_event_twice(editor) -> None:
+    """Two storylines an editor joins may each have a line in one box: that box is suggested
+    again, and then shows the joined event once."""
+    from feeds.models import Country, Origin, RelatedSlot
+    from feeds.related import boxes
+
+    line, _ = build_storyline()
+    crab, _ = crab_storyline()
+    stories = [m.story for m in StorylineMembership.objects.filter(storyline=line)]
+    crab_stories = [m.story for m in StorylineMembership.objects.filter(storyline=crab)]
+    # A story of neither, whose box the system fills from both storylines' stories.
+    subject = make_story(
+        "Barents Sea fishing quotas debated in Tromsø",
+        summary="Cod and king crab quotas for the Barents Sea were debated in Tromsø.",
+        countries=("finland",),
+        published=timezone.now() - timedelta(hours=1),
+    )
+    boxes.refresh_boxes([subject.pk])
+    members = {s.pk for s in stories} | {s.pk for s in crab_stories}
+    targets = set(RelatedSlot.objects.filter(story=subject).values_list("target_id", flat=True))
+    if not ({s.pk for s in stories} & targets and {s.pk for s in crab_stories} & targets):
+        # Force the case under test: one line from each storyline (as the system's lines).
+        RelatedSlot.objects.filter(story=subject).delete()
+        for slug, target in (("norway", stories[0]), ("russia", crab_stories[0])):
+            RelatedSlot.objects.create(
+                story=subject,
+                country=Country.objects.get(slug=slug),
+                target=target,
+                origin=Origin.SYSTEM,
+            )
+    assert len(RelatedSlot.objects.filter(story=subject, target_id__in=members)) >= 2
+    assert RelatedSlot.objects.boxes_showing_twice([line.pk]) == []  # two events, so far
+
+    editing.merge(line, [crab], editor)
+
+    shown = RelatedSlot.objects.filter(story=subject, target_id__in=members)
+    assert shown.count() <= 1, list(shown.values_list("target__title", flat=True))
+    assert RelatedSlot.objects.boxes_showing_twice([line.pk]) == []

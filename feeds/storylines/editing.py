@@ -16,7 +16,8 @@ from typing import Any
 from django.db import transaction
 
 from feeds.generation import bump_generation
-from feeds.models import Story, Storyline, StorylineChange, StorylineMembership
+from feeds.models import RelatedSlot, Story, Storyline, StorylineChange, StorylineMembership
+from feeds.related import boxes
 from feeds.storylines.assign import new_slug, refresh
 
 
@@ -57,6 +58,17 @@ def _record(
 
 def _changed() -> None:
     transaction.on_commit(bump_generation)  # pages showing storylines are rebuilt
+
+
+def _one_event_per_box(storyline_id: int) -> None:
+    """A box never shows two stories of one storyline: where joining stories into this one
+    made a box show it twice, the box is suggested again once the change is committed (locked
+    boxes and editors' lines are left as they are, as every refresh does)."""
+
+    def refresh_boxes() -> None:
+        boxes.refresh_boxes(RelatedSlot.objects.boxes_showing_twice([storyline_id]))
+
+    transaction.on_commit(refresh_boxes)
 
 
 @transaction.atomic
@@ -109,6 +121,7 @@ def merge(target: Storyline, others: Iterable[Storyline], user: Any) -> Storylin
     refresh(target.pk)
     target.refresh_from_db()
     _record(user, StorylineChange.Action.MERGE, target, before_target, _state(target))
+    _one_event_per_box(target.pk)
     _changed()
     return target
 
@@ -171,5 +184,6 @@ def move(story: Story, target: Storyline, user: Any) -> StorylineMembership:
         {"storyline": target.pk, "pinned": True},
         story=story,
     )
+    _one_event_per_box(target.pk)
     _changed()
     return membership
