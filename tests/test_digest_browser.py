@@ -68,8 +68,15 @@ def test_the_week_and_the_archive_at_both_widths(tabs, week):
         tab.no_horizontal_scroll()
         tab.axe("digest week")
         items = tab.page.locator("#digest-lines + .related__list .related__item").all_inner_texts()
+        # Credited as listings and related boxes are: "The outlet via the feed's source".
         assert [re.sub(r"\s+", " ", t).strip() for t in items] == [
-            f"{line.country.name}: {line.target.title}, {line.target.outlet}" for line in lines
+            f"{line.country.name}: {line.target.title}, {line.target.outlet}"
+            + (
+                f" via {line.target.source.name}"
+                if line.target.outlet != line.target.source.name
+                else ""
+            )
+            for line in lines
         ]
         feeds = tab.js(
             "[...document.querySelectorAll('link[rel=alternate]')].map(l => l.getAttribute('href'))"
