@@ -202,8 +202,9 @@ def test_merging_in_the_admin_never_sends_readers_to_a_hidden_storyline(client, 
     assert all(story.title in page.content.decode() for story in _stories)
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_merge_leaves_no_box_telling_one_event_twice(editor) -> None:
+def test_a_merge_leaves_no_box_telling_one_event_twice(
+    editor, django_capture_on_commit_callbacks
+) -> None:
     """Two storylines an editor joins may each have a line in one box: that box is suggested
     again, and then shows the joined event once."""
     from feeds.models import Country, Origin, RelatedSlot
@@ -236,7 +237,8 @@ def test_a_merge_leaves_no_box_telling_one_event_twice(editor) -> None:
     assert len(RelatedSlot.objects.filter(story=subject, target_id__in=members)) >= 2
     assert RelatedSlot.objects.boxes_showing_twice([line.pk]) == []  # two events, so far
 
-    editing.merge(line, [crab], editor)
+    with django_capture_on_commit_callbacks(execute=True):
+        editing.merge(line, [crab], editor)
 
     shown = RelatedSlot.objects.filter(story=subject, target_id__in=members)
     assert shown.count() <= 1, list(shown.values_list("target__title", flat=True))

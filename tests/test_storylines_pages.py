@@ -230,7 +230,9 @@ def test_the_sitemaps_storylines_are_read_on_their_own_index() -> None:
         # A table scan then costs so much that the planner takes any usable index.
         cursor.execute("SET LOCAL enable_seqscan TO off")
         for plan in (items[:10_000].explain(), items.order_by().values("pk").explain()):
-            assert "storyline_listed_idx" in plan and "Sort" not in plan, plan
+            # Read through the partial index (a plain or a bitmap scan, the listed rows then
+            # sorted if the planner prefers): never every storyline.
+            assert "storyline_listed_idx" in plan and "Seq Scan" not in plan, plan
 
 
 @pytest.mark.services
